@@ -1,0 +1,249 @@
+"""What every dataset adapter shares: root discovery, strict metadata parsing, the sample table.
+
+An adapter reads one official download *as the user has it on disk* and turns it into a
+:class:`DatasetIndex`: the ordered class list plus one Arrow table with a row per image
+(``path``, ``label``, ``class_name``, ``split`` and whatever the dataset carries).
+
+Paths in the table are POSIX paths relative to the dataset's *canonical root*, the folder that
+holds its official metadata (``CUB_200_2011/`` for CUB). ``root`` may also name a folder that
+contains the canonical root; :meth:`DatasetAdapter.find_root` looks one or two levels down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fgood_bench.errors import DatasetError
+
+# File-name extensions treated as images when a layout has no file list (ImageNet folders, DTD,
+# image folders). Same set as torchvision's ``IMG_EXTENSIONS``; matched case-insensitively.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+DOCS_URL = "docs/datasets"
+
+
+class SplitAbsent(Exception):
+    """Raised by :meth:`DatasetAdapter.read_split` when an official split is not on disk at all."""
+
+
+@dataclass
+class SplitRecords:
+    """The rows of one official split, as parsed from the metadata (not yet a table)."""
+
+    paths: list[str]
+    labels: Sequence[int] | np.ndarray
+    extras: dict[str, list] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """A parsed dataset: classes in index order and one row per image of every present split."""
+
+    dataset: str
+    root: Path
+    classes: tuple[str, ...]
+    samples: pa.Table
+    absent: dict[str, str]
+    options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def splits(self) -> list[str]:
+        """Present official splits, in the adapter's order."""
+        return list(dict.fromkeys(self.samples.column("split").to_pylist()))
+
+    def split(self, name: str) -> pa.Table:
+        mask = pc.equal(self.samples.column("split"), name)
+        return self.samples.filter(mask)
+
+    def split_counts(self) -> dict[str, int]:
+        counts = self.samples.column("split").value_counts().to_pylist()
+        by_name = {c["values"]: c["counts"] for c in counts}
+        return {name: by_name[name] for name in self.splits}
+
+
+def read_lines(path: Path, doc: str | None = None) -> list[tuple[int, str]]:
+    """Non-blank lines of a text file as ``(line number, stripped text)``.
+
+    Tolerates what official files carry: a UTF-8 BOM, CRLF line ends, trailing spaces and a
+    missing final newline.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DatasetError(path, "file is missing", doc) from None
+    except UnicodeDecodeError as err:
+        raise DatasetError(path, f"not UTF-8 text ({err.reason} at byte {err.start})", doc) from None
+    except OSError as err:
+        raise DatasetError(path, f"cannot be read ({err.strerror})", doc) from None
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def list_images(folder: Path) -> list[str]:
+    """Sorted names of the image files directly in ``folder`` (hidden files skipped)."""
+    return sorted(
+        entry.name
+        for entry in os.scandir(folder)
+        if not entry.name.startswith(".")
+        and entry.name.lower().endswith(IMAGE_EXTENSIONS)
+        and entry.is_file()
+    )
+
+
+def list_subfolders(folder: Path) -> list[str]:
+    """Sorted names of the non-hidden sub-folders of ``folder``."""
+    return sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+
+
+def missing_files(root: Path, relpaths: Iterable[str]) -> list[str]:
+    """Those of ``relpaths`` (POSIX, relative to ``root``) that are not files on disk, in order.
+
+    Scans each folder once instead of one ``stat`` per image: ImageNet and WebVision list
+    millions of files in a few thousand folders.
+    """
+    relpaths = list(relpaths)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for rel in relpaths:
+        folder, _, name = rel.rpartition("/")
+        wanted[folder].add(name)
+    present: dict[str, set[str]] = {}
+    for folder, names in wanted.items():
+        try:
+            with os.scandir(root / folder) as entries:
+                present[folder] = {e.name for e in entries if e.name in names and not e.is_dir()}
+        except (FileNotFoundError, NotADirectoryError):
+            present[folder] = set()
+    return [rel for rel in relpaths if rel.rpartition("/")[2] not in present[rel.rpartition("/")[0]]]
+
+
+class DatasetAdapter:
+    """Base class of the adapters: one subclass per official dataset, one module each.
+
+    Subclasses set the class attributes and implement :meth:`read_classes` and
+    :meth:`read_split`; :meth:`load` assembles the result.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    splits: ClassVar[tuple[str, ...]]
+    # Folders under the user's --root where the canonical root may be ("" is --root itself).
+    root_candidates: ClassVar[tuple[str, ...]] = ("",)
+    # Files or folders whose presence identifies the canonical root.
+    markers: ClassVar[tuple[str, ...]] = ()
+    # Keyword options the adapter accepts (``--partition``, ``--variant``, ...).
+    option_names: ClassVar[tuple[str, ...]] = ()
+    # Extra columns of the sample table, with their Arrow types.
+    extra_columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def __init__(self, root: str | Path, **options):
+        unknown = set(options) - set(self.option_names)
+        if unknown:
+            raise DatasetError(root, f"option {sorted(unknown)[0]!r} does not apply to {self.name}", self.doc)
+        self.options = options
+        self.root = self.find_root(Path(root))
+
+    @property
+    def doc(self) -> str:
+        return f"{DOCS_URL}/{self.name}.md"
+
+    # -- root discovery --------------------------------------------------------------------
+
+    def is_canonical_root(self, path: Path) -> bool:
+        return all((path / marker).exists() for marker in self.markers)
+
+    def find_root(self, root: Path) -> Path:
+        if not root.is_dir():
+            raise DatasetError(root, "no such folder", self.doc)
+        for candidate in self.root_candidates:
+            path = root / candidate if candidate else root
+            if path.is_dir() and self.is_canonical_root(path):
+                return path
+        places = ", ".join(repr(c or ".") for c in self.root_candidates)
+        raise DatasetError(
+            root,
+            f"not a {self.title} download: expected {', '.join(self.markers)} in one of {places}",
+            self.doc,
+        )
+
+    # -- parsing helpers -------------------------------------------------------------------
+
+    def error(self, path: Path, problem: str) -> DatasetError:
+        return DatasetError(path, problem, self.doc)
+
+    def lines(self, relpath: str) -> list[tuple[int, str]]:
+        return read_lines(self.root / relpath, self.doc)
+
+    def fields(self, path: Path, lineno: int, line: str, count: int, expected: str) -> list[str]:
+        """Split a whitespace-separated record; the last field keeps any inner spaces."""
+        parts = line.split(maxsplit=count - 1)
+        if len(parts) != count:
+            raise self.error(path, f"line {lineno}: expected '{expected}', got {line!r}")
+        return parts
+
+    def integer(self, path: Path, lineno: int, text: str, what: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise self.error(path, f"line {lineno}: {what} must be an integer, got {text!r}") from None
+
+    def check_range(self, path: Path, where: str, value: int, low: int, high: int, what: str) -> None:
+        if not low <= value <= high:
+            raise self.error(path, f"{where}: {what} {value} out of range {low}..{high}")
+
+    # -- the adapter's job -----------------------------------------------------------------
+
+    def read_classes(self) -> list[str]:
+        raise NotImplementedError
+
+    def read_split(self, split: str, classes: list[str]) -> SplitRecords:
+        """Rows of one split; raise :class:`SplitAbsent` when it is not on disk at all."""
+        raise NotImplementedError
+
+    def load(self) -> DatasetIndex:
+        classes = self.read_classes()
+        parts: dict[str, SplitRecords] = {}
+        absent: dict[str, str] = {}
+        for split in self.splits:
+            try:
+                parts[split] = self.read_split(split, classes)
+            except SplitAbsent as why:
+                absent[split] = str(why)
+        if not parts:
+            reasons = "; ".join(f"{s}: {why}" for s, why in absent.items())
+            raise self.error(self.root, f"no official split of {self.title} is present ({reasons})")
+        return DatasetIndex(
+            dataset=self.name,
+            root=self.root,
+            classes=tuple(classes),
+            samples=self._table(parts, classes),
+            absent=absent,
+            options=dict(self.options),
+        )
+
+    def _table(self, parts: dict[str, SplitRecords], classes: list[str]) -> pa.Table:
+        paths = [p for records in parts.values() for p in records.paths]
+        labels = np.concatenate([np.asarray(r.labels, dtype=np.int32).reshape(-1) for r in parts.values()])
+        split_ids = np.repeat(np.arange(len(parts), dtype=np.int32), [len(r.paths) for r in parts.values()])
+        if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+            raise AssertionError(f"{self.name}: adapter produced a label outside 0..{len(classes) - 1}")
+        columns = {
+            "path": pa.array(paths, pa.string()),
+            "label": pa.array(labels, pa.int32()),
+            "class_name": pa.DictionaryArray.from_arrays(labels, pa.array(classes, pa.string())),
+            "split": pa.DictionaryArray.from_arrays(split_ids, pa.array(list(parts), pa.string())),
+        }
+        for name, dtype in self.extra_columns.items():
+            values = [v for records in parts.values() for v in records.extras.get(name, [None] * len(records.paths))]
+            columns[name] = pa.array(values, dtype)
+        return pa.table(columns)

@@ -1,0 +1,60 @@
+"""FGVC-Aircraft 2013b: 100 variants (70 families, 30 manufacturers), train / val / test ~3,333 each.
+
+Layout of ``fgvc-aircraft-2013b.tar.gz``::
+
+    fgvc-aircraft-2013b/
+      data/images/<7-digit id>.jpg
+      data/variants.txt  families.txt  manufacturers.txt     one class name per line
+      data/images_variant_{train,val,test}.txt               <7-digit id> <class name, may hold spaces>
+      data/images_family_*.txt  data/images_manufacturer_*.txt
+
+Parsed as ``torchvision.datasets.FGVCAircraft`` does: classes are the lines of ``variants.txt``
+(or ``families.txt`` / ``manufacturers.txt`` with ``level``) in file order, each label line is
+``line.split(" ", 1)``. Ids keep their leading zeros. Every image has a ~20-pixel copyright
+banner at the bottom; cropping it is left to the transforms.
+"""
+
+from __future__ import annotations
+
+from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+
+CLASS_FILES = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
+
+
+class FGVCAircraft(DatasetAdapter):
+    name = "fgvc_aircraft"
+    title = "FGVC-Aircraft 2013b"
+    splits = ("train", "val", "test")
+    root_candidates = ("", "fgvc-aircraft-2013b")
+    markers = ("data/images",)
+    option_names = ("level",)
+
+    @property
+    def level(self) -> str:
+        level = self.options.get("level", "variant")
+        if level not in CLASS_FILES:
+            raise self.error(self.root, f"level must be one of {', '.join(CLASS_FILES)}, got {level!r}")
+        return level
+
+    def read_classes(self) -> list[str]:
+        relpath = f"data/{CLASS_FILES[self.level]}"
+        classes = [line for _, line in self.lines(relpath)]
+        if len(set(classes)) != len(classes):
+            duplicate = next(name for name in classes if classes.count(name) > 1)
+            raise self.error(self.root / relpath, f"class {duplicate!r} is listed twice")
+        return classes
+
+    def read_split(self, split: str, classes: list[str]) -> SplitRecords:
+        relpath = f"data/images_{self.level}_{split}.txt"
+        path = self.root / relpath
+        if not path.is_file():
+            raise SplitAbsent(f"{path} not found")
+        index = {name: i for i, name in enumerate(classes)}
+        paths, labels = [], []
+        for lineno, line in self.lines(relpath):
+            image_id, label = self.fields(path, lineno, line, 2, "<image id> <class name>")
+            if label not in index:
+                raise self.error(path, f"line {lineno}: class {label!r} is not in data/{CLASS_FILES[self.level]}")
+            paths.append(f"data/images/{image_id}.jpg")
+            labels.append(index[label])
+        return SplitRecords(paths=paths, labels=labels)

@@ -1,0 +1,90 @@
+"""Stanford Cars (Cars196): 196 classes, official train 8,144 / test 8,041.
+
+Two official distributions, both read here:
+
+* the split distribution (the layout torchvision expects in ``stanford_cars/``)::
+
+      <root>/devkit/cars_meta.mat            class_names (1, 196): index k <-> class id k + 1
+      <root>/devkit/cars_train_annos.mat     annotations: bbox_x1, bbox_y1, bbox_x2, bbox_y2, class, fname
+      <root>/cars_test_annos_withlabels.mat  test labels (released later; also accepted in devkit/)
+      <root>/cars_train/00001.jpg ...        the Kaggle mirror nests one level deeper:
+      <root>/cars_test/00001.jpg ...         cars_train/cars_train/*.jpg — found as well
+
+* the all-in-one distribution: ``cars_annos.mat`` (annotations with ``relative_im_path``,
+  ``class``, ``test``; plus ``class_names``) and ``car_ims/000001.jpg ... 016185.jpg``.
+
+Class ids in the ``.mat`` files are 1-based; class index ``k`` is ``class_names[k]``, as
+``torchvision.datasets.StanfordCars`` parses them (``class - 1``), without its md5 checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+from fgood_bench.datasets.matfile import load_mat, struct_field
+
+TEST_LABEL_FILES = ("cars_test_annos_withlabels.mat", "devkit/cars_test_annos_withlabels.mat")
+
+
+class StanfordCars(DatasetAdapter):
+    name = "stanford_cars"
+    title = "Stanford Cars"
+    splits = ("train", "test")
+    root_candidates = ("", "stanford_cars", "stanford-cars", "car_devkit")
+    markers = ("devkit/cars_meta.mat or cars_annos.mat",)
+
+    def is_canonical_root(self, path: Path) -> bool:
+        return (path / "devkit" / "cars_meta.mat").is_file() or (path / "cars_annos.mat").is_file()
+
+    @property
+    def all_in_one(self) -> bool:
+        return not (self.root / "devkit" / "cars_meta.mat").is_file()
+
+    def read_classes(self) -> list[str]:
+        path = self.root / ("cars_annos.mat" if self.all_in_one else "devkit/cars_meta.mat")
+        names = load_mat(path, ("class_names",), self.doc)["class_names"]
+        classes = [str(name) for name in names.tolist()]
+        if len(set(classes)) != len(classes):
+            raise self.error(path, "class_names has duplicates")
+        return classes
+
+    def read_split(self, split: str, classes: list[str]) -> SplitRecords:
+        if self.all_in_one:
+            return self._read_all_in_one(split, classes)
+        if split == "train":
+            annos = self.root / "devkit" / "cars_train_annos.mat"
+        else:
+            found = [self.root / name for name in TEST_LABEL_FILES if (self.root / name).is_file()]
+            if not found:
+                raise SplitAbsent("test labels not found (cars_test_annos_withlabels.mat, in the root or devkit/)")
+            annos = found[0]
+        folder = self._image_folder(f"cars_{split}")
+        records = load_mat(annos, ("annotations",), self.doc)["annotations"]
+        names = struct_field(annos, records, "fname", self.doc)
+        labels = self._labels(annos, struct_field(annos, records, "class", self.doc), len(classes))
+        return SplitRecords(paths=[f"{folder}/{name}" for name in names], labels=labels)
+
+    def _image_folder(self, folder: str) -> str:
+        """``cars_train``, or ``cars_train/cars_train`` as in the Kaggle mirror."""
+        if (self.root / folder / folder).is_dir():
+            return f"{folder}/{folder}"
+        if not (self.root / folder).is_dir():
+            raise SplitAbsent(f"image folder {self.root / folder} not found")
+        return folder
+
+    def _labels(self, path: Path, class_ids: list, num_classes: int) -> list[int]:
+        labels = []
+        for position, class_id in enumerate(class_ids, 1):
+            self.check_range(path, f"annotation {position}", int(class_id), 1, num_classes, "class")
+            labels.append(int(class_id) - 1)
+        return labels
+
+    def _read_all_in_one(self, split: str, classes: list[str]) -> SplitRecords:
+        path = self.root / "cars_annos.mat"
+        records = load_mat(path, ("annotations",), self.doc)["annotations"]
+        paths = struct_field(path, records, "relative_im_path", self.doc)
+        labels = self._labels(path, struct_field(path, records, "class", self.doc), len(classes))
+        wanted = 1 if split == "test" else 0
+        chosen = [i for i, flag in enumerate(struct_field(path, records, "test", self.doc)) if int(flag) == wanted]
+        return SplitRecords(paths=[str(paths[i]) for i in chosen], labels=[labels[i] for i in chosen])
