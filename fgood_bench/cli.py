@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(into --root if given, else a temporary folder) and inspect that")
     group = inspect.add_argument_group("dataset options")
     group.add_argument("--partition", type=int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
-    group.add_argument("--variant", help="thudogs: low|high (default: high if present); places365: 256|large")
+    group.add_argument("--variant", help="thudogs: low|high (default: high if present); places365: 256|large (default 256)")
     group.add_argument("--level", help="fgvc_aircraft: variant|family|manufacturer (default variant)")
     inspect.set_defaults(run=cmd_inspect)
     return parser

@@ -139,7 +139,8 @@ class DatasetAdapter:
     splits: ClassVar[tuple[str, ...]]
     # Folders under the user's --root where the canonical root may be ("" is --root itself).
     root_candidates: ClassVar[tuple[str, ...]] = ("",)
-    # Files or folders whose presence identifies the canonical root.
+    # Files or folders any of which identifies the canonical root (a missing metadata file is
+    # then reported by name rather than as "not this dataset").
     markers: ClassVar[tuple[str, ...]] = ()
     # Keyword options the adapter accepts (``--partition``, ``--variant``, ...).
     option_names: ClassVar[tuple[str, ...]] = ()
@@ -160,7 +161,7 @@ class DatasetAdapter:
     # -- root discovery --------------------------------------------------------------------
 
     def is_canonical_root(self, path: Path) -> bool:
-        return all((path / marker).exists() for marker in self.markers)
+        return any((path / marker).exists() for marker in self.markers)
 
     def find_root(self, root: Path) -> Path:
         if not root.is_dir():
@@ -172,7 +173,7 @@ class DatasetAdapter:
         places = ", ".join(repr(c or ".") for c in self.root_candidates)
         raise DatasetError(
             root,
-            f"not a {self.title} download: expected {', '.join(self.markers)} in one of {places}",
+            f"not a {self.title} download: expected {' or '.join(self.markers)} in one of {places}",
             self.doc,
         )
 

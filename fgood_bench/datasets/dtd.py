@@ -8,15 +8,15 @@ Layout of ``dtd-r1.0.1.tar.gz``::
       imdb/imdb.mat
 
 torchvision's ``DTD`` nests the archive one level deeper (``root/dtd/dtd``): found as well.
-Class index = position in the sorted class-folder names, which is what torchvision's parser
-yields (sorted classes of the label file). ``partition`` (1..10, default 1) picks the files.
+Class index = position in the sorted class names of the partition's label files, as
+torchvision's parser numbers them (a stray folder under ``images/`` cannot shift the labels). ``partition`` (1..10, default 1) picks the files.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
-from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords, list_subfolders
+from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
 
 
 class DTD(DatasetAdapter):
@@ -35,28 +35,29 @@ class DTD(DatasetAdapter):
         return int(partition)
 
     @cached_property
-    def _class_folders(self) -> list[str]:
-        folders = list_subfolders(self.root / "images")
-        if not folders:
-            raise self.error(self.root / "images", "no class folders")
-        return folders
+    def _label_files(self) -> dict[str, list[tuple[int, str]]]:
+        """split -> lines of ``labels/<split><partition>.txt``, for the files present."""
+        files = {}
+        for split in self.splits:
+            relpath = f"labels/{split}{self.partition}.txt"
+            if (self.root / relpath).is_file():
+                files[split] = self.lines(relpath)
+        return files
 
     def read_classes(self) -> list[str]:
-        return self._class_folders
+        classes = set()
+        for split, lines in self._label_files.items():
+            path = self.root / f"labels/{split}{self.partition}.txt"
+            for lineno, line in lines:
+                parts = line.split("/")
+                if len(parts) != 2 or not all(parts):
+                    raise self.error(path, f"line {lineno}: expected <class>/<image>, got {line!r}")
+                classes.add(parts[0])
+        return sorted(classes)
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
-        relpath = f"labels/{split}{self.partition}.txt"
-        path = self.root / relpath
-        if not path.is_file():
-            raise SplitAbsent(f"{path} not found")
+        if split not in self._label_files:
+            raise SplitAbsent(f"{self.root}/labels/{split}{self.partition}.txt not found")
         index = {name: i for i, name in enumerate(classes)}
-        paths, labels = [], []
-        for lineno, line in self.lines(relpath):
-            parts = line.split("/")
-            if len(parts) != 2:
-                raise self.error(path, f"line {lineno}: expected <class>/<image>, got {line!r}")
-            if parts[0] not in index:
-                raise self.error(path, f"line {lineno}: class {parts[0]!r} has no folder in images/")
-            paths.append(f"images/{line}")
-            labels.append(index[parts[0]])
-        return SplitRecords(paths=paths, labels=labels)
+        lines = [line for _, line in self._label_files[split]]
+        return SplitRecords(paths=[f"images/{line}" for line in lines], labels=[index[line.split("/")[0]] for line in lines])

@@ -10,7 +10,7 @@ Layout of ``fgvc-aircraft-2013b.tar.gz``::
 
 Parsed as ``torchvision.datasets.FGVCAircraft`` does: classes are the lines of ``variants.txt``
 (or ``families.txt`` / ``manufacturers.txt`` with ``level``) in file order, each label line is
-``line.split(" ", 1)``. Ids keep their leading zeros. Every image has a ~20-pixel copyright
+split at its first space into image id and class name. Ids keep their leading zeros. Every image has a ~20-pixel copyright
 banner at the bottom; cropping it is left to the transforms.
 """
 
@@ -26,7 +26,7 @@ class FGVCAircraft(DatasetAdapter):
     title = "FGVC-Aircraft 2013b"
     splits = ("train", "val", "test")
     root_candidates = ("", "fgvc-aircraft-2013b")
-    markers = ("data/images",)
+    markers = ("data/images", "data/variants.txt")
     option_names = ("level",)
 
     @property
@@ -52,7 +52,9 @@ class FGVCAircraft(DatasetAdapter):
         index = {name: i for i, name in enumerate(classes)}
         paths, labels = [], []
         for lineno, line in self.lines(relpath):
-            image_id, label = self.fields(path, lineno, line, 2, "<image id> <class name>")
+            image_id, _, label = line.partition(" ")
+            if not label:
+                raise self.error(path, f"line {lineno}: expected '<image id> <class name>', got {line!r}")
             if label not in index:
                 raise self.error(path, f"line {lineno}: class {label!r} is not in data/{CLASS_FILES[self.level]}")
             paths.append(f"data/images/{image_id}.jpg")

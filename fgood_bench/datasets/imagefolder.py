@@ -44,7 +44,7 @@ class ImageFolder(DatasetAdapter):
     def _images_under(self, folder: str) -> list[str]:
         """Image files anywhere below ``root/folder``, sorted as torchvision's ImageFolder walks them."""
         images = []
-        for current, subfolders, _ in os.walk(self.root / folder):
+        for current, subfolders, _ in os.walk(self.root / folder, followlinks=True):
             subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
             relative = Path(current).relative_to(self.root).as_posix()
             images.extend(f"{relative}/{name}" for name in list_images(Path(current)))

@@ -4,10 +4,10 @@ Layout of the official downloads (``filelist_places365-standard.tar`` plus image
 
     <root>/
       categories_places365.txt       /a/airfield 0 ... /z/zen_garden 364   (no final newline)
-      places365_train_standard.txt   /a/abbey/00000000.jpg 0
+      places365_train_standard.txt   /a/airfield/00000000.jpg 0
       places365_val.txt              Places365_val_00000001.jpg 165
       val_256/Places365_val_00000001.jpg ...          (val_large/ for the high-resolution images)
-      data_256/a/abbey/00000000.jpg ...               (torchvision renames it data_256_standard/)
+      data_256/a/airfield/00000000.jpg ...               (torchvision renames it data_256_standard/)
 
 Parsed as ``torchvision.datasets.Places365`` does (``line.split()``, leading ``/`` of train
 paths stripped), without its md5 checks. Class index = the integer in the categories file;

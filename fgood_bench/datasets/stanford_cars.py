@@ -31,7 +31,7 @@ class StanfordCars(DatasetAdapter):
     name = "stanford_cars"
     title = "Stanford Cars"
     splits = ("train", "test")
-    root_candidates = ("", "stanford_cars", "stanford-cars", "car_devkit")
+    root_candidates = ("", "stanford_cars", "stanford-cars")
     markers = ("devkit/cars_meta.mat or cars_annos.mat",)
 
     def is_canonical_root(self, path: Path) -> bool:

@@ -9,6 +9,8 @@ BOM + CRLF lists, MATLAB structs); ``write_sample`` invents small metadata for a
 from __future__ import annotations
 
 import io
+import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
@@ -30,9 +32,37 @@ def tiny_jpeg(label: int, size: int = 8) -> bytes:
     return buffer.getvalue()
 
 
+_link_sources: dict[int, Path] | None = None
+
+
+@contextmanager
+def hardlinked_images():
+    """Within this block, images of the same label are hard links of one file.
+
+    Creating a link costs a directory entry, not a new file: about 50x faster on slow disks,
+    which matters for full-size fixtures of tens of thousands of images. Such images must not be
+    modified in place (unlink first), or all their links change.
+    """
+    global _link_sources
+    _link_sources = {}
+    try:
+        yield
+    finally:
+        _link_sources = None
+
+
 def write_image(path: Path, label: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    source = _link_sources.get(label) if _link_sources is not None else None
+    if source is not None:
+        try:
+            os.link(source, path)
+            return
+        except OSError:  # another file system, or the source is gone: write a copy instead
+            pass
     path.write_bytes(tiny_jpeg(label))
+    if _link_sources is not None:
+        _link_sources[label] = path
 
 
 def write_text(path: Path, lines: Iterable[str], newline: str = "\n", bom: bool = False, final_newline: bool = True) -> None:
@@ -120,7 +150,7 @@ def write_fgvc_aircraft(root: Path, variants: list[str], splits: dict[str, Rows]
 
 
 def write_places365(root: Path, categories: list[str], val: Rows, train: Rows | None = None) -> Path:
-    """``val``: (file name, label); ``train``: (``/a/abbey/00000000.jpg``-style path, label)."""
+    """``val``: (file name, label); ``train``: (``/a/airfield/00000000.jpg``-style path, label)."""
     root = Path(root) / "places365"
     write_text(root / "categories_places365.txt", (f"{name} {i}" for i, name in enumerate(categories)), final_newline=False)
     write_text(root / "places365_val.txt", (f"{name} {label}" for name, label in val))

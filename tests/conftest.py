@@ -1,0 +1,142 @@
+"""Fixtures: dataset downloads in their exact native layouts, built from the real metadata files.
+
+``tests/data/reference-meta/`` holds byte-for-byte copies of official metadata (CUB lists,
+Tsinghua Dogs ``.lst`` files with their BOM and CRLF, Places365 and MINC categories, ImageNet
+synsets, Stanford Cars train labels and class names; provenance in its SOURCES.md). Full-size
+layouts copy those files verbatim and add tiny generated images (hard links, see
+``hardlinked_images``); where no official file could be obtained, metadata is generated with
+the official structure and counts.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fgood_bench.cli import main
+from fgood_bench.datasets import synthetic
+from fgood_bench.datasets.imagenet import imagenet_synsets
+
+REFERENCE = Path(__file__).parent / "data" / "reference-meta"
+
+DTD_CLASSES = (
+    "banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted fibrous "
+    "flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined marbled matted "
+    "meshed paisley perforated pitted pleated polka-dotted porous potholed scaly smeared spiralled sprinkled "
+    "stained stratified striped studded swirly veined waffled woven wrinkled zigzagged"
+).split()
+
+
+def run_cli(*argv: str, capsys) -> tuple[int, str, str]:
+    """Run ``fgood-bench`` in-process; returns (exit status, stdout, stderr)."""
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def run_cli_process(*argv: str) -> subprocess.CompletedProcess:
+    """Run ``fgood-bench`` as a separate process, as a user does."""
+    return subprocess.run([sys.executable, "-m", "fgood_bench", *map(str, argv)], capture_output=True, text=True)
+
+
+def replace_file(path: Path, content: bytes | str) -> None:
+    """Overwrite a fixture file without touching its hard links."""
+    path.unlink()
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+
+
+@pytest.fixture(scope="session")
+def full_cub(tmp_path_factory) -> Path:
+    """CUB-200-2011 with the official lists and all 11,788 images."""
+    root = tmp_path_factory.mktemp("cub") / "CUB_200_2011"
+    root.mkdir()
+    for name in ("classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt"):
+        shutil.copyfile(REFERENCE / "cub200_2011" / name, root / name)
+    with synthetic.hardlinked_images():
+        for line in (root / "images.txt").read_text().splitlines():
+            relpath = line.split()[1]
+            synthetic.write_image(root / "images" / relpath, int(relpath[:3]))
+    return root
+
+
+@pytest.fixture(scope="session")
+def full_thudogs(tmp_path_factory) -> Path:
+    """Tsinghua Dogs, low-resolution variant, with the official split lists and all 70,428 images."""
+    root = tmp_path_factory.mktemp("thudogs")
+    lists = root / "TrainAndValList"
+    lists.mkdir()
+    with synthetic.hardlinked_images():
+        for name in ("train.lst", "validation.lst"):
+            shutil.copyfile(REFERENCE / "tsinghua_dogs" / name, lists / name)
+            for line in (lists / name).read_text(encoding="utf-8-sig").splitlines():
+                folder, image = line[3:].split("/")
+                synthetic.write_image(root / "low-resolution" / folder / image, int(folder.split("-")[1][1:]))
+    return root
+
+
+def flowers_metadata(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Flowers-102 structure: 8,189 images, 40-258 per class, 10 train + 10 val per class, ids unsorted."""
+    rng = np.random.default_rng(seed)
+    sizes = np.full(102, 40)
+    sizes[0] = 258
+    extra = 8189 - sizes.sum()
+    sizes[1:] += rng.multinomial(extra, np.full(101, 1 / 101)).clip(max=218)
+    sizes[1] += 8189 - sizes.sum()
+    labels = rng.permutation(np.repeat(np.arange(1, 103), sizes))
+    trnid, valid, tstid = [], [], []
+    for label in range(1, 103):
+        ids = rng.permutation(np.flatnonzero(labels == label) + 1)
+        trnid += ids[:10].tolist()
+        valid += ids[10:20].tolist()
+        tstid += ids[20:].tolist()
+    return labels, rng.permutation(trnid), rng.permutation(valid), rng.permutation(tstid)
+
+
+@pytest.fixture(scope="session")
+def full_flowers(tmp_path_factory) -> Path:
+    with synthetic.hardlinked_images():
+        return synthetic.write_flowers102(tmp_path_factory.mktemp("flowers"), *flowers_metadata())
+
+
+@pytest.fixture(scope="session")
+def full_cars(tmp_path_factory) -> Path:
+    """Stanford Cars devkit layout: real class names and real train labels, 8,144 + 8,041 images."""
+    names = (REFERENCE / "stanford_cars" / "stanford_cars_class_names_from_cars_meta.txt").read_text().splitlines()
+    train_labels = [int(x) for x in (REFERENCE / "stanford_cars" / "train_perfect_preds.txt").read_text().split()]
+    train = [(f"{i:05d}.jpg", label) for i, label in enumerate(train_labels, 1)]
+    test = [(f"{i:05d}.jpg", (i * 7) % 196 + 1) for i in range(1, 8042)]
+    with synthetic.hardlinked_images():
+        return synthetic.write_stanford_cars(tmp_path_factory.mktemp("cars"), names, train, test)
+
+
+@pytest.fixture(scope="session")
+def full_places_val(tmp_path_factory) -> Path:
+    """Places365 as OOD users have it: the official categories file, val list and val_256 only."""
+    root = tmp_path_factory.mktemp("places")
+    categories = [line.split()[0] for line in (REFERENCE / "places365" / "categories_places365.txt").read_text().splitlines()]
+    val = [(f"Places365_val_{i:08d}.jpg", (i * 31) % 365) for i in range(1, 36501)]
+    with synthetic.hardlinked_images():
+        root = synthetic.write_places365(root, categories, val)
+    shutil.copyfile(REFERENCE / "places365" / "categories_places365.txt", root / "categories_places365.txt")
+    return root
+
+
+@pytest.fixture(scope="session")
+def full_imagenet_val(tmp_path_factory) -> Path:
+    """ImageNet-1k class-folder layout: the 50,000 val images and two train images per class."""
+    wnids = list(imagenet_synsets())
+    train = {wnid: [f"{wnid}_{k}.JPEG" for k in (1, 2)] for wnid in wnids}
+    val = {wnid: [f"ILSVRC2012_val_{c * 50 + k + 1:08d}.JPEG" for k in range(50)] for c, wnid in enumerate(wnids)}
+    with synthetic.hardlinked_images():
+        return synthetic.write_imagenet(tmp_path_factory.mktemp("imagenet"), train, val)
+
+
+@pytest.fixture
+def sample(tmp_path):
+    """``sample(name)``: a small invented copy of dataset ``name`` in its native layout."""
+    return lambda name: synthetic.write_sample(name, tmp_path)

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import scipy.io
+
+from conftest import flowers_metadata
+from fgood_bench.datasets import load_dataset, synthetic
+from fgood_bench.datasets.flowers102 import flowers102_class_names
+from fgood_bench.errors import DatasetError
+
+
+def test_full_download_gives_official_counts(full_flowers):
+    index = load_dataset("flowers102", full_flowers)
+    assert index.num_classes == 102
+    assert index.split_counts() == {"train": 1020, "val": 1020, "test": 6149}
+    assert index.classes[0] == "pink primrose" and index.classes[-1] == "blackberry lily"
+
+
+def test_labels_are_one_based_in_the_mat_file(full_flowers):
+    labels, trnid, _, _ = flowers_metadata()
+    train = load_dataset("flowers102", full_flowers).split("train").to_pylist()
+    # rows keep the (unsorted) order of setid.mat, labels shift to 0..101
+    assert [row["path"] for row in train[:3]] == [f"jpg/image_{i:05d}.jpg" for i in trnid[:3]]
+    assert [row["label"] for row in train] == (labels[trnid - 1] - 1).tolist()
+    assert {row["label"] for row in train} == set(range(102))
+
+
+def test_root_may_be_the_torchvision_parent(full_flowers):
+    assert load_dataset("flowers102", full_flowers.parent).root == full_flowers
+
+
+def test_class_names_are_torchvision_list():
+    names = flowers102_class_names()
+    assert len(names) == len(set(names)) == 102
+    assert "pink-yellow dahlia?" in names
+
+
+def test_label_out_of_range(sample):
+    root = sample("flowers102")
+    labels = np.repeat(np.arange(1, 103), 3).astype(np.uint8)
+    labels[5] = 103
+    scipy.io.savemat(root / "imagelabels.mat", {"labels": labels.reshape(1, -1)})
+    with pytest.raises(DatasetError, match=r"imagelabels.mat: labels\[5\] = 103 out of range 1..102"):
+        load_dataset("flowers102", root)
+
+
+def test_image_id_out_of_range(sample):
+    root = sample("flowers102")
+    ids = scipy.io.loadmat(root / "setid.mat")
+    ids["tstid"][0, 0] = 0
+    scipy.io.savemat(root / "setid.mat", {k: ids[k] for k in ("trnid", "valid", "tstid")})
+    with pytest.raises(DatasetError, match=r"setid.mat: tstid\[0\] = 0 is not an image id 1..306"):
+        load_dataset("flowers102", root)
+
+
+def test_missing_variable_and_damaged_file(sample):
+    root = sample("flowers102")
+    scipy.io.savemat(root / "setid.mat", {"trnid": np.array([[1]], np.uint16)})
+    with pytest.raises(DatasetError, match=r"setid.mat: has no variable 'valid'"):
+        load_dataset("flowers102", root)
+    (root / "setid.mat").unlink()
+    (root / "imagelabels.mat").write_bytes(b"not a mat file")
+    with pytest.raises(DatasetError, match=r"setid.mat: file is missing"):
+        load_dataset("flowers102", root)
+    root = synthetic.write_sample("flowers102", root.parent / "again")
+    (root / "imagelabels.mat").write_bytes(b"not a mat file")
+    with pytest.raises(DatasetError, match=r"imagelabels.mat: not a readable MATLAB file"):
+        load_dataset("flowers102", root)
+
+
+def test_not_a_flowers_folder(tmp_path):
+    with pytest.raises(DatasetError, match=r"not a Oxford Flowers-102 download: expected imagelabels.mat or setid.mat"):
+        load_dataset("flowers102", tmp_path)

@@ -1,0 +1,51 @@
+import pytest
+
+from conftest import replace_file
+from fgood_bench.datasets import load_dataset, synthetic
+from fgood_bench.errors import DatasetError
+
+UNSORTED_SYNSETS = [("n02085620", "Chihuahua"), ("n01440764", "tench, Tinca tinca"), ("n01530575", "brambling")]
+
+
+def test_sample_with_both_sources_and_val(sample):
+    index = load_dataset("webvision", sample("webvision"))
+    assert index.split_counts() == {"train": 18, "val": 6}
+    first = index.samples.slice(0, 1).to_pylist()[0]
+    assert first == {"path": "google/q0001/google_1_0.jpg", "label": 0, "class_name": "n01440764",
+                     "split": "train", "wnid": "n01440764", "source": "google", "query": 1}
+    val = index.split("val").to_pylist()[0]
+    assert (val["path"], val["source"], val["query"]) == ("val_images_256/val000001.jpg", "val", None)
+
+
+def test_labels_map_through_synsets_file_to_sorted_wnids(tmp_path):
+    train = {"google": [("google/q0007/a.jpg", 0), ("google/q0008/b.jpg", 1)]}
+    root = synthetic.write_webvision(tmp_path, UNSORTED_SYNSETS, train, None)
+    index = load_dataset("webvision", root)
+    assert index.classes == ("n01440764", "n01530575", "n02085620")
+    rows = index.split("train").to_pylist()
+    assert [(r["wnid"], r["label"], r["query"]) for r in rows] == [("n02085620", 2, 7), ("n01440764", 0, 8)]
+    assert "val_images_256" in index.absent["val"]
+
+
+def test_only_google_downloaded(sample):
+    root = sample("webvision")
+    (root / "flickr").rename(root / "flickr_elsewhere")
+    index = load_dataset("webvision", root)
+    assert set(index.split("train").column("source").to_pylist()) == {"google"}
+
+
+def test_bad_query_folder_and_label(sample):
+    root = sample("webvision")
+    replace_file(root / "info" / "train_filelist_google.txt", "google/q0001/a.jpg 0\ngoogle/misc/b.jpg 1\n")
+    with pytest.raises(DatasetError, match=r"train_filelist_google.txt: line 2: expected google/qNNNN/<image>"):
+        load_dataset("webvision", root)
+    replace_file(root / "info" / "train_filelist_google.txt", "google/q0001/a.jpg 1000\n")
+    with pytest.raises(DatasetError, match=r"train_filelist_google.txt: line 1: label 1000 out of range 0..2"):
+        load_dataset("webvision", root)
+
+
+def test_malformed_synsets(sample):
+    root = sample("webvision")
+    replace_file(root / "info" / "synsets.txt", "tench\n")
+    with pytest.raises(DatasetError, match=r"synsets.txt: line 1: expected '<wnid> <names>'"):
+        load_dataset("webvision", root)
