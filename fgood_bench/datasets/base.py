@@ -152,7 +152,7 @@ class DatasetAdapter:
         if unknown:
             raise DatasetError(root, f"option {sorted(unknown)[0]!r} does not apply to {self.name}", self.doc)
         self.options = options
-        self.root = self.find_root(Path(root))
+        self.root = self.find_root(Path(root).expanduser())
 
     @property
     def doc(self) -> str:
