@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fgood_bench.datasets.matfile import load_mat
 from fgood_bench.errors import DatasetError
 
 # File-name extensions treated as images when a layout has no file list (ImageNet folders, DTD,
@@ -53,6 +54,8 @@ class DatasetIndex:
     samples: pa.Table
     absent: dict[str, str]
     options: dict[str, object] = field(default_factory=dict)
+    # Metadata files the adapter read, relative to ``root`` (their checksums go into manifests).
+    metadata_files: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -153,6 +156,7 @@ class DatasetAdapter:
             raise DatasetError(root, f"option {sorted(unknown)[0]!r} does not apply to {self.name}", self.doc)
         self.options = options
         self.root = self.find_root(Path(root).expanduser())
+        self.files_read: set[str] = set()
 
     @property
     def doc(self) -> str:
@@ -183,7 +187,15 @@ class DatasetAdapter:
         return DatasetError(path, problem, self.doc)
 
     def lines(self, relpath: str) -> list[tuple[int, str]]:
-        return read_lines(self.root / relpath, self.doc)
+        lines = read_lines(self.root / relpath, self.doc)
+        self.files_read.add(relpath)
+        return lines
+
+    def mat(self, relpath: str, variables: tuple[str, ...]) -> dict:
+        """Variables of a MATLAB file of the devkit (``squeeze_me=True``, as torchvision loads them)."""
+        content = load_mat(self.root / relpath, variables, self.doc)
+        self.files_read.add(relpath)
+        return content
 
     def fields(self, path: Path, lineno: int, line: str, count: int, expected: str) -> list[str]:
         """Split a whitespace-separated record; the last field keeps any inner spaces."""
@@ -230,6 +242,7 @@ class DatasetAdapter:
             samples=self._table(parts, classes),
             absent=absent,
             options=dict(self.options),
+            metadata_files=tuple(sorted(self.files_read)),
         )
 
     def _table(self, parts: dict[str, SplitRecords], classes: list[str]) -> pa.Table:

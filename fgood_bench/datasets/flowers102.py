@@ -20,7 +20,7 @@ from importlib import resources
 import numpy as np
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitRecords
-from fgood_bench.datasets.matfile import integers, load_mat
+from fgood_bench.datasets.matfile import integers
 
 SPLIT_VARIABLES = {"train": "trnid", "val": "valid", "test": "tstid"}
 
@@ -43,7 +43,7 @@ class Flowers102(DatasetAdapter):
     @cached_property
     def _labels(self) -> np.ndarray:
         path = self.root / "imagelabels.mat"
-        labels = integers(path, "labels", load_mat(path, ("labels",), self.doc)["labels"], self.doc)
+        labels = integers(path, "labels", self.mat("imagelabels.mat", ("labels",))["labels"], self.doc)
         bad = np.flatnonzero((labels < 1) | (labels > 102))
         if bad.size:
             raise self.error(path, f"labels[{bad[0]}] = {labels[bad[0]]} out of range 1..102")
@@ -52,7 +52,7 @@ class Flowers102(DatasetAdapter):
     @cached_property
     def _split_ids(self) -> dict[str, np.ndarray]:
         path = self.root / "setid.mat"
-        content = load_mat(path, tuple(SPLIT_VARIABLES.values()), self.doc)
+        content = self.mat("setid.mat", tuple(SPLIT_VARIABLES.values()))
         return {split: integers(path, var, content[var], self.doc) for split, var in SPLIT_VARIABLES.items()}
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:

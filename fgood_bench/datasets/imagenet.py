@@ -29,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords, list_images, list_subfolders
-from fgood_bench.datasets.matfile import load_mat, struct_field
+from fgood_bench.datasets.matfile import struct_field
 
 KAGGLE_DATA = "ILSVRC/Data/CLS-LOC"
 DEVKIT = "ILSVRC2012_devkit_t12/data"
@@ -101,8 +101,10 @@ class ImageNet(DatasetAdapter):
         """Val file name -> wnid, from whichever official label source is present."""
         solution = self.root / "LOC_val_solution.csv"
         if solution.is_file():
+            self.files_read.add(solution.name)
             return self._kaggle_val_labels(solution)
         if (self.root / "meta.bin").is_file():
+            self.files_read.add("meta.bin")
             from torchvision.datasets.imagenet import load_meta_file
 
             _, val_wnids = load_meta_file(self.root)
@@ -130,7 +132,7 @@ class ImageNet(DatasetAdapter):
 
     def _devkit_val_labels(self, images: list[str]) -> dict[str, str]:
         meta = self.root / DEVKIT / "meta.mat"
-        synsets = load_mat(meta, ("synsets",), self.doc)["synsets"]
+        synsets = self.mat(f"{DEVKIT}/meta.mat", ("synsets",))["synsets"]
         ids = struct_field(meta, synsets, "ILSVRC2012_ID", self.doc)
         wnids = struct_field(meta, synsets, "WNID", self.doc)
         id_to_wnid = {int(i): str(w) for i, w in zip(ids, wnids)}

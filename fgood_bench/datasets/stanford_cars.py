@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
-from fgood_bench.datasets.matfile import load_mat, struct_field
+from fgood_bench.datasets.matfile import struct_field
 
 TEST_LABEL_FILES = ("cars_test_annos_withlabels.mat", "devkit/cars_test_annos_withlabels.mat")
 
@@ -42,8 +42,9 @@ class StanfordCars(DatasetAdapter):
         return not (self.root / "devkit" / "cars_meta.mat").is_file()
 
     def read_classes(self) -> list[str]:
-        path = self.root / ("cars_annos.mat" if self.all_in_one else "devkit/cars_meta.mat")
-        names = load_mat(path, ("class_names",), self.doc)["class_names"]
+        relpath = "cars_annos.mat" if self.all_in_one else "devkit/cars_meta.mat"
+        path = self.root / relpath
+        names = self.mat(relpath, ("class_names",))["class_names"]
         classes = [str(name) for name in names.tolist()]
         if len(set(classes)) != len(classes):
             raise self.error(path, "class_names has duplicates")
@@ -53,14 +54,15 @@ class StanfordCars(DatasetAdapter):
         if self.all_in_one:
             return self._read_all_in_one(split, classes)
         if split == "train":
-            annos = self.root / "devkit" / "cars_train_annos.mat"
+            relpath = "devkit/cars_train_annos.mat"
         else:
-            found = [self.root / name for name in TEST_LABEL_FILES if (self.root / name).is_file()]
+            found = [name for name in TEST_LABEL_FILES if (self.root / name).is_file()]
             if not found:
                 raise SplitAbsent("test labels not found (cars_test_annos_withlabels.mat, in the root or devkit/)")
-            annos = found[0]
+            relpath = found[0]
+        annos = self.root / relpath
         folder = self._image_folder(f"cars_{split}")
-        records = load_mat(annos, ("annotations",), self.doc)["annotations"]
+        records = self.mat(relpath, ("annotations",))["annotations"]
         names = struct_field(annos, records, "fname", self.doc)
         labels = self._labels(annos, struct_field(annos, records, "class", self.doc), len(classes))
         return SplitRecords(paths=[f"{folder}/{name}" for name in names], labels=labels)
@@ -82,7 +84,7 @@ class StanfordCars(DatasetAdapter):
 
     def _read_all_in_one(self, split: str, classes: list[str]) -> SplitRecords:
         path = self.root / "cars_annos.mat"
-        records = load_mat(path, ("annotations",), self.doc)["annotations"]
+        records = self.mat("cars_annos.mat", ("annotations",))["annotations"]
         paths = struct_field(path, records, "relative_im_path", self.doc)
         labels = self._labels(path, struct_field(path, records, "class", self.doc), len(classes))
         wanted = 1 if split == "test" else 0

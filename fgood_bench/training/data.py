@@ -1,0 +1,149 @@
+"""Image pipeline for training and inference: JPEG on disk -> uint8 tensor -> normalised on the device.
+
+The paper's preprocessing (Appendix D.1, as the MixOE code does it) is ``Resize((512, 512))``
+then ``CenterCrop(448)`` (test) or ``RandomCrop(448)`` + horizontal flip + ``ColorJitter(
+brightness=32/255, saturation=0.5)`` (train), then ``ToTensor`` + ``Normalize``. Here:
+
+* the resize and the crop are one PIL resample of the source box that the crop keeps, instead of
+  resampling the whole image to 512 x 512 and throwing a quarter away (within one uint8 level of
+  the two-step result);
+* JPEGs much larger than the target are decoded at reduced scale (``Image.draft``);
+* tensors stay uint8 until they reach the device, where conversion, colour jitter and
+  normalisation run batched (``DeviceBatch``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fgood_bench.errors import FgoodError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BRIGHTNESS = 32 / 255  # ColorJitter of the MixOE reference training transform
+SATURATION = 0.5
+
+
+class UnreadableImage(FgoodError):
+    """An image file that cannot be decoded (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """``Resize((resize, resize))`` followed by a ``crop x crop`` crop (paper: 512 and 448)."""
+
+    crop: int = 448
+    resize: int = 512
+
+    @classmethod
+    def for_crop(cls, crop: int) -> "Geometry":
+        """The paper's 512/448 ratio kept for another crop size."""
+        return cls(crop=crop, resize=round(crop * 512 / 448))
+
+
+def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | None = None, flip: bool = False) -> np.ndarray:
+    """Decode ``path`` and return the ``crop x crop`` RGB uint8 array (H, W, 3).
+
+    ``offset`` is the crop's top-left corner in the resized ``resize x resize`` frame (the centre
+    when None), as ``RandomCrop`` / ``CenterCrop`` would pick it.
+    """
+    resize, crop = geometry.resize, geometry.crop
+    left, top = offset if offset is not None else ((resize - crop) / 2, (resize - crop) / 2)
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (resize, resize))  # decode big JPEGs at 1/2, 1/4, 1/8 scale
+            image = image.convert("RGB")
+            width, height = image.size
+            sx, sy = width / resize, height / resize
+            box = (left * sx, top * sy, (left + crop) * sx, (top + crop) * sy)
+            image = image.resize((crop, crop), Image.Resampling.BILINEAR, box=box)
+            if flip:
+                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            return np.asarray(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise UnreadableImage(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Images of a sample table as ``(uint8 CHW tensor, label, row index)``.
+
+    ``train=True`` draws a random crop and flip per item, from the item's own seed when the
+    sampler gives one (reproducible whatever the number of workers), else from torch's RNG.
+    """
+
+    def __init__(self, root: str | Path, paths: Sequence[str], labels: Sequence[int], geometry: Geometry, train: bool = False):
+        self.root = Path(root)
+        self.paths = list(paths)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.geometry = geometry
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key):
+        """``key`` is a row index, or ``(row index, seed)`` from ``EpochSampler`` for a seeded crop."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        offset, flip = None, False
+        if self.train:
+            generator = torch.Generator().manual_seed(seed) if seed is not None else None
+            span = self.geometry.resize - self.geometry.crop + 1
+            offset = tuple(torch.randint(0, span, (2,), generator=generator).tolist())
+            flip = bool(torch.rand((), generator=generator) < 0.5)
+        pixels = load_image(self.root / self.paths[index], self.geometry, offset, flip)
+        return torch.from_numpy(pixels).permute(2, 0, 1), int(self.labels[index]), index
+
+
+def default_workers() -> int:
+    return min(16, len(os.sched_getaffinity(0)))
+
+
+def make_loader(
+    dataset: torch.utils.data.Dataset, batch_size: int, *, sampler=None, shuffle: bool = False,
+    drop_last: bool = False, workers: int | None = None, seed: int = 0, pin_memory: bool = False,
+) -> torch.utils.data.DataLoader:
+    workers = default_workers() if workers is None else workers
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False, sampler=sampler,
+        drop_last=drop_last, num_workers=workers, pin_memory=pin_memory, generator=generator,
+        persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+class DeviceBatch:
+    """Moves uint8 batches to the device and turns them into normalised float inputs there."""
+
+    def __init__(self, device: torch.device, channels_last: bool = False):
+        self.device = device
+        self.channels_last = channels_last
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+
+    def __call__(self, images: torch.Tensor, jitter: bool = False) -> torch.Tensor:
+        x = images.to(self.device, non_blocking=True).float().div_(255)
+        if jitter:
+            x = color_jitter(x)
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def color_jitter(x: torch.Tensor) -> torch.Tensor:
+    """``ColorJitter(brightness=32/255, saturation=0.5)`` on a float batch in [0, 1], per sample.
+
+    Brightness then saturation (torchvision draws the order at random; the factors' ranges are
+    the same). Uses torch's RNG on the batch's device.
+    """
+    n = x.shape[0]
+    brightness = torch.empty(n, 1, 1, 1, device=x.device).uniform_(1 - BRIGHTNESS, 1 + BRIGHTNESS)
+    x = (x * brightness).clamp_(0, 1)
+    saturation = torch.empty(n, 1, 1, 1, device=x.device).uniform_(1 - SATURATION, 1 + SATURATION)
+    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    return (gray + saturation * (x - gray)).clamp_(0, 1)

@@ -1,0 +1,109 @@
+"""Classifiers: any torchvision model with a new head, pretrained weights, checkpoint files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from fgood_bench.errors import FgoodError
+
+CHECKPOINT_FORMAT = "fgood-bench classifier v1"
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """Swap the model's last ``nn.Linear`` (``fc``, ``classifier[-1]``, ``heads.head``, ...) for one of ``num_classes``."""
+    name, last = None, None
+    for module_name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            name, last = module_name, module
+    if last is None:
+        raise FgoodError(f"{type(model).__name__} has no linear classification head to replace")
+    parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    setattr(parent, name.rpartition(".")[2], nn.Linear(last.in_features, num_classes))
+    return model
+
+
+def build_model(arch: str, num_classes: int, weights: str | None = None) -> nn.Module:
+    """A torchvision classifier ``arch`` for ``num_classes`` classes.
+
+    ``weights`` is a torchvision weights name (``IMAGENET1K_V2``), a local file holding the
+    pretrained model's state dict (as torchvision publishes them), or None / ``none``.
+    """
+    if arch not in torchvision.models.list_models(module=torchvision.models):
+        raise FgoodError(f"unknown architecture {arch!r}: expected a torchvision classification model such as resnet50")
+    if weights in (None, "none"):
+        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    if Path(weights).expanduser().is_file():
+        model = torchvision.models.get_model(arch, weights=None)
+        state = _load(Path(weights).expanduser())
+        try:
+            model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        except RuntimeError as err:
+            raise FgoodError(f"{weights}: not a state dict of {arch} ({str(err).splitlines()[0]})") from None
+    else:
+        try:
+            model = torchvision.models.get_model(arch, weights=weights)
+        except (ValueError, KeyError) as err:
+            raise FgoodError(f"--weights {weights!r}: neither a file nor weights of {arch} ({err})") from None
+        except OSError as err:  # no network: urllib errors are OSErrors
+            raise FgoodError(
+                f"could not download {arch} {weights} weights ({err}); download them once where there is a "
+                f"network, or pass --weights FILE with the state dict"
+            ) from None
+    return replace_head(model, num_classes)
+
+
+def _load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle, zip and torch errors alike
+        raise FgoodError(f"{path}: not a loadable PyTorch file ({type(err).__name__}: {err})") from None
+
+
+def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str], extra: dict | None = None) -> None:
+    """Write a classifier checkpoint that ``load_classifier`` (and ``weights_only=True``) can read."""
+    state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+    payload = {"format": CHECKPOINT_FORMAT, "arch": arch, "classes": list(classes), "state_dict": state, **(extra or {})}
+    atomic_torch_save(payload, path)
+
+
+def load_classifier(path: str | Path, num_classes: int, arch: str | None = None) -> tuple[nn.Module, dict]:
+    """Load a classifier trained on ``num_classes`` classes; a bare state dict needs ``arch``."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FgoodError(f"{path}: checkpoint file not found")
+    payload = _load(path)
+    if not isinstance(payload, dict):
+        raise FgoodError(f"{path}: expected a checkpoint dict, got {type(payload).__name__}")
+    state = payload.get("state_dict", payload)
+    arch = payload.get("arch", arch)
+    if arch is None:
+        raise FgoodError(f"{path}: a bare state dict; say which architecture it is with --arch")
+    head = [v for k, v in state.items() if k.endswith(".weight") and getattr(v, "ndim", 0) == 2]
+    if not head:
+        raise FgoodError(f"{path}: no classification layer in the state dict")
+    if head[-1].shape[0] != num_classes:
+        raise FgoodError(f"{path}: classifier has {head[-1].shape[0]} outputs, the dataset has {num_classes} classes")
+    model = build_model(arch, num_classes)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise FgoodError(f"{path}: does not fit {arch} ({str(err).splitlines()[0]})") from None
+    return model, payload
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel or torch.compile wrapper."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod")
+    return model
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(obj, partial)
+    partial.replace(path)
