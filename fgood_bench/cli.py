@@ -86,6 +86,48 @@ def _report_problems(report) -> int:
     return status
 
 
+def cmd_build_splits(args: argparse.Namespace) -> int:
+    from fgood_bench.ranking import BuildRequest, build_splits
+    from fgood_bench.training.engine import TrainConfig
+
+    train = TrainConfig(
+        arch=args.arch, weights=args.weights, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
+        seed=args.seed, device=args.device, workers=args.workers, amp=not args.no_amp,
+    )
+    benchmark = None if args.benchmark == "custom" else args.benchmark
+    request = BuildRequest(
+        root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
+        dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
+        epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, progress=sys.stderr.isatty(),
+    )
+    manifest = build_splits(request)
+    if manifest is not None:
+        print(manifest)
+    return 0
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dataset options")
+    group.add_argument("--partition", type=int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
+    group.add_argument("--variant", help="thudogs: low|high (default: high if present); places365: 256|large (default 256)")
+    group.add_argument("--level", help="fgvc_aircraft: variant|family|manufacturer (default variant)")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model and training (defaults: the paper's recipe, Appendix D.1)")
+    group.add_argument("--arch", default="resnet50", help="any torchvision classification model (default resnet50)")
+    group.add_argument("--weights", default="IMAGENET1K_V2",
+                       help="torchvision weights name, a local state-dict file, or 'none' (default IMAGENET1K_V2)")
+    group.add_argument("--epochs", type=int, help="default: 60 for bird, car, aircraft; 30 for dog, flower")
+    group.add_argument("--lr", type=float, default=1e-3, help="initial learning rate, cosine schedule (default 1e-3)")
+    group.add_argument("--batch-size", type=int, default=32, help="global batch size (default 32)")
+    group.add_argument("--image-size", type=int, default=448, help="crop size; images are first resized to 8/7 of it (default 448 after 512)")
+    group.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:N or cpu")
+    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    group.add_argument("--workers", type=int, help="data-loader processes per GPU (default: CPUs, at most 16)")
+    group.add_argument("--no-amp", action="store_true", help="train and predict in fp32 on CUDA (default: bf16 autocast)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fgood-bench",
@@ -112,11 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--sample", action="store_true",
                          help="first write a small synthetic copy of the dataset in its native layout "
                          "(into --root if given, else a temporary folder) and inspect that")
-    group = inspect.add_argument_group("dataset options")
-    group.add_argument("--partition", type=int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
-    group.add_argument("--variant", help="thudogs: low|high (default: high if present); places365: 256|large (default 256)")
-    group.add_argument("--level", help="fgvc_aircraft: variant|family|manufacturer (default variant)")
+    _add_dataset_options(inspect)
     inspect.set_defaults(run=cmd_inspect)
+
+    build = commands.add_parser(
+        "build-splits",
+        help="rank a dataset's classes with a classifier and write the ID / holdout-OOD benchmark",
+        description="Rank every class by accuracy minus mean prediction entropy on the official test images "
+        "(paper, Appendix A), keep the top K as in-distribution and hold out the rest as fine-grained OOD. "
+        "Writes OUT/NAME/manifest.json, the split files, ranking.csv and predictions.npz. Predictions come from "
+        "--predictions, from --checkpoint, or from a classifier trained here on all classes.",
+        epilog="benchmarks: bird (cub, K=100), dog (thudogs, K=100), flower (flowers102, K=90), car (stanford_cars, "
+        "K=100), aircraft (fgvc_aircraft, K=90); 'custom' with --dataset ID --num-id K ranks any other dataset. "
+        "Multi-GPU: torchrun --nproc-per-node N -m fgood_bench build-splits ...",
+    )
+    build.add_argument("benchmark", nargs="?", help="bird, dog, flower, car or aircraft; omit (or say custom) with --dataset")
+    build.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
+    build.add_argument("--out", type=Path, required=True, help="output folder; the benchmark goes to OUT/NAME/")
+    build.add_argument("--dataset", help="adapter id, for a custom benchmark")
+    build.add_argument("--name", help="benchmark name (default: the benchmark or dataset id)")
+    build.add_argument("--num-id", type=int, help="number of in-distribution classes K (default: the benchmark's)")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--predictions", type=Path,
+                        help=".npz with 'paths' (as in the split files) and 'logits' (N x classes) on the test split")
+    source.add_argument("--checkpoint", type=Path, help="a classifier trained on all classes (fgood-bench or a state dict + --arch)")
+    build.add_argument("--resume", action="store_true", help="continue an interrupted training from OUT/NAME.work/checkpoint.pt")
+    build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
+    _add_dataset_options(build)
+    _add_model_options(build)
+    build.set_defaults(run=cmd_build_splits)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Training and inference: image pipeline, torchvision models, the DDP-aware training loop."""

@@ -66,7 +66,7 @@ def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | N
             image = image.resize((crop, crop), Image.Resampling.BILINEAR, box=box)
             if flip:
                 image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            return np.asarray(image)
+            return np.array(image)  # writable copy: torch wants one
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImage(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
 

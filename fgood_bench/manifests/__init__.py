@@ -1,0 +1,1 @@
+"""Split manifests: versioned, checksummed, deterministic files that anyone can publish and verify."""

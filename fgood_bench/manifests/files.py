@@ -1,0 +1,79 @@
+"""Byte-exact, atomic output files: split lists, checksums, deterministic ``.npz``.
+
+Everything a manifest folder holds is rendered to bytes first and written into a fresh sibling
+folder that replaces the target only once complete: an interrupted or failed build leaves the
+previous output (or nothing) behind, never half a benchmark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from fgood_bench.errors import FgoodError
+
+SPLIT_HEADER = "path\tlabel\tclass_name"
+FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry a timestamp: pin it
+
+
+def split_file_bytes(rows: Iterable[tuple[str, int, str]]) -> bytes:
+    """A split file: a header, then ``path<TAB>label<TAB>class name`` per image, LF line ends."""
+    lines = [SPLIT_HEADER]
+    for path, label, name in rows:
+        if any(c in path or c in name for c in "\t\n\r"):
+            raise FgoodError(f"{path!r}: tabs and line breaks cannot appear in a split file")
+        lines.append(f"{path}\t{label}\t{name}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    """``numpy.savez`` output with fixed timestamps, so equal arrays give equal bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=FIXED_ZIP_TIME)
+            with archive.open(info, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def write_folder(target: Path, files: dict[str, bytes]) -> None:
+    """Create ``target`` holding exactly ``files`` (relative path -> content), atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        for relpath, content in files.items():
+            path = staging / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        os.chmod(staging, 0o755)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            target.replace(retired / target.name)
+            staging.replace(target)
+            shutil.rmtree(retired)
+        else:
+            staging.replace(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -1,0 +1,267 @@
+"""``build-splits``: rank a dataset's classes with a classifier and write the benchmark's manifest.
+
+Predictions on the official test split (the val split for datasets without a test split, e.g.
+Tsinghua Dogs) come from a predictions file, a trained checkpoint, or a classifier trained
+here on the official training images of all classes. The classes are ranked as in Appendix A;
+the top K are in-distribution (ID labels 0..K-1 in class-index order), the rest are the holdout
+OOD classes (label -1). The official val split, where it exists and is not trained on, becomes
+``id_val``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+import torchvision
+
+from fgood_bench import __version__
+from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
+from fgood_bench.datasets.base import missing_files
+from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.files import npz_bytes, sha256_bytes, sha256_file, split_file_bytes, write_folder
+from fgood_bench.ranking.benchmarks import get_benchmark
+from fgood_bench.ranking.scores import ClassScores, class_scores
+from fgood_bench.training.engine import (
+    Runtime, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
+)
+from fgood_bench.training.models import build_model, load_classifier, save_classifier
+
+SCHEMA_VERSION = 1
+RANKING_SCORE = "accuracy - mean prediction entropy (nats), on the classifier's predictions for the evaluation split"
+
+
+@dataclass
+class BuildRequest:
+    """What to build. Either ``benchmark`` (a preset) or ``dataset`` + ``num_id``."""
+
+    root: Path
+    out: Path
+    benchmark: str | None = None
+    dataset: str | None = None
+    name: str | None = None
+    num_id: int | None = None
+    dataset_options: dict = field(default_factory=dict)
+    predictions: Path | None = None
+    checkpoint: Path | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    epochs: int | None = None  # None: the benchmark's epochs (Appendix D.1), else train.epochs
+    resume: bool = False
+    work_dir: Path | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    dataset: str
+    num_id: int
+    train_splits: tuple[str, ...]
+    train: TrainConfig
+
+
+def make_plan(request: BuildRequest) -> Plan:
+    if request.predictions and request.checkpoint:
+        raise FgoodError("give either --predictions or --checkpoint, not both")
+    train = TrainConfig(**asdict(request.train))
+    if request.benchmark:
+        preset = get_benchmark(request.benchmark)
+        if request.dataset and request.dataset != preset.dataset:
+            raise FgoodError(f"benchmark {preset.name} is built from {preset.dataset}, not {request.dataset}")
+        train.epochs = request.epochs or preset.epochs
+        return Plan(request.name or preset.name, preset.dataset, request.num_id or preset.num_id, preset.train_splits, train)
+    if not request.dataset or request.num_id is None:
+        raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give --dataset ID and --num-id K")
+    get_adapter(request.dataset)
+    train.epochs = request.epochs or train.epochs
+    return Plan(request.name or request.dataset, request.dataset, request.num_id, ("train",), train)
+
+
+def build_splits(request: BuildRequest) -> Path | None:
+    """Build the benchmark; returns the manifest's path (None on non-zero ``torchrun`` ranks)."""
+    plan = make_plan(request)
+    index = load_dataset(plan.dataset, request.root, **request.dataset_options)
+    if not 1 <= plan.num_id < index.num_classes:
+        raise FgoodError(f"--num-id {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
+    eval_split = "test" if "test" in index.splits else "val"
+    for split in (*plan.train_splits, eval_split):
+        if split not in index.splits:
+            why = index.absent.get(split, "not an official split of this dataset")
+            raise FgoodError(f"{index.root}: the {split} split is needed and absent ({why})")
+    evaluation = index.split(eval_split)
+    eval_paths = evaluation.column("path").to_pylist()
+    eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
+
+    provenance: dict = {}
+    if request.predictions:
+        logits = read_predictions(Path(request.predictions), eval_paths, index.num_classes)
+        provenance["predictions_source"] = {"kind": "file", "sha256": sha256_file(Path(request.predictions))}
+        runtime = Runtime()
+    else:
+        runtime = setup_runtime(plan.train.device)
+        logits, provenance["predictions_source"] = _predict(request, plan, index, eval_split, runtime)
+        if not runtime.is_main:
+            return None
+
+    scores = class_scores(logits, eval_labels, index.num_classes)
+    empty = np.flatnonzero(scores.num_test == 0)
+    if empty.size:
+        raise FgoodError(f"class {index.classes[empty[0]]!r} has no image in the {eval_split} split: it cannot be ranked")
+    files = _render(plan, index, eval_split, scores, logits, eval_paths, eval_labels, provenance)
+    target = Path(request.out) / plan.name
+    write_folder(target, files)
+    return target / "manifest.json"
+
+
+def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.ndarray:
+    """Logits from ``path`` (arrays ``paths`` and ``logits``), reordered to ``eval_paths``."""
+    try:
+        with np.load(path, allow_pickle=False) as content:
+            arrays = {key: content[key] for key in content.files}
+    except FileNotFoundError:
+        raise FgoodError(f"{path}: predictions file not found") from None
+    except Exception as err:
+        raise FgoodError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
+    for key in ("paths", "logits"):
+        if key not in arrays:
+            raise FgoodError(f"{path}: no array {key!r} (expected 'paths' and 'logits')")
+    paths, logits = [str(p) for p in arrays["paths"].tolist()], arrays["logits"]
+    if logits.ndim != 2 or logits.shape[0] != len(paths):
+        raise FgoodError(f"{path}: logits must be (number of paths, classes), got {logits.shape} for {len(paths)} paths")
+    if logits.shape[1] != num_classes:
+        raise FgoodError(f"{path}: logits have {logits.shape[1]} columns, the dataset has {num_classes} classes")
+    if not np.isfinite(logits).all():
+        row = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
+        raise FgoodError(f"{path}: logits of {paths[row]!r} are not finite (NaN or inf)")
+    position = {p: i for i, p in enumerate(paths)}
+    if len(position) != len(paths):
+        duplicate = next(p for i, p in enumerate(paths) if position[p] != i)
+        raise FgoodError(f"{path}: image {duplicate!r} appears twice")
+    expected = set(eval_paths)
+    unknown = [p for p in paths if p not in expected]
+    if unknown:
+        raise FgoodError(f"{path}: {unknown[0]!r} is not an image of the evaluation split ({len(unknown)} such paths)")
+    absent = [p for p in eval_paths if p not in position]
+    if absent:
+        raise FgoodError(f"{path}: no logits for {absent[0]!r} ({len(absent)} images of the evaluation split lack them)")
+    return np.asarray(logits[[position[p] for p in eval_paths]], np.float32)
+
+
+def _check_images(index: DatasetIndex, splits: list[str]) -> None:
+    for split in splits:
+        missing = missing_files(index.root, index.split(split).column("path").to_pylist())
+        if missing:
+            raise FgoodError(
+                f"{index.root / missing[0]}: image listed in the {split} split is missing ({len(missing)} in all; "
+                f"see fgood-bench inspect {index.dataset})"
+            )
+
+
+def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split: str, runtime: Runtime):
+    config = plan.train
+    eval_paths = index.split(eval_split).column("path").to_pylist()
+    if request.checkpoint:
+        _check_images(index, [eval_split])
+        model, payload = load_classifier(request.checkpoint, index.num_classes, config.arch)
+        config.arch = payload.get("arch", config.arch)
+        source = {"kind": "checkpoint", "sha256": sha256_file(Path(request.checkpoint)), "arch": config.arch,
+                  "image_size": config.image_size}
+    else:
+        _check_images(index, [*plan.train_splits, eval_split])
+        train = pa.concat_tables([index.split(s) for s in plan.train_splits])
+        seed_everything(config.seed)  # the new head's initialisation
+        model = build_model(config.arch, index.num_classes, config.weights)
+        work_dir = Path(request.work_dir or Path(request.out) / f"{plan.name}.work")
+        model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
+                                 config, runtime, work_dir, resume=request.resume, progress=request.progress)
+        if runtime.is_main:
+            save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes))
+        source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
+                  "precision": "bf16-autocast" if (config.amp and runtime.cuda) else "fp32",
+                  "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
+    logits = predict_logits(model, index.root, eval_paths, config, runtime, progress=request.progress)
+    return logits, source
+
+
+def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScores, logits: np.ndarray,
+            eval_paths: list[str], eval_labels: np.ndarray, provenance: dict) -> dict[str, bytes]:
+    id_classes = scores.top(plan.num_id)
+    new_label = {c: i for i, c in enumerate(id_classes)}
+    val_for_id = "val" in index.splits and "val" not in plan.train_splits and eval_split != "val"
+
+    def rows(splits, keep_id: bool):
+        for split in splits:
+            table = index.split(split)
+            for path, label in zip(table.column("path").to_pylist(), table.column("label").to_pylist()):
+                if (label in new_label) == keep_id:
+                    yield path, new_label.get(label, -1), index.classes[label]
+
+    split_rows = {"id_train": rows(plan.train_splits, True)}
+    if val_for_id:
+        split_rows["id_val"] = rows(["val"], True)
+    split_rows["id_test"] = rows([eval_split], True)
+    split_rows["ood_test"] = rows([eval_split], False)
+
+    files: dict[str, bytes] = {}
+    splits = {}
+    for name, generated in split_rows.items():
+        content = split_file_bytes(generated)
+        files[f"splits/{name}.txt"] = content
+        splits[name] = {"file": f"splits/{name}.txt", "count": content.count(b"\n") - 1, "sha256": sha256_bytes(content)}
+    files["ranking.csv"] = _ranking_csv(index, scores, set(id_classes))
+    files["predictions.npz"] = npz_bytes(paths=np.array(eval_paths), logits=logits, labels=eval_labels)
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "benchmark": plan.name,
+        "dataset": {
+            "id": index.dataset,
+            "title": get_adapter(index.dataset).title,
+            "options": index.options,
+            "num_classes": index.num_classes,
+            "class_index": f"see docs/datasets/{index.dataset}.md",
+            "metadata_sha256": {relpath: sha256_file(index.root / relpath) for relpath in index.metadata_files},
+        },
+        "num_id": plan.num_id,
+        "id_classes": [{"label": new_label[c], "index": c, "name": index.classes[c]} for c in id_classes],
+        "ood_classes": [{"index": c, "name": index.classes[c]} for c in range(index.num_classes) if c not in new_label],
+        "train_splits": list(plan.train_splits),
+        "eval_split": eval_split,
+        "splits": splits,
+        "ranking": {
+            "score": RANKING_SCORE,
+            "file": "ranking.csv",
+            "sha256": sha256_bytes(files["ranking.csv"]),
+            "classes": [
+                {"rank": int(scores.rank[c]), "index": c, "name": index.classes[c], "num_test": int(scores.num_test[c]),
+                 "accuracy": float(scores.accuracy[c]), "mean_entropy": float(scores.mean_entropy[c]),
+                 "score": float(scores.score[c])}
+                for c in scores.order.tolist()
+            ],
+        },
+        "predictions": {"file": "predictions.npz", "sha256": sha256_bytes(files["predictions.npz"]),
+                        "source": provenance["predictions_source"]},
+        "provenance": {
+            "toolkit": f"fgood-bench {__version__}",
+            "arguments": {"benchmark": plan.name, "dataset": index.dataset, "dataset_options": index.options,
+                          "num_id": plan.num_id},
+        },
+    }
+    files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return files
+
+
+def _ranking_csv(index: DatasetIndex, scores: ClassScores, id_classes: set[int]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["rank", "index", "name", "role", "num_test", "accuracy", "mean_entropy", "score"])
+    for c in scores.order.tolist():
+        writer.writerow([int(scores.rank[c]), c, index.classes[c], "id" if c in id_classes else "ood",
+                         int(scores.num_test[c]), repr(float(scores.accuracy[c])),
+                         repr(float(scores.mean_entropy[c])), repr(float(scores.score[c]))])
+    return buffer.getvalue().encode("utf-8")
