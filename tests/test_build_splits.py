@@ -1,0 +1,213 @@
+"""build-splits end to end: predictions file, checkpoint, training on the CPU, torchrun, resume, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from fgood_bench.datasets import load_dataset, synthetic
+from fgood_bench.manifests.files import sha256_file
+
+TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def dozen_birds(tmp_path_factory) -> Path:
+    """A CUB-200-2011 layout with 12 classes, 6 train + 4 test images each."""
+    folders = [f"{c:03d}.Bird_{c}" for c in range(1, 13)]
+    images = [(f"{folder}/Bird_{c}_{k:04d}.jpg", c, int(k < 6)) for c, folder in enumerate(folders, 1) for k in range(10)]
+    return synthetic.write_cub(tmp_path_factory.mktemp("birds"), folders, images)
+
+
+def write_predictions(path: Path, root: Path, confidence: dict[int, float], shuffle: bool = True) -> list[str]:
+    """Logits for the test split: class c predicted correctly with softmax mass ``confidence[c]``."""
+    test = load_dataset("cub", root).split("test")
+    paths, labels = test.column("path").to_pylist(), test.column("label").to_numpy()
+    num_classes = 12
+    logits = np.empty((len(paths), num_classes))
+    for row, label in enumerate(labels):
+        p = np.full(num_classes, (1 - confidence[label]) / (num_classes - 1))
+        p[label] = confidence[label]
+        logits[row] = np.log(p)
+    order = np.random.default_rng(1).permutation(len(paths)) if shuffle else np.arange(len(paths))
+    np.savez(path, paths=np.array(paths)[order], logits=logits[order].astype(np.float32))
+    return paths
+
+
+def read_split(folder: Path, name: str) -> list[list[str]]:
+    lines = (folder / "splits" / f"{name}.txt").read_text().splitlines()
+    assert lines[0] == "path\tlabel\tclass_name"
+    return [line.split("\t") for line in lines[1:]]
+
+
+def test_from_predictions_file(dozen_birds, tmp_path, capsys):
+    confidence = {c: 0.3 + 0.05 * ((c * 5) % 12) for c in range(12)}  # all correct: rank by entropy alone
+    write_predictions(tmp_path / "preds.npz", dozen_birds, confidence)
+    status, out, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "out", "--num-id", "8",
+                               "--predictions", tmp_path / "preds.npz", capsys=capsys)
+    assert status == 0, err
+    folder = tmp_path / "out" / "bird"
+    assert out.strip() == str(folder / "manifest.json")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    best_first = sorted(range(12), key=lambda c: (-confidence[c], c))
+    assert [c["index"] for c in manifest["ranking"]["classes"]] == best_first
+    id_classes = sorted(best_first[:8])
+    assert [(c["label"], c["index"]) for c in manifest["id_classes"]] == list(enumerate(id_classes))
+    assert [c["index"] for c in manifest["ood_classes"]] == sorted(best_first[8:])
+    assert manifest["num_id"] == 8 and manifest["eval_split"] == "test" and manifest["train_splits"] == ["train"]
+    assert {name: s["count"] for name, s in manifest["splits"].items()} == {"id_train": 48, "id_test": 32, "ood_test": 16}
+    for split in manifest["splits"].values():
+        assert sha256_file(folder / split["file"]) == split["sha256"]
+    assert sha256_file(folder / "ranking.csv") == manifest["ranking"]["sha256"]
+    assert sha256_file(folder / "predictions.npz") == manifest["predictions"]["sha256"]
+    assert manifest["predictions"]["source"] == {"kind": "file", "sha256": sha256_file(tmp_path / "preds.npz")}
+    assert set(manifest["dataset"]["metadata_sha256"]) == {"classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt"}
+    ood_rows = read_split(folder, "ood_test")
+    assert {row[1] for row in ood_rows} == {"-1"}
+    id_rows = read_split(folder, "id_train")
+    label_of = {c["name"]: c["label"] for c in manifest["id_classes"]}
+    assert all(int(row[1]) == label_of[row[2]] for row in id_rows)
+    assert all(row[0].startswith("images/") for row in id_rows)
+    top = manifest["ranking"]["classes"][0]
+    assert top["accuracy"] == 1.0 and top["rank"] == 1 and top["score"] == pytest.approx(1 - top["mean_entropy"])
+    with np.load(folder / "predictions.npz") as saved:
+        assert saved["logits"].shape == (48, 12) and saved["paths"][0].startswith("images/001.Bird_1/")
+
+
+def test_same_inputs_give_byte_identical_output(dozen_birds, tmp_path, capsys):
+    write_predictions(tmp_path / "preds.npz", dozen_birds, {c: 0.5 + c / 30 for c in range(12)})
+    for out in ("a", "b"):
+        run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / out, "--num-id", "6",
+                "--predictions", tmp_path / "preds.npz", capsys=capsys)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 6  # manifest, ranking, predictions, three split files
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+
+
+def test_val_split_roles(tmp_path, capsys):
+    dogs = synthetic.write_sample("thudogs", tmp_path / "dogs")
+    flowers = synthetic.write_sample("flowers102", tmp_path / "flowers")
+    aircraft = synthetic.write_sample("fgvc_aircraft", tmp_path / "aircraft")
+    for dataset, root, k in (("thudogs", dogs, 2), ("flowers102", flowers, 90), ("fgvc_aircraft", aircraft, 2)):
+        index = load_dataset(dataset, root)
+        split = "test" if "test" in index.splits else "val"
+        table = index.split(split)
+        logits = np.eye(index.num_classes)[table.column("label").to_numpy()] * 5
+        np.savez(tmp_path / f"{dataset}.npz", paths=np.array(table.column("path").to_pylist()), logits=logits)
+        status, _, err = run_cli("build-splits", "--dataset", dataset, "--num-id", str(k), "--root", root, "--out", tmp_path / "out",
+                                 "--predictions", tmp_path / f"{dataset}.npz", capsys=capsys)
+        assert status == 0, err
+    splits = {d: json.loads((tmp_path / "out" / d / "manifest.json").read_text())["splits"] for d in ("thudogs", "flowers102", "fgvc_aircraft")}
+    assert set(splits["thudogs"]) == {"id_train", "id_test", "ood_test"}  # dogs: ranked on val
+    assert set(splits["flowers102"]) == {"id_train", "id_val", "id_test", "ood_test"}
+    assert splits["flowers102"]["id_val"]["count"] == 90
+    status, _, err = run_cli("build-splits", "aircraft", "--root", aircraft, "--out", tmp_path / "preset", "--num-id", "2",
+                             "--predictions", tmp_path / "fgvc_aircraft.npz", capsys=capsys)
+    manifest = json.loads((tmp_path / "preset" / "aircraft" / "manifest.json").read_text())
+    assert manifest["train_splits"] == ["train", "val"] and manifest["splits"]["id_train"]["count"] == 8  # trainval
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("paths", "is not an image of the evaluation split"),
+    ("missing", "no logits for"),
+    ("width", "logits have 11 columns, the dataset has 12 classes"),
+    ("nan", "are not finite (NaN or inf)"),
+    ("keys", "no array 'logits'"),
+    ("k", "--num-id 12: must be 1..11 (cub has 12 classes)"),
+])
+def test_bad_predictions_fail_cleanly(problem, expected, dozen_birds, tmp_path, capsys):
+    paths = write_predictions(tmp_path / "preds.npz", dozen_birds, {c: 0.5 for c in range(12)}, shuffle=False)
+    with np.load(tmp_path / "preds.npz") as content:
+        arrays = dict(content)
+    if problem == "paths":
+        arrays["paths"][3] = "images/elsewhere.jpg"
+    elif problem == "missing":
+        arrays = {"paths": arrays["paths"][1:], "logits": arrays["logits"][1:]}
+    elif problem == "width":
+        arrays["logits"] = arrays["logits"][:, :11]
+    elif problem == "nan":
+        arrays["logits"][5, 2] = np.nan
+    elif problem == "keys":
+        arrays = {"paths": arrays["paths"], "scores": arrays["logits"]}
+    np.savez(tmp_path / "preds.npz", **arrays)
+    num_id = "12" if problem == "k" else "6"
+    status, _, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "out", "--num-id", num_id,
+                             "--predictions", tmp_path / "preds.npz", capsys=capsys)
+    assert status == 2
+    assert err.count("\n") == 1 and expected in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert len(paths) == 48
+
+
+def cli_process(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "fgood_bench", *map(str, args)], capture_output=True, text=True, env=env)
+
+
+def test_training_on_the_cpu_is_reproducible_and_its_checkpoint_predicts_the_same(dozen_birds, tmp_path):
+    for out in ("a", "b"):
+        result = cli_process("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / out, "--num-id", "8",
+                             "--epochs", "1", *TINY)
+        assert result.returncode == 0, result.stderr
+    a, b = tmp_path / "a" / "bird", tmp_path / "b" / "bird"
+    for name in ("manifest.json", "ranking.csv", "predictions.npz", "splits/id_train.txt", "splits/ood_test.txt"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    manifest = json.loads((a / "manifest.json").read_text())
+    source = manifest["predictions"]["source"]
+    assert source["kind"] == "trained" and source["arch"] == "resnet18" and source["epochs"] == 1 and source["seed"] == 0
+    checkpoint = tmp_path / "a" / "bird.work" / "classifier.pt"
+    result = cli_process("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "c", "--num-id", "8",
+                         "--checkpoint", checkpoint, *TINY)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "c" / "bird" / "ranking.csv").read_bytes() == (a / "ranking.csv").read_bytes()
+    result = cli_process("build-splits", "--dataset", "minc2500", "--num-id", "2", "--root",
+                         synthetic.write_sample("minc2500", tmp_path / "minc"), "--out", tmp_path / "d", "--checkpoint", checkpoint, *TINY)
+    assert result.returncode == 2 and "classifier has 12 outputs, the dataset has 3 classes" in result.stderr
+
+
+def torchrun(*args):
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "fgood_bench", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_torchrun_two_processes(dozen_birds, tmp_path):
+    single = cli_process("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "one", "--num-id", "8", "--epochs", "1", *TINY)
+    assert single.returncode == 0, single.stderr
+    checkpoint = tmp_path / "one" / "bird.work" / "classifier.pt"
+    sharded = torchrun("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "two", "--num-id", "8", "--checkpoint", checkpoint, *TINY)
+    assert sharded.returncode == 0, sharded.stderr
+    one, two = tmp_path / "one" / "bird", tmp_path / "two" / "bird"
+    assert (two / "ranking.csv").read_text() == (one / "ranking.csv").read_text()
+    for split in ("id_train", "id_test", "ood_test"):
+        assert (two / "splits" / f"{split}.txt").read_bytes() == (one / "splits" / f"{split}.txt").read_bytes()
+    trained = torchrun("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "ddp", "--num-id", "8", "--epochs", "1", *TINY)
+    assert trained.returncode == 0, trained.stderr
+    manifest = json.loads((tmp_path / "ddp" / "bird" / "manifest.json").read_text())
+    assert manifest["splits"]["id_test"]["count"] == 32 and (tmp_path / "ddp" / "bird.work" / "classifier.pt").is_file()
+
+
+def test_resume_after_a_killed_run_gives_the_uninterrupted_result(dozen_birds, tmp_path):
+    args = ["build-splits", "bird", "--root", dozen_birds, "--num-id", "8", "--epochs", "4", *TINY]
+    reference = cli_process(*args, "--out", tmp_path / "ref")
+    assert reference.returncode == 0, reference.stderr
+    checkpoint = tmp_path / "cut" / "bird.work" / "checkpoint.pt"
+    process = subprocess.Popen([sys.executable, "-m", "fgood_bench", *map(str, args), "--out", str(tmp_path / "cut")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoint.exists() and not (tmp_path / "cut" / "bird").exists()
+    resumed = cli_process(*args, "--out", tmp_path / "cut", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("ranking.csv", "predictions.npz"):
+        assert (tmp_path / "cut" / "bird" / name).read_bytes() == (tmp_path / "ref" / "bird" / name).read_bytes()
+    changed = cli_process(*args[:-len(TINY)], *TINY[:-2], "--workers", "0", "--lr", "0.5", "--out", tmp_path / "cut", "--resume")
+    assert changed.returncode == 2 and "was written with other training settings" in changed.stderr
