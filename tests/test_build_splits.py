@@ -146,29 +146,45 @@ def test_bad_predictions_fail_cleanly(problem, expected, dozen_birds, tmp_path, 
     assert len(paths) == 48
 
 
-def cli_process(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "fgood_bench", *map(str, args)], capture_output=True, text=True, env=env)
+def cli_process(*args):
+    """A separate ``fgood-bench`` process (each pays torch's import, ~6 s here: use sparingly)."""
+    return subprocess.run([sys.executable, "-m", "fgood_bench", *map(str, args)], capture_output=True, text=True)
 
 
-def test_training_on_the_cpu_is_reproducible_and_its_checkpoint_predicts_the_same(dozen_birds, tmp_path):
-    for out in ("a", "b"):
-        result = cli_process("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / out, "--num-id", "8",
-                             "--epochs", "1", *TINY)
-        assert result.returncode == 0, result.stderr
-    a, b = tmp_path / "a" / "bird", tmp_path / "b" / "bird"
+@pytest.fixture(scope="module")
+def trained(dozen_birds, tmp_path_factory):
+    """A benchmark built by training a tiny classifier for one epoch on the CPU."""
+    out = tmp_path_factory.mktemp("trained")
+    assert main_quiet("build-splits", "bird", "--root", dozen_birds, "--out", out, "--num-id", "8", "--epochs", "1", *TINY) == 0
+    return out
+
+
+def main_quiet(*args) -> int:
+    from fgood_bench.cli import main
+
+    return main([str(a) for a in args])
+
+
+def test_training_on_the_cpu_is_reproducible_and_its_checkpoint_predicts_the_same(dozen_birds, trained, tmp_path, capsys):
+    status, _, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "b", "--num-id", "8",
+                             "--epochs", "1", *TINY, capsys=capsys)
+    assert status == 0, err
+    a, b = trained / "bird", tmp_path / "b" / "bird"
     for name in ("manifest.json", "ranking.csv", "predictions.npz", "splits/id_train.txt", "splits/ood_test.txt"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     manifest = json.loads((a / "manifest.json").read_text())
     source = manifest["predictions"]["source"]
     assert source["kind"] == "trained" and source["arch"] == "resnet18" and source["epochs"] == 1 and source["seed"] == 0
-    checkpoint = tmp_path / "a" / "bird.work" / "classifier.pt"
-    result = cli_process("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "c", "--num-id", "8",
-                         "--checkpoint", checkpoint, *TINY)
-    assert result.returncode == 0, result.stderr
+    checkpoint = trained / "bird.work" / "classifier.pt"
+    status, _, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "c", "--num-id", "8",
+                             "--checkpoint", checkpoint, *TINY, capsys=capsys)
+    assert status == 0, err
     assert (tmp_path / "c" / "bird" / "ranking.csv").read_bytes() == (a / "ranking.csv").read_bytes()
-    result = cli_process("build-splits", "--dataset", "minc2500", "--num-id", "2", "--root",
-                         synthetic.write_sample("minc2500", tmp_path / "minc"), "--out", tmp_path / "d", "--checkpoint", checkpoint, *TINY)
-    assert result.returncode == 2 and "classifier has 12 outputs, the dataset has 3 classes" in result.stderr
+    minc = synthetic.write_sample("minc2500", tmp_path / "minc")
+    status, _, err = run_cli("build-splits", "--dataset", "minc2500", "--num-id", "2", "--root", minc, "--out", tmp_path / "d",
+                             "--checkpoint", checkpoint, *TINY, capsys=capsys)
+    assert status == 2 and "classifier has 12 outputs, the dataset has 3 classes" in err
+    assert not (tmp_path / "d" / "minc2500").exists()
 
 
 def torchrun(*args):
@@ -176,26 +192,23 @@ def torchrun(*args):
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def test_torchrun_two_processes(dozen_birds, tmp_path):
-    single = cli_process("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "one", "--num-id", "8", "--epochs", "1", *TINY)
-    assert single.returncode == 0, single.stderr
-    checkpoint = tmp_path / "one" / "bird.work" / "classifier.pt"
+def test_torchrun_two_processes_shard_inference_and_train(dozen_birds, trained, tmp_path):
+    checkpoint = trained / "bird.work" / "classifier.pt"
     sharded = torchrun("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "two", "--num-id", "8", "--checkpoint", checkpoint, *TINY)
     assert sharded.returncode == 0, sharded.stderr
-    one, two = tmp_path / "one" / "bird", tmp_path / "two" / "bird"
+    one, two = trained / "bird", tmp_path / "two" / "bird"
     assert (two / "ranking.csv").read_text() == (one / "ranking.csv").read_text()
     for split in ("id_train", "id_test", "ood_test"):
         assert (two / "splits" / f"{split}.txt").read_bytes() == (one / "splits" / f"{split}.txt").read_bytes()
-    trained = torchrun("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "ddp", "--num-id", "8", "--epochs", "1", *TINY)
-    assert trained.returncode == 0, trained.stderr
+    ddp = torchrun("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "ddp", "--num-id", "8", "--epochs", "1", *TINY)
+    assert ddp.returncode == 0, ddp.stderr
     manifest = json.loads((tmp_path / "ddp" / "bird" / "manifest.json").read_text())
     assert manifest["splits"]["id_test"]["count"] == 32 and (tmp_path / "ddp" / "bird.work" / "classifier.pt").is_file()
 
 
-def test_resume_after_a_killed_run_gives_the_uninterrupted_result(dozen_birds, tmp_path):
+def test_resume_after_a_killed_run_gives_the_uninterrupted_result(dozen_birds, tmp_path, capsys):
     args = ["build-splits", "bird", "--root", dozen_birds, "--num-id", "8", "--epochs", "4", *TINY]
-    reference = cli_process(*args, "--out", tmp_path / "ref")
-    assert reference.returncode == 0, reference.stderr
+    assert run_cli(*args, "--out", tmp_path / "ref", capsys=capsys)[0] == 0
     checkpoint = tmp_path / "cut" / "bird.work" / "checkpoint.pt"
     process = subprocess.Popen([sys.executable, "-m", "fgood_bench", *map(str, args), "--out", str(tmp_path / "cut")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -205,9 +218,9 @@ def test_resume_after_a_killed_run_gives_the_uninterrupted_result(dozen_birds, t
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert checkpoint.exists() and not (tmp_path / "cut" / "bird").exists()
-    resumed = cli_process(*args, "--out", tmp_path / "cut", "--resume")
-    assert resumed.returncode == 0, resumed.stderr
+    status, _, err = run_cli(*args, "--out", tmp_path / "cut", "--resume", capsys=capsys)
+    assert status == 0, err
     for name in ("ranking.csv", "predictions.npz"):
         assert (tmp_path / "cut" / "bird" / name).read_bytes() == (tmp_path / "ref" / "bird" / name).read_bytes()
-    changed = cli_process(*args[:-len(TINY)], *TINY[:-2], "--workers", "0", "--lr", "0.5", "--out", tmp_path / "cut", "--resume")
-    assert changed.returncode == 2 and "was written with other training settings" in changed.stderr
+    status, _, err = run_cli(*args, "--lr", "0.5", "--out", tmp_path / "cut", "--resume", capsys=capsys)
+    assert status == 2 and "was written with other training settings" in err
