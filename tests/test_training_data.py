@@ -1,0 +1,99 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, UnreadableImage, color_jitter, load_image
+from fgood_bench.training.engine import EpochSampler
+
+
+def photo(width: int, height: int, mode: str = "RGB") -> Image.Image:
+    rng = np.random.default_rng(width * height)
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([(x * 255 // width), (y * 255 // height), ((x + y) % 256)], -1) + rng.integers(0, 20, (height, width, 3))
+    return Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).convert(mode)
+
+
+def save(image: Image.Image, path, fmt: str = "JPEG") -> None:
+    image.save(path, format=fmt, quality=95)
+
+
+def reference(path, geometry: Geometry, crop=None) -> np.ndarray:
+    """The MixOE test transform, up to ToTensor, as uint8-scale floats (H, W, 3)."""
+    image = Image.open(path).convert("RGB").resize((geometry.resize, geometry.resize), Image.Resampling.BILINEAR)
+    if crop is None:
+        image = transforms.CenterCrop(geometry.crop)(image)
+    else:
+        left, top = crop
+        image = image.crop((left, top, left + geometry.crop, top + geometry.crop))
+    return np.asarray(image, np.float64)
+
+
+@pytest.mark.parametrize("size", [(500, 375), (375, 500), (256, 256), (1100, 1030)])
+def test_matches_the_reference_transform(tmp_path, size):
+    geometry = Geometry()
+    save(photo(*size), tmp_path / "a.jpg")
+    ours = load_image(tmp_path / "a.jpg", geometry).permute(1, 2, 0).numpy().astype(np.float64)
+    assert ours.shape == (448, 448, 3)
+    difference = np.abs(ours - reference(tmp_path / "a.jpg", geometry))
+    assert difference.mean() < 1.0  # under one uint8 level on average (big JPEGs are decoded at reduced scale)
+    if max(size) < 1024:
+        assert difference.max() <= 1.0
+
+
+def test_random_crop_offset_and_flip_follow_the_resized_frame(tmp_path):
+    geometry = Geometry.for_crop(64)
+    assert geometry == Geometry(crop=64, resize=73)
+    save(photo(120, 90), tmp_path / "a.png", "PNG")
+    ours = load_image(tmp_path / "a.png", geometry, offset=(9, 2), flip=True).permute(1, 2, 0).numpy()
+    expected = reference(tmp_path / "a.png", geometry, crop=(9, 2))[:, ::-1]
+    assert np.abs(ours - expected).max() <= 1
+
+
+def test_grayscale_cmyk_and_png_named_jpeg(tmp_path):
+    geometry = Geometry.for_crop(32)
+    save(photo(50, 40, "L"), tmp_path / "gray.jpg")
+    save(photo(50, 40, "CMYK"), tmp_path / "cmyk.jpg")
+    save(photo(50, 40), tmp_path / "png.JPEG", "PNG")  # ImageNet has a PNG with a .JPEG name
+    for name in ("gray.jpg", "cmyk.jpg", "png.JPEG"):
+        image = load_image(tmp_path / name, geometry)
+        assert image.shape == (3, 32, 32) and image.dtype == torch.uint8
+        expected = reference(tmp_path / name, geometry)
+        assert np.abs(image.permute(1, 2, 0).numpy() - expected).mean() < 2, name
+
+
+def test_unreadable_images_name_the_file(tmp_path):
+    save(photo(50, 40), tmp_path / "ok.jpg")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "ok.jpg").read_bytes()[:60])
+    (tmp_path / "html.jpg").write_bytes(b"<html>404</html>")
+    for name in ("cut.jpg", "html.jpg", "absent.jpg"):
+        with pytest.raises(UnreadableImage, match=rf"{name}: unreadable image"):
+            load_image(tmp_path / name, Geometry.for_crop(32))
+
+
+def test_seeded_items_do_not_depend_on_workers(tmp_path):
+    for k in range(6):
+        save(photo(60 + k, 50), tmp_path / f"{k}.jpg")
+    dataset = ImageDataset(tmp_path, [f"{k}.jpg" for k in range(6)], list(range(6)), Geometry.for_crop(32), train=True)
+    sampler = EpochSampler(6, rank=0, world=1, seed=3)
+    sampler.set_epoch(2)
+    keys = list(sampler)
+    first = [dataset[key][0] for key in keys]
+    again = [dataset[key][0] for key in keys]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    sampler.set_epoch(3)
+    assert [k[1] for k in sampler] != [k[1] for k in keys]
+
+
+def test_device_batch_normalises_and_jitters_within_range():
+    images = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    batch = DeviceBatch(torch.device("cpu"))
+    x = batch(images)
+    expected = (images.float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    assert torch.allclose(x, expected, atol=1e-6)
+    torch.manual_seed(0)
+    jittered = color_jitter(images.float() / 255)
+    assert jittered.min() >= 0 and jittered.max() <= 1 and not torch.allclose(jittered, images.float() / 255)
