@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# GPU check (under 5 minutes on one H100/H200): ResNet-50 at 448 in bf16 + channels_last.
+#  1. model-only inference on synthetic uint8 batches already on the GPU (images/s)
+#  2. end-to-end inference from JPEG files through fgood-bench's loader (images/s), and its ratio to 1
+#  3. training steps/s (batch 32, SGD, bf16 autocast) on synthetic data
+# Prints one summary block with the GPU's name; record it in docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 - "$@" <<'PY'
+import os, sys, tempfile, time
+from pathlib import Path
+import numpy as np, torch, torchvision
+sys.path.insert(0, "scripts")
+from bench_pipeline import natural_jpeg
+from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
+
+assert torch.cuda.is_available(), "no CUDA device"
+device = torch.device("cuda")
+torch.backends.cudnn.benchmark = True
+model = torchvision.models.resnet50(num_classes=200).to(device).to(memory_format=torch.channels_last).eval()
+to_input = DeviceBatch(device, channels_last=True)
+batch = 256
+
+def timed(fn, seconds=20.0):
+    fn(); torch.cuda.synchronize()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        count += fn(); torch.cuda.synchronize()
+    return count / (time.perf_counter() - start)
+
+synthetic = torch.randint(0, 256, (batch, 3, 448, 448), dtype=torch.uint8, device=device)
+@torch.inference_mode()
+def model_only():
+    with torch.autocast("cuda", torch.bfloat16):
+        model(to_input(synthetic))
+    return batch
+model_rate = timed(model_only)
+
+scratch = Path(tempfile.mkdtemp())
+paths = []
+for k in range(2048):
+    (scratch / f"{k}.jpg").write_bytes(natural_jpeg(500 if k % 4 else 375, 375 if k % 4 else 500, k % 64))
+    paths.append(f"{k}.jpg")
+workers = min(16, len(os.sched_getaffinity(0)))
+loader = make_loader(ImageDataset(scratch, paths, np.zeros(len(paths)), Geometry()), batch, workers=workers, pin_memory=True)
+@torch.inference_mode()
+def end_to_end():
+    n = 0
+    for images, _, _ in loader:
+        with torch.autocast("cuda", torch.bfloat16):
+            model(to_input(images))
+        n += images.shape[0]
+    return n
+e2e_rate = timed(end_to_end, seconds=30.0)
+
+train_model = torchvision.models.resnet50(num_classes=200).to(device).to(memory_format=torch.channels_last).train()
+optimizer = torch.optim.SGD(train_model.parameters(), lr=1e-3, momentum=0.9)
+images, labels = synthetic[:32], torch.randint(0, 200, (32,), device=device)
+def train_step():
+    with torch.autocast("cuda", torch.bfloat16):
+        loss = torch.nn.functional.cross_entropy(train_model(to_input(images, jitter=True)), labels)
+    optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
+    return 1
+steps = timed(train_step)
+
+print(f"GPU: {torch.cuda.get_device_name()} | torch {torch.__version__} | loader workers {workers}")
+print(f"model-only inference, bf16, batch {batch}: {model_rate:8.0f} img/s")
+print(f"end-to-end from 500x375 JPEGs:           {e2e_rate:8.0f} img/s  ({e2e_rate / model_rate:.2f} of model-only; target >= 0.8)")
+print(f"training, batch 32 at 448, bf16:         {steps:8.1f} steps/s ({steps * 32:.0f} img/s)")
+PY
