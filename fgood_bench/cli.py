@@ -98,11 +98,44 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
     request = BuildRequest(
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
         dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
-        epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, progress=sys.stderr.isatty(),
+        epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
+        progress=sys.stderr.isatty(),
     )
     manifest = build_splits(request)
     if manifest is not None:
         print(manifest)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from fgood_bench.manifests.verify import verify_manifest
+
+    report = verify_manifest(args.manifest, args.root, images=args.images, workers=args.workers,
+                             progress=sys.stderr.isatty())
+    for line in report.summary():
+        print(line)
+    return 0 if report.ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from fgood_bench.manifests.export import export_hf, export_openood
+
+    if args.format == "openood":
+        target = export_openood(args.manifest, args.out, prefix=args.prefix)
+    else:
+        if args.root is None:
+            raise FgoodError("export --format hf needs --root DIR (the images are embedded)")
+        target = export_hf(args.manifest, args.root, args.out)
+    print(target)
+    return 0
+
+
+def cmd_build_ood_set(args: argparse.Namespace) -> int:
+    from fgood_bench.manifests.ood_set import build_ood_set
+
+    manifest = build_ood_set(args.dataset, args.root, args.out, name=args.name, size=args.size, seed=args.seed,
+                             splits=args.split, dataset_options=_dataset_options(args), hash_images=args.hash_images)
+    print(manifest)
     return 0
 
 
@@ -180,9 +213,51 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--checkpoint", type=Path, help="a classifier trained on all classes (fgood-bench or a state dict + --arch)")
     build.add_argument("--resume", action="store_true", help="continue an interrupted training from OUT/NAME.work/checkpoint.pt")
     build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
+    build.add_argument("--hash-images", action="store_true", help="record each image's sha256 in the split files")
     _add_dataset_options(build)
     _add_model_options(build)
     build.set_defaults(run=cmd_build_splits)
+
+    verify = commands.add_parser(
+        "verify", help="check a dataset copy against a manifest (metadata, split files, images)",
+        description="Check that the dataset's metadata files match the manifest's sha256, that no split file was "
+        "changed, and that every listed image exists (with --images: decodes and matches its recorded sha256). "
+        "Exit 0 when all holds, 1 with a summary of what differs.",
+    )
+    verify.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")
+    verify.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
+    verify.add_argument("--images", action="store_true", help="also decode every image and compare recorded hashes")
+    verify.add_argument("--workers", type=int, help="processes for --images (default: all CPUs)")
+    verify.set_defaults(run=cmd_verify)
+
+    export = commands.add_parser(
+        "export", help="write a manifest's splits as OpenOOD image lists or Parquet for the Hugging Face Hub",
+        description="--format openood writes OUT/NAME/{train_id,val_id,test_id,test_ood_hard}.txt ('path label', "
+        "OOD -1). --format hf writes OUT/NAME/data/<split>-*.parquet with the image bytes embedded and a dataset "
+        "card README.md; datasets.load_dataset('OUT/NAME') loads it offline.",
+    )
+    export.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")
+    export.add_argument("--format", choices=("openood", "hf"), required=True)
+    export.add_argument("--out", type=Path, required=True, help="output folder; the export goes to OUT/NAME/")
+    export.add_argument("--root", type=Path, help="the dataset folder (needed for --format hf)")
+    export.add_argument("--prefix", default="", help="openood: text put before every path (e.g. 'cub/')")
+    export.set_defaults(run=cmd_export)
+
+    ood_set = commands.add_parser(
+        "build-ood-set", help="a fixed, seeded sample of a coarse OOD dataset as a manifest",
+        description="Write OUT/NAME/manifest.json and splits/ood_test.txt: SIZE images (all by default) drawn with "
+        "SEED from the dataset's official split(s): Places365 val, all of a DTD partition, all of an image folder.",
+    )
+    ood_set.add_argument("dataset", help="places365, dtd, imagefolder (or any adapter id)")
+    ood_set.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
+    ood_set.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
+    ood_set.add_argument("--name", help="name of the set (default: the dataset id)")
+    ood_set.add_argument("--size", type=int, help="number of images to sample (default: all)")
+    ood_set.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    ood_set.add_argument("--split", action="append", help="official split to draw from (repeatable; default per dataset)")
+    ood_set.add_argument("--hash-images", action="store_true", help="record each image's sha256")
+    _add_dataset_options(ood_set)
+    ood_set.set_defaults(run=cmd_build_ood_set)
     return parser
 
 

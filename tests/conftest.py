@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fgood_bench.cli import main
-from fgood_bench.datasets import synthetic
+from fgood_bench.datasets import load_dataset, synthetic
 from fgood_bench.datasets.imagenet import imagenet_synsets
 
 REFERENCE = Path(__file__).parent / "data" / "reference-meta"
@@ -140,3 +140,26 @@ def full_imagenet_val(tmp_path_factory) -> Path:
 def sample(tmp_path):
     """``sample(name)``: a small invented copy of dataset ``name`` in its native layout."""
     return lambda name: synthetic.write_sample(name, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def dozen_birds(tmp_path_factory) -> Path:
+    """A CUB-200-2011 layout with 12 classes, 6 train + 4 test images each."""
+    folders = [f"{c:03d}.Bird_{c}" for c in range(1, 13)]
+    images = [(f"{folder}/Bird_{c}_{k:04d}.jpg", c, int(k < 6)) for c, folder in enumerate(folders, 1) for k in range(10)]
+    return synthetic.write_cub(tmp_path_factory.mktemp("birds"), folders, images)
+
+
+def write_predictions(path: Path, root: Path, confidence: dict[int, float], shuffle: bool = True) -> list[str]:
+    """Logits for the test split: class c predicted correctly with softmax mass ``confidence[c]``."""
+    test = load_dataset("cub", root).split("test")
+    paths, labels = test.column("path").to_pylist(), test.column("label").to_numpy()
+    num_classes = 12
+    logits = np.empty((len(paths), num_classes))
+    for row, label in enumerate(labels):
+        p = np.full(num_classes, (1 - confidence[label]) / (num_classes - 1))
+        p[label] = confidence[label]
+        logits[row] = np.log(p)
+    order = np.random.default_rng(1).permutation(len(paths)) if shuffle else np.arange(len(paths))
+    np.savez(path, paths=np.array(paths)[order], logits=logits[order].astype(np.float32))
+    return paths

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
@@ -24,14 +25,21 @@ SPLIT_HEADER = "path\tlabel\tclass_name"
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry a timestamp: pin it
 
 
-def split_file_bytes(rows: Iterable[tuple[str, int, str]]) -> bytes:
-    """A split file: a header, then ``path<TAB>label<TAB>class name`` per image, LF line ends."""
-    lines = [SPLIT_HEADER]
+def split_file_bytes(rows: Iterable[tuple[str, int, str]], hashes: Iterable[str] | None = None) -> bytes:
+    """A split file: a header, then ``path<TAB>label<TAB>class name[<TAB>sha256]`` per image, LF ends."""
+    lines = [SPLIT_HEADER + ("\tsha256" if hashes is not None else "")]
+    hashes = iter(hashes) if hashes is not None else None
     for path, label, name in rows:
         if any(c in path or c in name for c in "\t\n\r"):
             raise FgoodError(f"{path!r}: tabs and line breaks cannot appear in a split file")
-        lines.append(f"{path}\t{label}\t{name}")
+        lines.append(f"{path}\t{label}\t{name}" + (f"\t{next(hashes)}" if hashes is not None else ""))
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def sha256_files(root: Path, relpaths: list[str], workers: int = 8) -> list[str]:
+    """sha256 of many files, read in parallel threads (hashing releases the GIL)."""
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda rel: sha256_file(root / rel), relpaths))
 
 
 def sha256_bytes(data: bytes) -> str:

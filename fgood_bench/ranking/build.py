@@ -25,7 +25,8 @@ from fgood_bench import __version__
 from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import npz_bytes, sha256_bytes, sha256_file, split_file_bytes, write_folder
+from fgood_bench.manifests.files import npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder
+from fgood_bench.manifests.manifest import SCHEMA_VERSION
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.training.engine import (
@@ -33,7 +34,6 @@ from fgood_bench.training.engine import (
 )
 from fgood_bench.training.models import build_model, load_classifier, save_classifier
 
-SCHEMA_VERSION = 1
 RANKING_SCORE = "accuracy - mean prediction entropy (nats), on the classifier's predictions for the evaluation split"
 
 
@@ -54,6 +54,7 @@ class BuildRequest:
     epochs: int | None = None  # None: the benchmark's epochs (Appendix D.1), else train.epochs
     resume: bool = False
     work_dir: Path | None = None
+    hash_images: bool = False  # record every image's sha256 in the split files
     progress: bool = True
 
 
@@ -113,7 +114,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     empty = np.flatnonzero(scores.num_test == 0)
     if empty.size:
         raise FgoodError(f"class {index.classes[empty[0]]!r} has no image in the {eval_split} split: it cannot be ranked")
-    files = _render(plan, index, eval_split, scores, logits, eval_paths, eval_labels, provenance)
+    files = _render(plan, index, eval_split, scores, logits, eval_paths, eval_labels, provenance, request.hash_images)
     target = Path(request.out) / plan.name
     write_folder(target, files)
     return target / "manifest.json"
@@ -190,7 +191,7 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
 
 
 def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScores, logits: np.ndarray,
-            eval_paths: list[str], eval_labels: np.ndarray, provenance: dict) -> dict[str, bytes]:
+            eval_paths: list[str], eval_labels: np.ndarray, provenance: dict, hash_images: bool = False) -> dict[str, bytes]:
     id_classes = scores.top(plan.num_id)
     new_label = {c: i for i, c in enumerate(id_classes)}
     val_for_id = "val" in index.splits and "val" not in plan.train_splits and eval_split != "val"
@@ -211,13 +212,16 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScore
     files: dict[str, bytes] = {}
     splits = {}
     for name, generated in split_rows.items():
-        content = split_file_bytes(generated)
+        generated = list(generated)
+        hashes = sha256_files(index.root, [path for path, _, _ in generated]) if hash_images else None
+        content = split_file_bytes(generated, hashes)
         files[f"splits/{name}.txt"] = content
         splits[name] = {"file": f"splits/{name}.txt", "count": content.count(b"\n") - 1, "sha256": sha256_bytes(content)}
     files["ranking.csv"] = _ranking_csv(index, scores, set(id_classes))
     files["predictions.npz"] = npz_bytes(paths=np.array(eval_paths), logits=logits, labels=eval_labels)
     manifest = {
         "schema_version": SCHEMA_VERSION,
+        "kind": "benchmark",
         "benchmark": plan.name,
         "dataset": {
             "id": index.dataset,
@@ -230,6 +234,7 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScore
         "num_id": plan.num_id,
         "id_classes": [{"label": new_label[c], "index": c, "name": index.classes[c]} for c in id_classes],
         "ood_classes": [{"index": c, "name": index.classes[c]} for c in range(index.num_classes) if c not in new_label],
+        "image_sha256": hash_images,
         "train_splits": list(plan.train_splits),
         "eval_split": eval_split,
         "splits": splits,

@@ -1,0 +1,170 @@
+"""Reading a manifest safely: schema check, split files checked against their sha256, safe paths.
+
+A manifest may come from anywhere (a paper's repository, a colleague). Before any file of the
+user's dataset is touched, :meth:`Manifest.load` refuses an unknown schema version, a document
+that does not fit the schema, split files outside ``splits/``, and :meth:`Manifest.split`
+refuses a split file whose sha256 differs from the manifest's or that names a path that is
+absolute, contains ``..`` or otherwise leaves the dataset root.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+
+from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.files import SPLIT_HEADER, sha256_bytes
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SplitRows:
+    """The rows of one split file, in file order."""
+
+    paths: list[str]
+    labels: list[int]
+    class_names: list[str]
+    sha256: list[str] | None  # per-image hashes, when the manifest was built with --hash-images
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def manifest_schema() -> dict:
+    return json.loads(resources.files("fgood_bench.manifests").joinpath("schema.json").read_text("utf-8"))
+
+
+def check_relative_path(path: str, where: str) -> None:
+    """Refuse a path that could reach outside the dataset root."""
+    normal = posixpath.normpath(path)
+    if (not path or path.startswith("/") or "\\" in path or "\x00" in path or ":" in path.split("/")[0]
+            or normal.startswith("..") or ".." in path.split("/") or normal != path.rstrip("/")):
+        raise FgoodError(f"{where}: unsafe image path {path!r} (must be relative, inside the dataset root, without '..')")
+
+
+class Manifest:
+    """A loaded ``manifest.json`` and the folder holding its split files."""
+
+    def __init__(self, path: Path, data: dict):
+        self.path = path
+        self.folder = path.parent
+        self.data = data
+        self._rows: dict[str, SplitRows] = {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Manifest":
+        path = Path(path).expanduser()
+        if path.is_dir():
+            path = path / "manifest.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FgoodError(f"{path}: manifest not found") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise FgoodError(f"{path}: not a readable JSON manifest ({err})") from None
+        if not isinstance(data, dict):
+            raise FgoodError(f"{path}: a manifest is a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise FgoodError(f"{path}: unknown schema_version {version!r}; this fgood-bench reads version {SCHEMA_VERSION}")
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(manifest_schema()).iter_errors(data))
+        if error is not None:
+            where = "/".join(map(str, error.absolute_path)) or "(top level)"
+            raise FgoodError(f"{path}: does not fit the manifest schema at {where}: {error.message}")
+        return cls(path, data)
+
+    # -- what it describes ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.data["benchmark"]
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+    @property
+    def dataset(self) -> str:
+        return self.data["dataset"]["id"]
+
+    @property
+    def dataset_options(self) -> dict:
+        return self.data["dataset"]["options"]
+
+    @property
+    def split_names(self) -> list[str]:
+        return list(self.data["splits"])
+
+    @property
+    def id_class_names(self) -> list[str]:
+        """ID class names in label order (empty for image sets without ID classes)."""
+        classes = sorted(self.data.get("id_classes", []), key=lambda c: c["label"])
+        return [c["name"] for c in classes]
+
+    def dataset_root(self, root: str | Path) -> Path:
+        """The dataset's canonical root under ``root``, found as the adapter finds it."""
+        from fgood_bench.datasets import get_adapter
+
+        return get_adapter(self.dataset)(root, **self.dataset_options).root
+
+    # -- split files ------------------------------------------------------------------------
+
+    def split_bytes(self, name: str) -> bytes:
+        """The split file's content, verified against the manifest's sha256."""
+        entry = self._split_entry(name)
+        path = self.folder / entry["file"]
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            raise FgoodError(f"{path}: split file listed in the manifest is missing") from None
+        if sha256_bytes(content) != entry["sha256"]:
+            raise FgoodError(f"{path}: sha256 differs from the manifest's: the split file was changed")
+        return content
+
+    def split(self, name: str) -> SplitRows:
+        """Rows of split ``name``, after checking the file's hash and every path."""
+        if name not in self._rows:
+            self._rows[name] = self._parse(name, self.split_bytes(name))
+        return self._rows[name]
+
+    def _split_entry(self, name: str) -> dict:
+        try:
+            return self.data["splits"][name]
+        except KeyError:
+            raise FgoodError(f"{self.path}: no split {name!r}; it has {', '.join(self.split_names)}") from None
+
+    def _parse(self, name: str, content: bytes) -> SplitRows:
+        path = self.folder / self._split_entry(name)["file"]
+        lines = content.decode("utf-8").split("\n")
+        header, rows = lines[0], [line for line in lines[1:] if line]
+        hashed = header == SPLIT_HEADER + "\tsha256"
+        if header != SPLIT_HEADER and not hashed:
+            raise FgoodError(f"{path}: line 1: expected the header {SPLIT_HEADER!r}")
+        paths, labels, names, hashes = [], [], [], []
+        width = 4 if hashed else 3
+        for lineno, line in enumerate(rows, 2):
+            fields = line.split("\t")
+            if len(fields) != width:
+                raise FgoodError(f"{path}: line {lineno}: expected {width} tab-separated fields")
+            check_relative_path(fields[0], f"{path}: line {lineno}")
+            try:
+                labels.append(int(fields[1]))
+            except ValueError:
+                raise FgoodError(f"{path}: line {lineno}: label {fields[1]!r} is not an integer") from None
+            paths.append(fields[0])
+            names.append(fields[2])
+            if hashed:
+                hashes.append(fields[3])
+        if len(paths) != self._split_entry(name)["count"]:
+            raise FgoodError(f"{path}: {len(paths)} rows, the manifest says {self._split_entry(name)['count']}")
+        num_id = len(self.id_class_names)
+        bad = next((label for label in labels if label != -1 and not 0 <= label < num_id), None)
+        if bad is not None:
+            raise FgoodError(f"{path}: label {bad} outside -1..{num_id - 1}")
+        return SplitRows(paths, labels, names, hashes if hashed else None)
