@@ -15,7 +15,7 @@ OPENOOD_NAMES = {"id_train": "train_id.txt", "id_val": "val_id.txt", "id_test": 
 SHARD_BYTES = 500 * 2**20  # the Hub's default max_shard_size
 PAPER_CITATION = """@article{zhang2021fine,
   title   = {Fine-grained Out-of-Distribution Detection with Mixup Outlier Exposure},
-  author  = {Zhang, Jingyang and Inkawich, Nathan and Chen, Yiran and Li, Hai},
+  author  = {Zhang, Jingyang and Inkawhich, Nathan and Chen, Yiran and Li, Hai},
   journal = {arXiv preprint arXiv:2106.03917},
   year    = {2021}
 }"""
