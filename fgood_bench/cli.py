@@ -36,9 +36,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from fgood_bench.datasets.check import inspect_dataset
     from fgood_bench.datasets.synthetic import write_sample
 
+    from fgood_bench.datasets import get_adapter
+
+    get_adapter(args.dataset)
     with tempfile.TemporaryDirectory(prefix="fgood-sample-") as scratch:
         root = args.root
         if args.sample:
+            if args.root is not None and args.root.exists() and any(args.root.iterdir()):
+                raise FgoodError(f"{args.root}: --sample writes a synthetic dataset and needs an empty or new folder")
             root = write_sample(args.dataset, Path(args.root or scratch))
             print(f"wrote a synthetic {args.dataset} sample in its native layout to {root}", file=sys.stderr)
         elif root is None:
@@ -141,7 +146,7 @@ def cmd_build_ood_set(args: argparse.Namespace) -> int:
 
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset options")
-    group.add_argument("--partition", type=int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
+    group.add_argument("--partition", type=positive_int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
     group.add_argument("--variant", help="thudogs: low|high (default: high if present); places365: 256|large (default 256)")
     group.add_argument("--level", help="fgvc_aircraft: variant|family|manufacturer (default variant)")
 
@@ -151,13 +156,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--arch", default="resnet50", help="any torchvision classification model (default resnet50)")
     group.add_argument("--weights", default="IMAGENET1K_V2",
                        help="torchvision weights name, a local state-dict file, or 'none' (default IMAGENET1K_V2)")
-    group.add_argument("--epochs", type=int, help="default: 60 for bird, car, aircraft; 30 for dog, flower")
-    group.add_argument("--lr", type=float, default=1e-3, help="initial learning rate, cosine schedule (default 1e-3)")
-    group.add_argument("--batch-size", type=int, default=32, help="global batch size (default 32)")
-    group.add_argument("--image-size", type=int, default=448, help="crop size; images are first resized to 8/7 of it (default 448 after 512)")
+    group.add_argument("--epochs", type=positive_int, help="default: 60 for bird, car, aircraft; 30 for dog, flower")
+    group.add_argument("--lr", type=positive_float, default=1e-3, help="initial learning rate, cosine schedule (default 1e-3)")
+    group.add_argument("--batch-size", type=positive_int, default=32, help="global batch size (default 32)")
+    group.add_argument("--image-size", type=positive_int, default=448, help="crop size; images are first resized to 8/7 of it (default 448 after 512)")
     group.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    group.add_argument("--workers", type=int, help="data-loader processes per GPU (default: CPUs, at most 16)")
+    group.add_argument("--workers", type=non_negative_int, help="data-loader processes per GPU (default: CPUs, at most 16)")
     group.add_argument("--no-amp", action="store_true", help="train and predict in fp32 on CUDA (default: bf16 autocast)")
 
 
@@ -183,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--root", type=Path, help="the dataset folder, or the folder it was unpacked into")
     inspect.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     inspect.add_argument("--check-images", action="store_true", help="decode every image and list the unreadable ones")
-    inspect.add_argument("--workers", type=int, help="processes for --check-images (default: all CPUs)")
+    inspect.add_argument("--workers", type=positive_int, help="processes for --check-images (default: all CPUs)")
     inspect.add_argument("--sample", action="store_true",
                          help="first write a small synthetic copy of the dataset in its native layout "
                          "(into --root if given, else a temporary folder) and inspect that")
@@ -206,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", type=Path, required=True, help="output folder; the benchmark goes to OUT/NAME/")
     build.add_argument("--dataset", help="adapter id, for a custom benchmark")
     build.add_argument("--name", help="benchmark name (default: the benchmark or dataset id)")
-    build.add_argument("--num-id", type=int, help="number of in-distribution classes K (default: the benchmark's)")
+    build.add_argument("--num-id", type=positive_int, help="number of in-distribution classes K (default: the benchmark's)")
     source = build.add_mutually_exclusive_group()
     source.add_argument("--predictions", type=Path,
                         help=".npz with 'paths' (as in the split files) and 'logits' (N x classes) on the test split")
@@ -227,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")
     verify.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
     verify.add_argument("--images", action="store_true", help="also decode every image and compare recorded hashes")
-    verify.add_argument("--workers", type=int, help="processes for --images (default: all CPUs)")
+    verify.add_argument("--workers", type=positive_int, help="processes for --images (default: all CPUs)")
     verify.set_defaults(run=cmd_verify)
 
     export = commands.add_parser(
@@ -252,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     ood_set.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
     ood_set.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     ood_set.add_argument("--name", help="name of the set (default: the dataset id)")
-    ood_set.add_argument("--size", type=int, help="number of images to sample (default: all)")
+    ood_set.add_argument("--size", type=positive_int, help="number of images to sample (default: all)")
     ood_set.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     ood_set.add_argument("--split", action="append", help="official split to draw from (repeatable; default per dataset)")
     ood_set.add_argument("--hash-images", action="store_true", help="record each image's sha256")
@@ -261,12 +266,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(err: FgoodError) -> str:
+    """The error's own message: a DataLoader worker re-raises it wrapped in its traceback."""
+    message = str(err).strip()
+    if "Original Traceback" in message:
+        last = message.splitlines()[-1]
+        message = last.split(": ", 1)[1] if last.startswith(type(err).__module__) else last
+    return message
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except FgoodError as err:
-        print(f"fgood-bench: error: {err}", file=sys.stderr)
+        print(f"fgood-bench: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("fgood-bench: interrupted", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli, write_predictions
+from conftest import replace_file, run_cli, write_predictions
 from fgood_bench.datasets import load_dataset, synthetic
 from fgood_bench.manifests.files import sha256_file
 
@@ -201,3 +202,46 @@ def test_resume_after_a_killed_run_gives_the_uninterrupted_result(dozen_birds, t
         assert (tmp_path / "cut" / "bird" / name).read_bytes() == (tmp_path / "ref" / "bird" / name).read_bytes()
     status, _, err = run_cli(*args, "--lr", "0.5", "--out", tmp_path / "cut", "--resume", capsys=capsys)
     assert status == 2 and "was written with other training settings" in err
+
+
+def test_a_missing_test_split_is_not_replaced_by_val(tmp_path, capsys):
+    root = synthetic.write_sample("fgvc_aircraft", tmp_path / "data")
+    (root / "data" / "images_variant_test.txt").unlink()
+    status, _, err = run_cli("build-splits", "aircraft", "--root", root, "--out", tmp_path / "out", "--num-id", "2", *TINY, capsys=capsys)
+    assert status == 2 and "the test split is needed and absent" in err and "images_variant_test.txt not found" in err
+    cars = synthetic.write_sample("stanford_cars", tmp_path / "cars")
+    (cars / "cars_test_annos_withlabels.mat").unlink()
+    status, _, err = run_cli("build-splits", "car", "--root", cars, "--out", tmp_path / "out", "--num-id", "2", *TINY, capsys=capsys)
+    assert status == 2 and "the test split is needed and absent (test labels not found" in err
+
+
+def test_bad_arguments_and_outputs_fail_before_any_work(dozen_birds, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    status, _, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "a_file", "--num-id", "8",
+                             "--epochs", "1", *TINY, capsys=capsys)
+    assert status == 2 and "cannot be used as the output folder" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "o", "--batch-size", "0", capsys=capsys)
+    assert exit_info.value.code == 2 and "must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_unreadable_training_image_is_one_line(dozen_birds, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(dozen_birds, data / "CUB_200_2011")
+    broken = next((data / "CUB_200_2011" / "images").rglob("*.jpg"))
+    broken.unlink()
+    broken.write_bytes(b"not a jpeg")
+    status, _, err = run_cli("build-splits", "bird", "--root", data, "--out", tmp_path / "out", "--num-id", "8",
+                             "--epochs", "1", *TINY[:-2], "--workers", "1", capsys=capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert err.startswith(f"fgood-bench: error: {broken}: unreadable image")
+
+
+def test_resume_refuses_other_training_data(tmp_path, capsys):
+    minc = synthetic.write_sample("minc2500", tmp_path / "minc")
+    args = ["build-splits", "--dataset", "minc2500", "--num-id", "2", "--root", minc, "--out", tmp_path / "out", "--epochs", "1", *TINY]
+    assert run_cli(*args, capsys=capsys)[0] == 0
+    lines = (minc / "labels" / "train1.txt").read_text().splitlines()
+    replace_file(minc / "labels" / "train1.txt", "\n".join(lines[1:]) + "\n")
+    status, _, err = run_cli(*args, "--resume", capsys=capsys)
+    assert status == 2 and "was written for other training images or labels" in err

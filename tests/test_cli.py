@@ -92,3 +92,13 @@ def test_help_describes_commands():
     assert result.returncode == 0 and "inspect" in result.stdout and "datasets" in result.stdout
     result = run_cli_process("inspect", "--help")
     assert "--check-images" in result.stdout and "--partition" in result.stdout
+
+
+def test_sample_refuses_a_folder_with_content(tmp_path, capsys):
+    (tmp_path / "CUB_200_2011").mkdir()
+    (tmp_path / "CUB_200_2011" / "images.txt").write_text("1 real/line.jpg\n")
+    status, _, err = run_cli("inspect", "cub", "--sample", "--root", tmp_path, capsys=capsys)
+    assert status == 2 and "needs an empty or new folder" in err
+    assert (tmp_path / "CUB_200_2011" / "images.txt").read_text() == "1 real/line.jpg\n"
+    status, _, err = run_cli("inspect", "nosuchset", "--sample", capsys=capsys)
+    assert status == 2 and "unknown dataset 'nosuchset'" in err

@@ -44,10 +44,15 @@ def test_flat_val_with_kaggle_solution(tmp_path):
     rows = [f"ILSVRC2012_val_{i:08d},{w} 1 2 30 40 {w} 5 6 70 80" for i, w in enumerate(wnids, 1)]
     synthetic.write_text(root / "LOC_val_solution.csv", ["ImageId,PredictionString", *reversed(rows)])
     val = load_dataset("imagenet", root).split("val").to_pylist()
+    solution_rows = list(rows)
     assert [(r["path"], r["label"]) for r in val] == [
         ("ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00000001.JPEG", 999),
         ("ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00000002.JPEG", 0),
         ("ILSVRC/Data/CLS-LOC/val/ILSVRC2012_val_00000003.JPEG", 0)]
+    solution_rows[0] = solution_rows[0].replace(",n15075141", ",n99999999")
+    synthetic.write_text(root / "LOC_val_solution.csv", ["ImageId,PredictionString", *solution_rows])
+    with pytest.raises(DatasetError, match=r"ILSVRC2012_val_00000001.JPEG: labelled 'n99999999', which is not one of the 1,000"):
+        load_dataset("imagenet", root)
 
 
 def test_flat_val_with_devkit_ids_not_in_sorted_order(tmp_path):
@@ -65,7 +70,10 @@ def test_flat_val_with_devkit_ids_not_in_sorted_order(tmp_path):
     val = load_dataset("imagenet", root).split("val")
     assert val.column("wnid").to_pylist() == ["n15075141", "n01440764"]
     synthetic.write_text(devkit / "ILSVRC2012_validation_ground_truth.txt", ["2", "7"])
-    with pytest.raises(DatasetError, match=r"ILSVRC2012_validation_ground_truth.txt: line 2: ILSVRC2012_ID 7 is not in meta.mat"):
+    with pytest.raises(DatasetError, match=r"ILSVRC2012_validation_ground_truth.txt: line 2: ILSVRC2012_ID 7 is not a class"):
+        load_dataset("imagenet", root)
+    synthetic.write_text(devkit / "ILSVRC2012_validation_ground_truth.txt", ["2", "1001"])  # a parent synset
+    with pytest.raises(DatasetError, match=r"line 2: ILSVRC2012_ID 1001 is not a class \(leaf synset\)"):
         load_dataset("imagenet", root)
 
 

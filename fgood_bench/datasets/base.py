@@ -6,7 +6,8 @@ An adapter reads one official download *as the user has it on disk* and turns it
 
 Paths in the table are POSIX paths relative to the dataset's *canonical root*, the folder that
 holds its official metadata (``CUB_200_2011/`` for CUB). ``root`` may also name a folder that
-contains the canonical root; :meth:`DatasetAdapter.find_root` looks one or two levels down.
+contains the canonical root under one of the names the archives unpack to
+(:attr:`DatasetAdapter.root_candidates`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class DatasetIndex:
     options: dict[str, object] = field(default_factory=dict)
     # Metadata files the adapter read, relative to ``root`` (their checksums go into manifests).
     metadata_files: tuple[str, ...] = ()
+    # Present official splits, in the adapter's order (a present split may hold no image).
+    present: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -64,16 +67,16 @@ class DatasetIndex:
     @property
     def splits(self) -> list[str]:
         """Present official splits, in the adapter's order."""
-        return list(dict.fromkeys(self.samples.column("split").to_pylist()))
+        return list(self.present)
 
     def split(self, name: str) -> pa.Table:
         mask = pc.equal(self.samples.column("split"), name)
         return self.samples.filter(mask)
 
     def split_counts(self) -> dict[str, int]:
-        counts = self.samples.column("split").value_counts().to_pylist()
-        by_name = {c["values"]: c["counts"] for c in counts}
-        return {name: by_name[name] for name in self.splits}
+        indices = self.samples.column("split").combine_chunks().indices.to_numpy()
+        counts = np.bincount(indices, minlength=len(self.present))
+        return {name: int(count) for name, count in zip(self.present, counts)}
 
 
 def read_lines(path: Path, doc: str | None = None) -> list[tuple[int, str]]:
@@ -243,6 +246,7 @@ class DatasetAdapter:
             absent=absent,
             options=dict(self.options),
             metadata_files=tuple(sorted(self.files_read)),
+            present=tuple(parts),
         )
 
     def _table(self, parts: dict[str, SplitRecords], classes: list[str]) -> pa.Table:

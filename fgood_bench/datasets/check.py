@@ -64,7 +64,7 @@ def find_unreadable_images(
     root: Path, paths: list[str], *, workers: int | None = None, progress: bool = True
 ) -> list[tuple[str, str]]:
     """``(path, error)`` for each image under ``root`` that does not decode, in the order given."""
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     files = [str(root / path) for path in paths]
     bar = dict(total=len(files), desc="decoding images", unit="img", disable=not progress, smoothing=0.1)
     if workers <= 1 or len(files) < 64:

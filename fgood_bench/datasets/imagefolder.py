@@ -42,7 +42,9 @@ class ImageFolder(DatasetAdapter):
         return layout
 
     def _images_under(self, folder: str) -> list[str]:
-        """Image files anywhere below ``root/folder``, sorted as torchvision's ImageFolder walks them."""
+        """Image files anywhere below ``root/folder``: a folder's own files (sorted), then its
+        sub-folders depth first (torchvision's ImageFolder orders nested files differently; labels
+        are the same)."""
         images = []
         for current, subfolders, _ in os.walk(self.root / folder, followlinks=True):
             subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))

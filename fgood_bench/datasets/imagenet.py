@@ -71,6 +71,10 @@ class ImageNet(DatasetAdapter):
         else:
             raise self.error(self.root / folder, "expected one sub-folder per wnid (n01440764, ...)")
         position = {wnid: i for i, wnid in enumerate(classes)}
+        unknown = next((path for path, wnid in rows if wnid not in position), None)
+        if unknown is not None:
+            wnid = dict(rows)[unknown]
+            raise self.error(self.root / unknown, f"labelled {wnid!r}, which is not one of the 1,000 ImageNet-1k wnids")
         return SplitRecords(
             paths=[path for path, _ in rows],
             labels=[position[wnid] for _, wnid in rows],
@@ -135,12 +139,14 @@ class ImageNet(DatasetAdapter):
         synsets = self.mat(f"{DEVKIT}/meta.mat", ("synsets",))["synsets"]
         ids = struct_field(meta, synsets, "ILSVRC2012_ID", self.doc)
         wnids = struct_field(meta, synsets, "WNID", self.doc)
-        id_to_wnid = {int(i): str(w) for i, w in zip(ids, wnids)}
+        num_children = struct_field(meta, synsets, "num_children", self.doc)
+        # leaves only: the 1,000 classes (meta.mat also lists their ancestors)
+        id_to_wnid = {int(i): str(w) for i, w, n in zip(ids, wnids, num_children) if int(n) == 0}
         truth = self.root / DEVKIT / "ILSVRC2012_validation_ground_truth.txt"
         values = [self.integer(truth, n, line, "ILSVRC2012_ID") for n, line in self.lines(str(truth.relative_to(self.root)))]
         if len(values) != len(images):
             raise self.error(truth, f"labels {len(values)} val images, val/ holds {len(images)}")
         for lineno, value in enumerate(values, 1):
             if value not in id_to_wnid:
-                raise self.error(truth, f"line {lineno}: ILSVRC2012_ID {value} is not in meta.mat")
+                raise self.error(truth, f"line {lineno}: ILSVRC2012_ID {value} is not a class (leaf synset) of meta.mat")
         return {image: id_to_wnid[value] for image, value in zip(images, values)}

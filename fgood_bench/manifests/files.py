@@ -65,9 +65,23 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def ensure_output_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) now, so that a bad --out fails before any long work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FgoodError(f"{folder}: cannot be used as the output folder ({err.strerror or err})") from None
+    if not os.access(folder, os.W_OK):
+        raise FgoodError(f"{folder}: output folder is not writable")
+
+
 def write_folder(target: Path, files: dict[str, bytes]) -> None:
-    """Create ``target`` holding exactly ``files`` (relative path -> content), atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Create ``target`` holding exactly ``files`` (relative path -> content), atomically.
+
+    The files go to a sibling staging folder that then replaces ``target``; on any failure the
+    staging folder is removed and an existing ``target`` is left as it was.
+    """
+    ensure_output_folder(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         for relpath, content in files.items():
@@ -78,10 +92,17 @@ def write_folder(target: Path, files: dict[str, bytes]) -> None:
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
             target.replace(retired / target.name)
-            staging.replace(target)
-            shutil.rmtree(retired)
+            try:
+                staging.replace(target)
+            except OSError:
+                (retired / target.name).replace(target)  # put the previous output back
+                raise
+            shutil.rmtree(retired, ignore_errors=True)
         else:
             staging.replace(target)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FgoodError(f"{target}: cannot be written ({err.strerror or err})") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +26,9 @@ from fgood_bench import __version__
 from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder
+from fgood_bench.manifests.files import (
+    ensure_output_folder, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder,
+)
 from fgood_bench.manifests.manifest import SCHEMA_VERSION
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
@@ -75,22 +78,24 @@ def make_plan(request: BuildRequest) -> Plan:
         preset = get_benchmark(request.benchmark)
         if request.dataset and request.dataset != preset.dataset:
             raise FgoodError(f"benchmark {preset.name} is built from {preset.dataset}, not {request.dataset}")
-        train.epochs = request.epochs or preset.epochs
-        return Plan(request.name or preset.name, preset.dataset, request.num_id or preset.num_id, preset.train_splits, train)
+        train.epochs = preset.epochs if request.epochs is None else request.epochs
+        num_id = preset.num_id if request.num_id is None else request.num_id
+        return Plan(request.name or preset.name, preset.dataset, num_id, preset.train_splits, train)
     if not request.dataset or request.num_id is None:
         raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give --dataset ID and --num-id K")
     get_adapter(request.dataset)
-    train.epochs = request.epochs or train.epochs
+    train.epochs = train.epochs if request.epochs is None else request.epochs
     return Plan(request.name or request.dataset, request.dataset, request.num_id, ("train",), train)
 
 
 def build_splits(request: BuildRequest) -> Path | None:
     """Build the benchmark; returns the manifest's path (None on non-zero ``torchrun`` ranks)."""
     plan = make_plan(request)
+    ensure_output_folder(Path(request.out))
     index = load_dataset(plan.dataset, request.root, **request.dataset_options)
     if not 1 <= plan.num_id < index.num_classes:
         raise FgoodError(f"--num-id {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
-    eval_split = "test" if "test" in index.splits else "val"
+    eval_split = "test" if "test" in get_adapter(plan.dataset).splits else "val"  # declared, not merely present
     for split in (*plan.train_splits, eval_split):
         if split not in index.splits:
             why = index.absent.get(split, "not an official split of this dataset")
@@ -103,13 +108,17 @@ def build_splits(request: BuildRequest) -> Path | None:
     if request.predictions:
         logits = read_predictions(Path(request.predictions), eval_paths, index.num_classes)
         provenance["predictions_source"] = {"kind": "file", "sha256": sha256_file(Path(request.predictions))}
-        runtime = Runtime()
+        if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes
+            return None
     else:
         runtime = setup_runtime(plan.train.device)
         logits, provenance["predictions_source"] = _predict(request, plan, index, eval_split, runtime)
         if not runtime.is_main:
             return None
 
+    if not np.isfinite(logits).all():
+        row = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
+        raise FgoodError(f"the classifier's logits for {eval_paths[row]!r} are not finite (NaN or inf): it diverged")
     scores = class_scores(logits, eval_labels, index.num_classes)
     empty = np.flatnonzero(scores.num_test == 0)
     if empty.size:
@@ -170,6 +179,8 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
     if request.checkpoint:
         _check_images(index, [eval_split])
         model, payload = load_classifier(request.checkpoint, index.num_classes, config.arch)
+        if "classes" in payload and list(payload["classes"]) != list(index.classes):
+            raise FgoodError(f"{request.checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
         config.arch = payload.get("arch", config.arch)
         source = {"kind": "checkpoint", "sha256": sha256_file(Path(request.checkpoint)), "arch": config.arch,
                   "image_size": config.image_size}

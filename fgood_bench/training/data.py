@@ -128,8 +128,13 @@ class ImageDataset(torch.utils.data.Dataset):
         return load_image(self.root / self.paths[index], self.geometry, offset, flip), int(self.labels[index]), index
 
 
+def available_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_workers() -> int:
-    return min(16, len(os.sched_getaffinity(0)))
+    """Loader processes per training process: the CPUs shared among the ``torchrun`` ranks, at most 16."""
+    return max(1, min(16, available_cpus() // int(os.environ.get("WORLD_SIZE", "1"))))
 
 
 def make_loader(

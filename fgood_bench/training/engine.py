@@ -1,12 +1,13 @@
 """Training and inference loops: one GPU, several through ``torchrun`` (DDP), or the CPU.
 
-Launched with ``torchrun --nproc-per-node N fgood-bench ...`` the same code trains with
+Launched with ``torchrun --nproc-per-node N -m fgood_bench ...`` the same code trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPUs) and shards inference, gathering the
 results on rank 0. On CUDA it runs in bf16 autocast with channels_last tensors.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -148,7 +149,8 @@ def train_classifier(
     steps = max(1, config.epochs * len(loader))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
     checkpoint = work_dir / "checkpoint.pt"
-    start = _resume(checkpoint, model, optimizer, schedule, config) if resume and checkpoint.is_file() else 0
+    data_key = _data_key(paths, labels)
+    start = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime) if resume and checkpoint.is_file() else 0
     net = nn.parallel.DistributedDataParallel(model) if runtime.world > 1 else model
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     for epoch in range(start, config.epochs):
@@ -158,46 +160,80 @@ def train_classifier(
         for images, targets, _ in bar:
             inputs, targets = to_input(images, jitter=True), targets.to(runtime.device, non_blocking=True)
             with _autocast(runtime, config.amp):
-                loss = F.cross_entropy(net(inputs), targets)
+                loss = F.cross_entropy(logits_of(net(inputs)), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        rng_states = _rng_states(runtime)  # every rank's, gathered: all ranks take part
         if runtime.is_main:
-            _save_checkpoint(checkpoint, model, optimizer, schedule, config, epoch + 1)
+            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, epoch + 1, rng_states)
         runtime.barrier()
     return model
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, epochs_done: int) -> None:
+def logits_of(output):
+    """Logits from a model's output (GoogLeNet and Inception return a tuple with auxiliary logits)."""
+    return output.logits if hasattr(output, "logits") else output
+
+
+def _rng_states(runtime: Runtime) -> list:
+    """This rank's CPU and device generator states, gathered from every rank (rank order)."""
+    state = (torch.random.get_rng_state(), torch.cuda.get_rng_state(runtime.device) if runtime.cuda else None)
+    if runtime.world == 1:
+        return [state]
+    states = [None] * runtime.world
+    dist.all_gather_object(states, state)
+    return states
+
+
+def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str,
+                     epochs_done: int, rng_states: list) -> None:
     atomic_torch_save({
         "epochs_done": epochs_done,
         "config": _config_key(config),
+        "data": data_key,
         "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
-        "torch_rng": torch.random.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "rng": rng_states,
     }, path)
 
 
-def _resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["config"] != _config_key(config):
+def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, runtime: Runtime) -> int:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        settings, data, rng = state["config"], state["data"], state["rng"]
+    except Exception as err:  # a damaged file or one from another version
+        raise FgoodError(f"{path}: not a readable training checkpoint ({type(err).__name__}: {err}); remove it") from None
+    if settings != _config_key(config):
         raise FgoodError(f"{path}: was written with other training settings; remove it or run without --resume")
+    if data != data_key:
+        raise FgoodError(f"{path}: was written for other training images or labels; remove it or run without --resume")
+    if len(rng) != runtime.world:
+        raise FgoodError(f"{path}: was written by {len(rng)} processes, this run has {runtime.world}")
     unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
-    torch.random.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    cpu_state, device_state = rng[runtime.rank]
+    torch.random.set_rng_state(cpu_state)
+    if device_state is not None and runtime.cuda:
+        torch.cuda.set_rng_state(device_state, runtime.device)
     return int(state["epochs_done"])
 
 
 def _config_key(config: TrainConfig) -> dict:
     """Settings that must match for a resumed run to be the same run."""
     return {k: v for k, v in asdict(config).items() if k not in ("device", "workers")}
+
+
+def _data_key(paths: Sequence[str], labels: Sequence[int]) -> str:
+    """A digest of the training images and labels, so that --resume cannot mix datasets."""
+    digest = hashlib.sha256()
+    for path, label in zip(paths, labels):
+        digest.update(f"{path}\t{int(label)}\n".encode())
+    return digest.hexdigest()
 
 
 @torch.inference_mode()
@@ -215,7 +251,7 @@ def predict_logits(
     outputs = []
     for images, _, _ in tqdm(loader, desc="predicting", unit="batch", disable=not (progress and runtime.is_main)):
         with _autocast(runtime, config.amp):
-            outputs.append(model(to_input(images)).float().cpu())
+            outputs.append(logits_of(model(to_input(images))).float().cpu())
     logits = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
     if runtime.world == 1:
         return logits
@@ -223,8 +259,9 @@ def predict_logits(
     dist.gather_object((shard, logits), gathered, dst=0)
     if not runtime.is_main:
         return None
-    width = max(part[1].shape[1] for part in gathered if part[1].size)
+    width = max((part.shape[1] for indices, part in gathered if len(indices)), default=0)
     result = np.empty((len(paths), width), np.float32)
     for indices, part in gathered:
-        result[indices] = part
+        if len(indices):  # a rank with no image (fewer images than processes) sends nothing
+            result[indices] = part
     return result

@@ -103,7 +103,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(obj, partial)
-    partial.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        torch.save(obj, partial)
+        partial.replace(path)
+    except OSError as err:
+        raise FgoodError(f"{path}: cannot be written ({err.strerror or err})") from None

@@ -1,0 +1,107 @@
+"""One forward pass per image, collecting everything the scorers read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from fgood_bench.errors import FgoodError
+from fgood_bench.training.data import DeviceBatch, ImageDataset, make_loader
+from fgood_bench.training.engine import Runtime, TrainConfig
+
+
+def residual_stages(model: nn.Module) -> list[nn.Module]:
+    """The residual stages whose outputs feature-based scorers read (``layer1``..``layer4`` of a ResNet)."""
+    stages = [getattr(model, f"layer{i}", None) for i in range(1, 5)]
+    if not all(isinstance(stage, nn.Module) for stage in stages):
+        raise FgoodError(f"feature-based scorers need a ResNet-style model with layer1..layer4, not {type(model).__name__}")
+    return stages
+
+
+def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, orders, C): row sums of sign(G)|G|^(1/p), G = F^p (F^p)^T, p = 1..orders."""
+    flat = feature_maps.flatten(2).double()
+    result = []
+    for p in range(1, orders + 1):
+        powered = flat**p
+        rows = torch.bmm(powered, powered.transpose(1, 2)).sum(dim=2)
+        result.append(rows.sign() * rows.abs().pow(1.0 / p))
+    return torch.stack(result, dim=1)
+
+
+def forward_outputs(
+    model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, needs: set[str],
+    *, gram_orders: int = 10, odin_epsilon: float = 0.0, odin_temperature: float = 1000.0,
+    progress: bool = True, desc: str = "scoring",
+) -> dict:
+    """``logits`` always; ``pooled`` / ``gram`` (one array per residual stage) when ``needs`` says so;
+    ``odin_logits`` when ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient)."""
+    model = model.to(runtime.device).eval()
+    stages, captured, hooks = [], {}, []
+    if needs & {"pooled", "gram"}:
+        stages = residual_stages(model)
+        for i, stage in enumerate(stages):
+            hooks.append(stage.register_forward_hook(lambda module, args, output, i=i: captured.__setitem__(i, output)))
+    loader = make_loader(ImageDataset(root, paths, np.zeros(len(paths), np.int64), config.geometry),
+                         config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
+    to_input = DeviceBatch(runtime.device)
+    collected: dict[str, list] = {"logits": [], "odin_logits": [], **{f"pooled{i}": [] for i in range(len(stages))},
+                                  **{f"gram{i}": [] for i in range(len(stages))}}
+    autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=config.amp and runtime.cuda)
+    try:
+        for images, _, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+            inputs = to_input(images)
+            with torch.inference_mode(), autocast:
+                logits = model(inputs)
+            collected["logits"].append(logits.float().cpu())
+            for i in range(len(stages)):
+                if "pooled" in needs:
+                    collected[f"pooled{i}"].append(captured[i].float().mean(dim=(2, 3)).cpu())
+                if "gram" in needs:
+                    collected[f"gram{i}"].append(gram_statistics(captured[i].float(), gram_orders).cpu())
+            if odin_epsilon > 0:
+                collected["odin_logits"].append(_odin_perturbed(model, inputs, odin_epsilon, odin_temperature).cpu())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    outputs = {"logits": torch.cat(collected["logits"]).numpy()}
+    if "pooled" in needs:
+        outputs["pooled"] = [torch.cat(collected[f"pooled{i}"]).numpy() for i in range(len(stages))]
+    if "gram" in needs:
+        outputs["gram"] = [torch.cat(collected[f"gram{i}"]).numpy() for i in range(len(stages))]
+    if odin_epsilon > 0:
+        outputs["odin_logits"] = torch.cat(collected["odin_logits"]).numpy()
+    return outputs
+
+
+def _odin_perturbed(model: nn.Module, inputs: torch.Tensor, epsilon: float, temperature: float) -> torch.Tensor:
+    """Logits after ODIN's step against the gradient of the temperature-scaled loss of the predicted class."""
+    inputs = inputs.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(inputs) / temperature
+        loss = F.cross_entropy(logits, logits.argmax(dim=1))
+        (gradient,) = torch.autograd.grad(loss, inputs)
+    with torch.inference_mode():
+        return model(inputs.detach() - epsilon * gradient.sign()).float()
+
+
+def mixed_outputs(model: nn.Module, root_a: Path, paths_a: Sequence[str], root_b: Path, paths_b: Sequence[str],
+                  weight: float, config: TrainConfig, runtime: Runtime) -> np.ndarray:
+    """Logits of weight * x_a + (1 - weight) * x_b, pixel-wise, for pairs of images (paper Figure 4)."""
+    model = model.to(runtime.device).eval()
+    count = min(len(paths_a), len(paths_b))
+    loaders = [make_loader(ImageDataset(root, list(paths)[:count], np.zeros(count, np.int64), config.geometry),
+                           config.batch_size * 2, workers=config.workers) for root, paths in ((root_a, paths_a), (root_b, paths_b))]
+    to_input = DeviceBatch(runtime.device)
+    logits = []
+    with torch.inference_mode():
+        for (a, _, _), (b, _, _) in zip(*loaders):
+            mixed = weight * a.float() + (1 - weight) * b.float()
+            logits.append(model(to_input(mixed.round().clamp(0, 255).to(torch.uint8))).float().cpu())
+    return torch.cat(logits).numpy()

@@ -1,0 +1,165 @@
+"""OOD scorers (paper section 3.2, Appendix D.2). Every score is an *ID score*: higher = more ID.
+
+Each scorer is a small class: ``needs`` says which network outputs it reads (``logits``, the
+spatially averaged features of each residual stage ``pooled``, their Gram statistics ``gram``),
+``fit`` sees the ID training split where the method needs it, ``score`` maps outputs to scores.
+All outputs of one forward pass per image feed every scorer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+
+from fgood_bench.errors import FgoodError
+
+
+class Scorer:
+    name: str = ""
+    needs: frozenset[str] = frozenset({"logits"})
+
+    def fit(self, outputs: dict, labels: np.ndarray) -> "Scorer":
+        return self
+
+    def score(self, outputs: dict) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MSP(Scorer):
+    """Maximum softmax probability (Hendrycks & Gimpel, 2017)."""
+
+    name = "msp"
+
+    def score(self, outputs):
+        return softmax(np.asarray(outputs["logits"], np.float64), axis=1).max(axis=1)
+
+
+class ODIN(Scorer):
+    """Maximum softmax of logits / T, T = 1000 (Liang et al., 2018).
+
+    The input perturbation is applied by the forward pass when asked for (``odin_logits``); off by
+    default, as in the paper (Appendix D.2).
+    """
+
+    name = "odin"
+
+    def __init__(self, temperature: float = 1000.0):
+        self.temperature = temperature
+
+    def score(self, outputs):
+        logits = outputs.get("odin_logits", outputs["logits"])
+        return softmax(np.asarray(logits, np.float64) / self.temperature, axis=1).max(axis=1)
+
+
+class Energy(Scorer):
+    """Negative free energy, T * logsumexp(logits / T), T = 1 (Liu et al., 2020)."""
+
+    name = "energy"
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = temperature
+
+    def score(self, outputs):
+        return self.temperature * logsumexp(np.asarray(outputs["logits"], np.float64) / self.temperature, axis=1)
+
+
+class MaxLogit(Scorer):
+    """The largest logit (Hendrycks et al., 2022)."""
+
+    name = "maxlogit"
+
+    def score(self, outputs):
+        return np.asarray(outputs["logits"], np.float64).max(axis=1)
+
+
+class Mahalanobis(Scorer):
+    """Class-conditional Gaussians with a tied covariance on each residual stage's averaged features
+    (Lee et al., 2018), fitted on the ID training split; the stage scores (negative distance to the
+    closest class mean) are summed. No input preprocessing, as in the paper (Appendix D.2)."""
+
+    name = "mahalanobis"
+    needs = frozenset({"pooled"})
+
+    def fit(self, outputs, labels):
+        labels = np.asarray(labels)
+        self.stages = []
+        for features in outputs["pooled"]:
+            features = np.asarray(features, np.float64)
+            classes = np.unique(labels)
+            means = np.stack([features[labels == c].mean(axis=0) for c in classes])
+            centred = features - means[np.searchsorted(classes, labels)]
+            precision = np.linalg.pinv(centred.T @ centred / len(features), hermitian=True)
+            self.stages.append((means, precision))
+        return self
+
+    def score(self, outputs):
+        total = 0.0
+        for features, (means, precision) in zip(outputs["pooled"], self.stages):
+            features = np.asarray(features, np.float64)
+            # (f - mu)^T P (f - mu) for every class at once
+            fp = features @ precision
+            distances = (np.einsum("nd,nd->n", fp, features)[:, None] - 2 * fp @ means.T
+                         + np.einsum("cd,dk,ck->c", means, precision, means)[None, :])
+            total = total + (-distances.min(axis=1))
+        return np.asarray(total)
+
+
+class Gram(Scorer):
+    """Gram-matrix deviations (Sastry & Oore, 2020) on each residual stage.
+
+    For orders p = 1..P, the row sums of the p-th-order Gram matrix of a stage's feature maps,
+    sign(G)|G|^(1/p), are compared with their minimum and maximum over the ID training images of
+    the predicted class; deviations outside that range, relative to the bound, are summed per
+    stage, normalised by the stage's mean deviation on held-out ID training images, and summed.
+    The score is minus that total deviation.
+    """
+
+    name = "gram"
+    needs = frozenset({"gram", "logits"})
+
+    def fit(self, outputs, labels, seed: int = 0):
+        gram = [np.asarray(g, np.float64) for g in outputs["gram"]]
+        predicted = np.asarray(outputs["logits"]).argmax(axis=1)
+        order = np.random.default_rng(seed).permutation(len(predicted))
+        fit_rows, norm_rows = order[: len(order) // 2], order[len(order) // 2:]
+        if len(norm_rows) == 0 or len(fit_rows) == 0:
+            raise FgoodError("the Gram scorer needs at least two ID training images")
+        self.num_classes = np.asarray(outputs["logits"]).shape[1]
+        self.bounds = []
+        for stage in gram:
+            low = np.full((self.num_classes,) + stage.shape[1:], np.inf)
+            high = np.full_like(low, -np.inf)
+            for c in range(self.num_classes):
+                rows = fit_rows[predicted[fit_rows] == c]
+                if len(rows):
+                    low[c], high[c] = stage[rows].min(axis=0), stage[rows].max(axis=0)
+            self.bounds.append((low, high))
+        held_out = {"gram": [g[norm_rows] for g in gram], "logits": np.asarray(outputs["logits"])[norm_rows]}
+        self.scale = np.maximum(self._deviations(held_out).mean(axis=0), 1e-12)
+        return self
+
+    def _deviations(self, outputs) -> np.ndarray:
+        predicted = np.asarray(outputs["logits"]).argmax(axis=1)
+        per_stage = []
+        for stage, (low, high) in zip(outputs["gram"], self.bounds):
+            stage = np.asarray(stage, np.float64)
+            lo, hi = low[predicted], high[predicted]
+            seen = np.isfinite(lo)  # classes never predicted on the fit half: no bounds, no deviation
+            below = np.where(seen & (stage < lo), (lo - stage) / (np.abs(lo) + 1e-6), 0.0)
+            above = np.where(seen & (stage > hi), (stage - hi) / (np.abs(hi) + 1e-6), 0.0)
+            per_stage.append((below + above).reshape(len(stage), -1).sum(axis=1))
+        return np.stack(per_stage, axis=1)
+
+    def score(self, outputs):
+        return -(self._deviations(outputs) / self.scale).sum(axis=1)
+
+
+SCORERS = {cls.name: cls for cls in (MSP, ODIN, Energy, MaxLogit, Mahalanobis, Gram)}
+
+
+def make_scorers(names: list[str]) -> list[Scorer]:
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        extra = " (the rotation scorer needs rotation-trained models, which the trainer does not produce yet)" if "rotation" in unknown else ""
+        raise FgoodError(f"unknown scorer {unknown[0]!r}; choose from {', '.join(SCORERS)}{extra}")
+    return [SCORERS[n]() for n in names]
