@@ -144,6 +144,47 @@ def cmd_build_ood_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
+    from fgood_bench.evaluation.report import markdown_table
+    from fgood_bench.training.engine import TrainConfig
+
+    ood_roots = {}
+    for spec in args.ood_root or []:
+        name, _, path = spec.partition("=")
+        if not name or not path:
+            raise FgoodError(f"--ood-root {spec!r}: expected NAME=DIR")
+        ood_roots[name] = Path(path)
+    config = TrainConfig(arch=args.arch, weights=None, batch_size=args.batch_size, image_size=args.image_size,
+                         device=args.device, workers=args.workers, amp=not args.no_amp)
+    request = EvaluateRequest(
+        checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
+        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, base_rate=args.base_rate,
+        repeats=args.repeats, seed=args.seed, odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders,
+        plots=args.plots, progress=sys.stderr.isatty(),
+    )
+    print(markdown_table(evaluate(request)), end="")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from fgood_bench.evaluation.report import aggregate, markdown_table, write_aggregate
+
+    report = aggregate(args.runs)
+    if args.out:
+        write_aggregate(report, args.out)
+    print(markdown_table(report), end="")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from fgood_bench.evaluation.plots import plot_run
+
+    for run in args.runs:
+        print(plot_run(run))
+    return 0
+
+
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset options")
     group.add_argument("--partition", type=positive_int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
@@ -263,6 +304,46 @@ def build_parser() -> argparse.ArgumentParser:
     ood_set.add_argument("--hash-images", action="store_true", help="record each image's sha256")
     _add_dataset_options(ood_set)
     ood_set.set_defaults(run=cmd_build_ood_set)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score ID test images against holdout and coarse OOD sets; FPR95 / AUROC / AUPR per scorer",
+        description="One forward pass per image feeds every scorer (higher score = more ID). Metrics: OOD is the "
+        "positive class, detected by a low score (paper, Appendix C); AUPR in the table is AUPR-out. Writes "
+        "results.json, results.csv, results.md and scores.parquet (per-image scores) into --out.",
+    )
+    evaluate.add_argument("--checkpoint", type=Path, required=True, help="a classifier of the benchmark's K ID classes")
+    evaluate.add_argument("--manifest", type=Path, required=True, help="the benchmark's manifest (build-splits)")
+    evaluate.add_argument("--root", type=Path, required=True, help="the benchmark dataset's folder")
+    evaluate.add_argument("--ood", action="append", metavar="holdout|NAME=MANIFEST",
+                          help="an OOD set: 'holdout' (the benchmark's ood_test split) or a build-ood-set manifest; "
+                          "repeatable (default: holdout)")
+    evaluate.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="dataset folder of an OOD set (default --root)")
+    evaluate.add_argument("--scorers", default="msp,odin,energy,maxlogit",
+                          help="comma-separated: msp, odin, energy, maxlogit, mahalanobis, gram (default msp,odin,energy,maxlogit)")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for the reports")
+    evaluate.add_argument("--base-rate", type=positive_float, help="evaluate at ID:OOD = R:1 by seeded subsampling (paper: 5)")
+    evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the subsampling and of the Gram scorer's split")
+    evaluate.add_argument("--odin-epsilon", type=float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
+    evaluate.add_argument("--gram-orders", type=positive_int, default=10, help="Gram scorer: orders 1..P (default 10)")
+    evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
+    group = evaluate.add_argument_group("model and data")
+    group.add_argument("--arch", default="resnet50", help="architecture of a bare state-dict checkpoint (default resnet50)")
+    group.add_argument("--batch-size", type=positive_int, default=32)
+    group.add_argument("--image-size", type=positive_int, default=448)
+    group.add_argument("--device", default="auto")
+    group.add_argument("--workers", type=non_negative_int)
+    group.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (default: bf16 autocast)")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")
+    report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
+    report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md here")
+    report.set_defaults(run=cmd_report)
+
+    plot = commands.add_parser("plot", help="redraw the confidence plot of evaluate runs from their scores.parquet")
+    plot.add_argument("runs", type=Path, nargs="+")
+    plot.set_defaults(run=cmd_plot)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Evaluation: OOD scorers on one forward pass, metrics, reports and plots."""
