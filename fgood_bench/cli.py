@@ -185,6 +185,42 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outlier_exclusions(args: argparse.Namespace) -> int:
+    from fgood_bench.outliers.exclusions import benchmark_roots, exclusion_set
+    from fgood_bench.outliers.filter import exclusions_json
+
+    benchmark = None if args.benchmark == "none" else args.benchmark
+    roots = benchmark_roots(benchmark, args.exclude_root or [], args.exclude_all_benchmarks)
+    excluded = exclusion_set(roots, args.exclude_wnid or [])
+    if args.json:
+        print(json.dumps(exclusions_json(benchmark, excluded, roots), indent=2))
+    else:
+        for item in excluded:
+            print(f"{item.wnid}\t{item.names}\t{item.matched}")
+        print(f"{len(excluded)} ImageNet-1k / WebVision concepts excluded (roots: {', '.join(roots) or '-'})", file=sys.stderr)
+    return 0
+
+
+def cmd_filter_outliers(args: argparse.Namespace) -> int:
+    from fgood_bench.outliers.filter import filter_outliers
+
+    manifest = filter_outliers(
+        args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
+        exclude_wnids=args.exclude_wnid or [], all_benchmarks=args.exclude_all_benchmarks, name=args.name,
+        dataset_options=_dataset_options(args), progress=sys.stderr.isatty(),
+    )
+    print(manifest)
+    return 0
+
+
+def _add_exclusion_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("benchmark", help="bird, dog, flower, car, aircraft, or none")
+    parser.add_argument("--exclude-root", action="append", metavar="SYNSET",
+                        help="also exclude the ImageNet-1k hyponyms of this WordNet synset (dog.n.01 or n02084071); repeatable")
+    parser.add_argument("--exclude-wnid", action="append", metavar="WNID", help="also exclude this ImageNet-1k concept; repeatable")
+    parser.add_argument("--exclude-all-benchmarks", action="store_true", help="exclude the union of the five benchmarks' sets")
+
+
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dataset options")
     group.add_argument("--partition", type=positive_int, help="minc2500: 1..5, dtd: 1..10 (default 1)")
@@ -340,6 +376,32 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
     report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md here")
     report.set_defaults(run=cmd_report)
+
+    exclusions = commands.add_parser(
+        "outlier-exclusions", help="the ImageNet-1k / WebVision concepts excluded from a benchmark's outlier set",
+        description="Every ImageNet-1k concept that is a WordNet 3.0 hyponym (transitively, instance hyponyms included) "
+        "of the benchmark's roots: bird: bird.n.01; dog: dog.n.01, wild_dog.n.01; flower: flower.n.01; car: "
+        "motor_vehicle.n.01, bus.n.01, car_wheel.n.01, car_mirror.n.01, grille.n.02; aircraft: aircraft.n.01, wing.n.02. "
+        "Prints wnid, names and the matching root.",
+    )
+    _add_exclusion_options(exclusions)
+    exclusions.add_argument("--json", action="store_true", help="one JSON object (key excluded_wnids, ...)")
+    exclusions.set_defaults(run=cmd_outlier_exclusions)
+
+    outliers = commands.add_parser(
+        "filter-outliers", help="an outlier-exposure set (WebVision, ImageNet, MINC) without the benchmark's concepts",
+        description="Write OUT/NAME/manifest.json (kind outliers, split train), splits/train.txt and report.md: the "
+        "training images of the source minus every image of an excluded concept, with a report of each excluded "
+        "concept and the images removed. WebVision images are assigned to concepts through their query "
+        "(info/queries_synsets_map.txt).",
+    )
+    _add_exclusion_options(outliers)
+    outliers.add_argument("--source", required=True, choices=("webvision", "imagenet", "minc2500"))
+    outliers.add_argument("--root", type=Path, required=True, help="the source dataset's folder")
+    outliers.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
+    outliers.add_argument("--name", help="name of the set (default SOURCE-BENCHMARK)")
+    _add_dataset_options(outliers)
+    outliers.set_defaults(run=cmd_filter_outliers)
 
     plot = commands.add_parser("plot", help="redraw the confidence plot of evaluate runs from their scores.parquet")
     plot.add_argument("runs", type=Path, nargs="+")

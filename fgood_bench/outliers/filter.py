@@ -1,0 +1,168 @@
+"""``filter-outliers``: an outlier-exposure training set without the benchmark's own domain.
+
+WebVision (the paper's outlier set), ImageNet-1k or MINC-2500 images, minus every image of an
+excluded concept (:mod:`fgood_bench.outliers.exclusions`), written as an ``outliers`` manifest
+(split ``train``, label -1, class name = concept) with a report of what was removed. WebVision
+images are assigned to concepts through their query (``info/queries_synsets_map.txt``), read from
+the ``info/`` file lists, never by walking the 2.4 M files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fgood_bench import __version__
+from fgood_bench.datasets import get_adapter, load_dataset
+from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.files import SPLIT_HEADER, ensure_output_folder, sha256_bytes, sha256_file, write_folder
+from fgood_bench.manifests.manifest import SCHEMA_VERSION
+from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
+
+SOURCES = ("webvision", "imagenet", "minc2500")
+
+
+def filter_outliers(
+    benchmark: str | None, source: str, root: str | Path, out: str | Path, *, exclude_roots: list[str] = (),
+    exclude_wnids: list[str] = (), all_benchmarks: bool = False, name: str | None = None,
+    dataset_options: dict | None = None, progress: bool = True,
+) -> Path:
+    """Write ``out/<name>/`` (manifest, split file, report); returns the manifest's path."""
+    if source not in SOURCES:
+        raise FgoodError(f"--source {source!r}: choose from {', '.join(SOURCES)}")
+    benchmark = None if benchmark in (None, "none") else benchmark
+    roots = benchmark_roots(benchmark, list(exclude_roots), all_benchmarks)
+    if source == "minc2500" and (roots or exclude_wnids):
+        raise FgoodError("MINC-2500's categories are materials, not WordNet concepts: nothing can be excluded by synset")
+    excluded = exclusion_set(roots, list(exclude_wnids)) if source != "minc2500" else []
+    ensure_output_folder(Path(out))
+    index = load_dataset(source, root, **(dataset_options or {}))
+    if source == "webvision":
+        table = index.split("train")
+        concepts = _webvision_concepts(index, table)
+    elif source == "imagenet":
+        table = index.split("train")
+        concepts = table.column("wnid").combine_chunks()
+    else:  # every image of MINC-2500 (the splits of a partition cover all 57,500)
+        table = index.samples
+        concepts = table.column("class_name").combine_chunks().cast(pa.string())
+    if table.num_rows == 0:
+        raise FgoodError(f"{index.root}: no training images to draw outliers from")
+
+    removed_mask = pc.is_in(concepts, value_set=pa.array([e.wnid for e in excluded], pa.string()))
+    kept = pc.invert(removed_mask)
+    paths, names = table.column("path").combine_chunks().filter(kept), concepts.filter(kept)
+    content = _split_file(paths, names)
+    removed_counts = _count(concepts.filter(removed_mask))
+    name = name or f"{source}-{benchmark or ('all' if all_benchmarks else 'unfiltered')}"
+    report = {
+        "source": source,
+        "benchmark": benchmark,
+        "roots": roots,
+        "wnids_given": list(exclude_wnids),
+        "excluded": [{"wnid": e.wnid, "names": e.names, "matched": e.matched, "images_removed": removed_counts.get(e.wnid, 0)}
+                     for e in excluded],
+        "images_kept": len(paths),
+        "images_removed": table.num_rows - len(paths),
+        "concepts_kept": len(_count(names)),
+    }
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "outliers",
+        "benchmark": name,
+        "dataset": {
+            "id": source,
+            "title": get_adapter(source).title,
+            "options": index.options,
+            "num_classes": index.num_classes,
+            "class_index": f"see docs/datasets/{source}.md",
+            "metadata_sha256": {relpath: sha256_file(index.root / relpath) for relpath in index.metadata_files},
+        },
+        "image_sha256": False,
+        "exclusion": report,
+        "splits": {"train": {"file": "splits/train.txt", "count": len(paths), "sha256": sha256_bytes(content)}},
+        "provenance": {"toolkit": f"fgood-bench {__version__}", "wordnet": "WordNet 3.0 (shipped ImageNet-1k ancestor table)"},
+    }
+    target = Path(out) / name
+    write_folder(target, {
+        "manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+        "splits/train.txt": content,
+        "report.md": report_markdown(name, report).encode("utf-8"),
+    })
+    return target / "manifest.json"
+
+
+def _webvision_concepts(index, table: pa.Table) -> pa.Array:
+    """Each image's concept (wnid) through its query, checked against the file list's label."""
+    adapter = get_adapter("webvision")(index.root)
+    relpath = "info/queries_synsets_map.txt"
+    path = index.root / relpath
+    synset_wnids = adapter.synset_wnids
+    query_concept = {}
+    for lineno, line in adapter.lines(relpath):
+        query, synset = adapter.fields(path, lineno, line, 2, "<query number> <synset number>")
+        synset = adapter.integer(path, lineno, synset, "synset number")
+        adapter.check_range(path, f"line {lineno}", synset, 1, len(synset_wnids), "synset number")
+        query_concept[adapter.integer(path, lineno, query, "query number")] = synset_wnids[synset - 1]
+    queries = table.column("query").to_numpy(zero_copy_only=False)
+    known = np.array(sorted(query_concept))
+    unknown = ~np.isin(queries, known)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise FgoodError(f"{path}: query q{queries[row]:04d} (of {table.column('path')[row].as_py()}) is not mapped to a synset")
+    lookup = np.empty(known.max() + 1, dtype=object)
+    for query, wnid in query_concept.items():
+        lookup[query] = wnid
+    concepts = pa.array(lookup[queries].tolist(), pa.string())
+    disagree = pc.not_equal(concepts, table.column("wnid").combine_chunks())
+    if pc.any(disagree).as_py():
+        row = int(np.flatnonzero(disagree.to_numpy(zero_copy_only=False))[0])
+        raise FgoodError(
+            f"{index.root / 'info'}: the file lists label {table.column('path')[row].as_py()} as "
+            f"{table.column('wnid')[row].as_py()}, but its query folder maps to {concepts[row].as_py()} in {relpath}"
+        )
+    return concepts
+
+
+def _split_file(paths: pa.Array, names: pa.Array) -> bytes:
+    """The split file of an outlier set (every label -1), built column-wise for millions of rows."""
+    for column in (paths, names):
+        bad = pc.match_substring_regex(column, "[\t\n\r]")
+        if pc.any(bad).as_py():
+            raise FgoodError(f"{column.filter(bad)[0].as_py()!r}: tabs and line breaks cannot appear in a split file")
+    lines = pc.binary_join_element_wise(paths, pa.scalar("-1"), names, "\t").to_pylist()
+    return ("\n".join([SPLIT_HEADER, *lines]) + "\n").encode("utf-8")
+
+
+def _count(values: pa.Array) -> dict[str, int]:
+    return {row["values"]: row["counts"] for row in values.value_counts().to_pylist()}
+
+
+def report_markdown(name: str, report: dict) -> str:
+    lines = [
+        f"# Outlier set `{name}`",
+        "",
+        f"Source: {report['source']}; benchmark: {report['benchmark'] or '-'}; WordNet roots: "
+        f"{', '.join(report['roots']) or '-'}; wnids given: {', '.join(report['wnids_given']) or '-'}.",
+        "",
+        f"Kept {report['images_kept']:,} images of {report['concepts_kept']:,} concepts; removed "
+        f"{report['images_removed']:,} images of {len(report['excluded'])} excluded concepts.",
+        "",
+        "| wnid | names | matched root | images removed |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {e['wnid']} | {e['names']} | {e['matched']} | {e['images_removed']:,} |" for e in report["excluded"]]
+    return "\n".join(lines) + "\n"
+
+
+def exclusions_json(benchmark: str | None, excluded: list[Excluded], roots: list[str]) -> dict:
+    return {
+        "benchmark": benchmark,
+        "roots": roots,
+        "excluded_wnids": [e.wnid for e in excluded],
+        "excluded": [{"wnid": e.wnid, "names": e.names, "matched": e.matched} for e in excluded],
+    }
