@@ -144,6 +144,28 @@ def cmd_build_ood_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from fgood_bench.training.engine import TrainConfig
+    from fgood_bench.training.train import TrainRequest, train
+
+    config = TrainConfig(arch=args.arch, weights=args.weights, lr=args.lr, batch_size=args.batch_size,
+                         image_size=args.image_size, seed=args.seed, device=args.device, workers=args.workers,
+                         amp=not args.no_amp)
+    hyper = {"beta": args.beta, "alpha": args.alpha, "beta_in_in": args.beta_in_in, "alpha_in_in": args.alpha_in_in,
+             "beta_out": args.beta_out, "mix_op": args.mix_op, "coarse": args.coarse or None, "m_in": args.m_in,
+             "m_out": args.m_out, "energy_weight": args.energy_weight, "rotation_weight": args.rotation_weight}
+    request = TrainRequest(
+        method=args.method, manifest=args.manifest, root=args.root, out=args.out, outliers=args.outliers,
+        outlier_root=args.outlier_root, config=config, epochs=args.epochs, hyper=hyper, init=args.init,
+        from_scratch=args.from_scratch, outlier_batch=args.outlier_batch_size, max_steps=args.max_steps,
+        resume=args.resume, progress=sys.stderr.isatty(),
+    )
+    classifier = train(request)
+    if classifier is not None:
+        print(classifier)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
     from fgood_bench.evaluation.report import markdown_table
@@ -341,6 +363,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_options(ood_set)
     ood_set.set_defaults(run=cmd_build_ood_set)
 
+    training = commands.add_parser(
+        "train", help="train a reference method (standard, oe, energy-oe, rotation, mixupoe) on a benchmark",
+        description="Train on the benchmark's id_train split. Presets (Appendix D): standard and rotation train "
+        "60 epochs (bird, car, aircraft) or 30 (flower, dog) from ImageNet weights; oe, energy-oe and mixupoe "
+        "fine-tune the standard model (--init) for 10 epochs with 32 outliers per step, or --from-scratch. "
+        "Writes OUT/classifier.pt, OUT/checkpoint.pt (resumable) and OUT/metrics.jsonl. Multi-GPU: "
+        "torchrun --nproc-per-node N -m fgood_bench train ...",
+    )
+    training.add_argument("--method", required=True, choices=("standard", "oe", "energy-oe", "rotation", "mixupoe"))
+    training.add_argument("--manifest", type=Path, required=True, help="the benchmark's manifest (build-splits)")
+    training.add_argument("--root", type=Path, required=True, help="the benchmark dataset's folder")
+    training.add_argument("--out", type=Path, required=True, help="folder for the checkpoints and the log")
+    training.add_argument("--outliers", type=Path, help="outlier set: a filter-outliers (or build-ood-set) manifest")
+    training.add_argument("--outlier-root", type=Path, help="the outlier dataset's folder (default --root)")
+    training.add_argument("--outlier-batch-size", type=positive_int, default=32, help="outliers per step (default 32)")
+    training.add_argument("--init", type=Path, help="the standard model that OE-style methods fine-tune")
+    training.add_argument("--from-scratch", action="store_true", help="OE-style methods: train from ImageNet weights instead")
+    training.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    training.add_argument("--max-steps", type=positive_int, help="stop after this many steps (smoke runs)")
+    hyper = training.add_argument_group("method hyperparameters (paper's names; defaults Appendix D.3)")
+    hyper.add_argument("--beta", type=float, help="OE weight, MixupOE beta_in-out (default 5.0; 1.0 for dog)")
+    hyper.add_argument("--alpha", type=float, help="MixupOE alpha_in-out of Beta(alpha, alpha) (default 1.0)")
+    hyper.add_argument("--beta-in-in", type=float, help="MixupOE: add the ID-ID term of eq. (2) with this weight")
+    hyper.add_argument("--alpha-in-in", type=float, help="MixupOE: alpha of the ID-ID mixup (default --alpha)")
+    hyper.add_argument("--beta-out", type=float, help="MixupOE: add the OOD (OE) term of eq. (2) with this weight")
+    hyper.add_argument("--mix-op", choices=("mixup", "cutmix"), help="MixupOE mixing (default mixup)")
+    hyper.add_argument("--coarse", action="store_true", help="MixupOE: lam' = min(lam, 1 - lam) (Appendix H.2)")
+    hyper.add_argument("--m-in", type=float, help="EnergyOE m_in (default -15)")
+    hyper.add_argument("--m-out", type=float, help="EnergyOE m_out (default -5)")
+    hyper.add_argument("--energy-weight", type=float, help="EnergyOE lambda (default 0.1)")
+    hyper.add_argument("--rotation-weight", type=float, help="rotation: weight of the rotation loss (default 0.5)")
+    _add_model_options(training)
+    training.set_defaults(run=cmd_train)
+
     evaluate = commands.add_parser(
         "evaluate", help="score ID test images against holdout and coarse OOD sets; FPR95 / AUROC / AUPR per scorer",
         description="One forward pass per image feeds every scorer (higher score = more ID). Metrics: OOD is the "
@@ -355,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "repeatable (default: holdout)")
     evaluate.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="dataset folder of an OOD set (default --root)")
     evaluate.add_argument("--scorers", default="msp,odin,energy,maxlogit",
-                          help="comma-separated: msp, odin, energy, maxlogit, mahalanobis, gram (default msp,odin,energy,maxlogit)")
+                          help="comma-separated: msp, odin, energy, maxlogit, mahalanobis, gram, rotation (default msp,odin,energy,maxlogit)")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the reports")
     evaluate.add_argument("--base-rate", type=positive_float, help="evaluate at ID:OOD = R:1 by seeded subsampling (paper: 5)")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")

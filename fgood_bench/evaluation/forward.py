@@ -51,7 +51,9 @@ def forward_outputs(
     loader = make_loader(ImageDataset(root, paths, np.zeros(len(paths), np.int64), config.geometry),
                          config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device)
-    collected: dict[str, list] = {"logits": [], "odin_logits": [], **{f"pooled{i}": [] for i in range(len(stages))},
+    if "rotation" in needs and not hasattr(model, "rotation_head"):
+        raise FgoodError("the rotation scorer needs a model trained with --method rotation (it has no rotation head)")
+    collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(stages))},
                                   **{f"gram{i}": [] for i in range(len(stages))}}
     autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=config.amp and runtime.cuda)
     try:
@@ -67,6 +69,8 @@ def forward_outputs(
                     collected[f"gram{i}"].append(gram_statistics(captured[i].float(), gram_orders).cpu())
             if odin_epsilon > 0:
                 collected["odin_logits"].append(_odin_perturbed(model, inputs, odin_epsilon, odin_temperature).cpu())
+            if "rotation" in needs:
+                collected["rotation"].append(_rotation_loss(model, inputs, autocast).cpu())
     finally:
         for hook in hooks:
             hook.remove()
@@ -77,7 +81,20 @@ def forward_outputs(
         outputs["gram"] = [torch.cat(collected[f"gram{i}"]).numpy() for i in range(len(stages))]
     if odin_epsilon > 0:
         outputs["odin_logits"] = torch.cat(collected["odin_logits"]).numpy()
+    if "rotation" in needs:
+        outputs["rotation"] = torch.cat(collected["rotation"]).numpy()
     return outputs
+
+
+def _rotation_loss(model: nn.Module, inputs: torch.Tensor, autocast) -> torch.Tensor:
+    """Per image: the rotation head's cross-entropy, averaged over the four rotations."""
+    from fgood_bench.training.methods import rotations
+
+    rotated, labels = rotations(inputs)
+    with torch.inference_mode(), autocast:
+        model(rotated)
+        losses = F.cross_entropy(model.rotation_head().float(), labels, reduction="none")
+    return losses.view(4, len(inputs)).mean(dim=0)
 
 
 def _odin_perturbed(model: nn.Module, inputs: torch.Tensor, epsilon: float, temperature: float) -> torch.Tensor:

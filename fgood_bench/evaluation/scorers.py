@@ -154,12 +154,25 @@ class Gram(Scorer):
         return -(self._deviations(outputs) / self.scale).sum(axis=1)
 
 
-SCORERS = {cls.name: cls for cls in (MSP, ODIN, Energy, MaxLogit, Mahalanobis, Gram)}
+class Rotation(Scorer):
+    """Hendrycks et al. (2019) for rotation-trained models: KL(uniform || p(y|x)) minus the mean
+    cross-entropy of the rotation head on the image rotated by 0, 90, 180 and 270 degrees."""
+
+    name = "rotation"
+    needs = frozenset({"logits", "rotation"})
+
+    def score(self, outputs):
+        logits = np.asarray(outputs["logits"], np.float64)
+        log_p = logits - logsumexp(logits, axis=1, keepdims=True)
+        kl_uniform = -np.log(logits.shape[1]) - log_p.mean(axis=1)
+        return kl_uniform - np.asarray(outputs["rotation"], np.float64)
+
+
+SCORERS = {cls.name: cls for cls in (MSP, ODIN, Energy, MaxLogit, Mahalanobis, Gram, Rotation)}
 
 
 def make_scorers(names: list[str]) -> list[Scorer]:
     unknown = [n for n in names if n not in SCORERS]
     if unknown:
-        extra = " (the rotation scorer needs rotation-trained models, which the trainer does not produce yet)" if "rotation" in unknown else ""
-        raise FgoodError(f"unknown scorer {unknown[0]!r}; choose from {', '.join(SCORERS)}{extra}")
+        raise FgoodError(f"unknown scorer {unknown[0]!r}; choose from {', '.join(SCORERS)}")
     return [SCORERS[n]() for n in names]

@@ -8,6 +8,7 @@ results on rank 0. On CUDA it runs in bf16 autocast with channels_last tensors.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import random
@@ -126,16 +127,62 @@ def _autocast(runtime: Runtime, enabled: bool):
     return torch.autocast(device_type=runtime.device.type, dtype=torch.bfloat16, enabled=enabled and runtime.cuda)
 
 
+@dataclass
+class Outliers:
+    """The outlier images of outlier-exposure methods and how many each step draws."""
+
+    root: Path
+    paths: list[str]
+    batch_size: int = 32
+
+
+class OutlierStream(torch.utils.data.Sampler):
+    """An endless, seeded stream of outlier indices (a fresh permutation per pass over the set),
+    read from ``start`` on; this rank takes every ``world``-th item. Items are ``(index, seed)``."""
+
+    def __init__(self, size: int, start: int, count: int, rank: int, world: int, seed: int):
+        self.size, self.start, self.count, self.rank, self.world, self.seed = size, start, count, rank, world, seed
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        position = self.start + self.rank
+        permutation, permutation_pass = None, -1
+        for _ in range(self.count):
+            current = position // self.size
+            if current != permutation_pass:
+                permutation = np.random.default_rng([self.seed, 7, current]).permutation(self.size)
+                permutation_pass = current
+            yield int(permutation[position % self.size]), (self.seed * 1_000_003 + 7) * 10_000_019 + position
+            position += self.world
+
+
 def train_classifier(
     model: nn.Module, root: Path, paths: Sequence[str], labels: Sequence[int], config: TrainConfig,
-    runtime: Runtime, work_dir: Path, resume: bool = False, progress: bool = True,
+    runtime: Runtime, work_dir: Path, resume: bool = False, progress: bool = True, *,
+    method: str = "standard", hyper=None, outliers: Outliers | None = None, max_steps: int | None = None,
+    log: Path | None = None,
 ) -> nn.Module:
-    """Cross-entropy training with SGD and a per-step cosine schedule; a checkpoint after every epoch.
+    """Train with SGD and a per-step cosine schedule; a checkpoint after every epoch.
 
-    ``work_dir/checkpoint.pt`` holds the model, optimiser, schedule and RNG states; with
-    ``resume`` training continues from it (and a finished run returns at once).
+    ``method`` is one of :data:`fgood_bench.training.methods.METHODS` (cross-entropy by default);
+    outlier-exposure methods draw ``outliers.batch_size`` outliers per step from a seeded stream.
+    ``work_dir/checkpoint.pt`` holds the model, optimiser, schedule, every rank's RNG states and
+    the outlier stream's position; with ``resume`` training continues from it (a finished run
+    returns at once). ``max_steps`` stops early (smoke runs); ``log`` receives one JSON line per
+    epoch (and every 50 steps).
     """
+    from fgood_bench.training.methods import Hyper, attach_rotation_head, method_loss
+
+    hyper = hyper or Hyper()
+    hyper.check()
+    if method not in ("standard", "rotation") and outliers is None:
+        raise FgoodError(f"method {method} needs an outlier set (--outliers)")
     seed_everything(config.seed)
+    num_classes = [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
+    if method == "rotation":
+        attach_rotation_head(model)
     model = model.to(runtime.device)
     if config.channels_last and runtime.cuda:
         model = model.to(memory_format=torch.channels_last)
@@ -146,31 +193,70 @@ def train_classifier(
                          workers=config.workers, seed=config.seed, pin_memory=runtime.cuda)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
-    steps = max(1, config.epochs * len(loader))
+    steps_per_epoch = len(loader)
+    steps = max(1, config.epochs * steps_per_epoch)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
     checkpoint = work_dir / "checkpoint.pt"
-    data_key = _data_key(paths, labels)
-    start = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime) if resume and checkpoint.is_file() else 0
+    data_key = _data_key(paths, labels) + (f"+{method}:{hyper}" if method != "standard" else "")
+    if outliers is not None:
+        data_key += "+" + _data_key(outliers.paths, [0] * len(outliers.paths))
+    start, outlier_position = 0, 0
+    if resume and checkpoint.is_file():
+        start, outlier_position = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime)
     net = nn.parallel.DistributedDataParallel(model) if runtime.world > 1 else model
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
+    mixing = torch.Generator().manual_seed(config.seed)
+    step = start * steps_per_epoch
     for epoch in range(start, config.epochs):
         sampler.set_epoch(epoch)
+        mixing.manual_seed(config.seed * 1_000_003 + epoch)
         net.train()
+        out_iter = None
+        if outliers is not None:
+            out_per_rank = max(1, outliers.batch_size // runtime.world)
+            stream = OutlierStream(len(outliers.paths), outlier_position, steps_per_epoch * out_per_rank,
+                                   runtime.rank, runtime.world, config.seed)
+            out_loader = make_loader(ImageDataset(outliers.root, outliers.paths, np.zeros(len(outliers.paths), np.int64),
+                                                  config.geometry, train=True),
+                                     out_per_rank, sampler=stream, workers=config.workers, pin_memory=runtime.cuda)
+            out_iter = iter(out_loader)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not (progress and runtime.is_main))
-        for images, targets, _ in bar:
+        totals: dict[str, float] = {}
+        for batch, (images, targets, _) in enumerate(bar):
             inputs, targets = to_input(images, jitter=True), targets.to(runtime.device, non_blocking=True)
+            out_inputs = to_input(next(out_iter)[0], jitter=True) if out_iter is not None else None
             with _autocast(runtime, config.amp):
-                loss = F.cross_entropy(logits_of(net(inputs)), targets)
+                loss, logs = method_loss(method, net, inputs, targets, out_inputs, num_classes, hyper, mixing, logits_of)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+            step += 1
+            logs["loss"] = loss.item()
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + value
+            bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
+            if log is not None and runtime.is_main and step % 50 == 0:
+                _log(log, {"epoch": epoch + 1, "step": step, "lr": schedule.get_last_lr()[0], **logs})
+            if max_steps is not None and step >= max_steps:
+                break
+        if outliers is not None:
+            outlier_position += steps_per_epoch * outliers.batch_size
         rng_states = _rng_states(runtime)  # every rank's, gathered: all ranks take part
         if runtime.is_main:
-            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, epoch + 1, rng_states)
+            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, epoch + 1, rng_states, outlier_position)
+            if log is not None:
+                _log(log, {"epoch": epoch + 1, "step": step, "lr": schedule.get_last_lr()[0],
+                           **{f"mean_{k}": v / max(1, batch + 1) for k, v in totals.items()}})
         runtime.barrier()
+        if max_steps is not None and step >= max_steps:
+            break
     return model
+
+
+def _log(path: Path, record: dict) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def logits_of(output):
@@ -189,9 +275,10 @@ def _rng_states(runtime: Runtime) -> list:
 
 
 def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str,
-                     epochs_done: int, rng_states: list) -> None:
+                     epochs_done: int, rng_states: list, outlier_position: int = 0) -> None:
     atomic_torch_save({
         "epochs_done": epochs_done,
+        "outlier_position": outlier_position,
         "config": _config_key(config),
         "data": data_key,
         "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
@@ -201,7 +288,7 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig
     }, path)
 
 
-def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, runtime: Runtime) -> int:
+def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, runtime: Runtime) -> tuple[int, int]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         settings, data, rng = state["config"], state["data"], state["rng"]
@@ -220,7 +307,7 @@ def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_ke
     torch.random.set_rng_state(cpu_state)
     if device_state is not None and runtime.cuda:
         torch.cuda.set_rng_state(device_state, runtime.device)
-    return int(state["epochs_done"])
+    return int(state["epochs_done"]), int(state.get("outlier_position", 0))
 
 
 def _config_key(config: TrainConfig) -> dict:

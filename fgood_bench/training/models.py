@@ -82,12 +82,18 @@ def load_classifier(path: str | Path, num_classes: int, arch: str | None = None)
     arch = payload.get("arch", arch)
     if arch is None:
         raise FgoodError(f"{path}: a bare state dict; say which architecture it is with --arch")
-    head = [v for k, v in state.items() if k.endswith(".weight") and getattr(v, "ndim", 0) == 2]
+    rotation = any(k.startswith("rotation_head.") for k in state)
+    head = [v for k, v in state.items() if k.endswith(".weight") and getattr(v, "ndim", 0) == 2
+            and not k.startswith("rotation_head.")]
     if not head:
         raise FgoodError(f"{path}: no classification layer in the state dict")
     if head[-1].shape[0] != num_classes:
         raise FgoodError(f"{path}: classifier has {head[-1].shape[0]} outputs, the dataset has {num_classes} classes")
     model = build_model(arch, num_classes)
+    if rotation:  # trained with the rotation objective: keep its 4-way head
+        from fgood_bench.training.methods import attach_rotation_head
+
+        attach_rotation_head(model)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -1,0 +1,181 @@
+"""Training objectives: Standard, OE, EnergyOE, Rotation and MixupOE, as the paper states them.
+
+Each method maps one step's batches to a loss. ``x_id`` / ``x_out`` are normalised float batches
+already on the device (mixing happens there); ``y`` are ID labels 0..K-1.
+
+* ``standard``: cross-entropy on ID images.
+* ``oe`` (eq. 1): + beta * cross-entropy of the outliers' predictions to the uniform distribution.
+* ``energy-oe`` (Liu et al., 2020): + lambda * (E[relu(E(x_in) - m_in)^2] + E[relu(m_out - E(x_out))^2])
+  with E(x) = -logsumexp(f(x)).
+* ``rotation`` (Hendrycks et al., 2019): + weight * cross-entropy of a 4-way head predicting the
+  rotation (0, 90, 180, 270 degrees) of each ID image.
+* ``mixupoe``: eq. (3) by default, ID cross-entropy + beta_in-out * soft cross-entropy on
+  lam * x_id + (1 - lam) * x_out with target lam * onehot(y) + (1 - lam) * uniform,
+  lam ~ Beta(alpha, alpha) drawn once per batch; the full eq. (2) adds beta_in-in times the
+  ID-ID mixup term and beta_out times the OE term. ``cutmix`` pastes an outlier box into the ID
+  image and sets lam to the exact kept-pixel ratio; ``coarse`` uses lam' = min(lam, 1 - lam)
+  (Appendix H.2).
+
+OE and EnergyOE send ID and outlier images through the network in one pass (as the OE and
+energy code do); MixupOE uses separate passes for the ID and the mixed batch, as the MixOE
+reference does, so BatchNorm statistics are those of each batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fgood_bench.errors import FgoodError
+
+METHODS = ("standard", "oe", "energy-oe", "rotation", "mixupoe")
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of -sum_k target_k log softmax(logits)_k."""
+    return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def uniform_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the predictions to the uniform distribution over the classes (OE)."""
+    return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
+
+
+def energy_regulariser(logits_in: torch.Tensor, logits_out: torch.Tensor, m_in: float, m_out: float) -> torch.Tensor:
+    energy_in = -torch.logsumexp(logits_in, dim=1)
+    energy_out = -torch.logsumexp(logits_out, dim=1)
+    return F.relu(energy_in - m_in).pow(2).mean() + F.relu(m_out - energy_out).pow(2).mean()
+
+
+def mixed_target(labels: torch.Tensor, lam: float, num_classes: int) -> torch.Tensor:
+    """lam * onehot(y) + (1 - lam) * uniform."""
+    one_hot = F.one_hot(labels, num_classes).float()
+    return lam * one_hot + (1 - lam) / num_classes
+
+
+def cutmix_box(height: int, width: int, lam: float, generator: torch.Generator) -> tuple[int, int, int, int]:
+    """A box covering about 1 - lam of the image (CutMix, Yun et al. 2019), clipped to the image."""
+    ratio = (1.0 - lam) ** 0.5
+    cut_h, cut_w = int(height * ratio), int(width * ratio)
+    cy = int(torch.randint(0, height, (1,), generator=generator))
+    cx = int(torch.randint(0, width, (1,), generator=generator))
+    top, bottom = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, height)
+    left, right = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, width)
+    return top, bottom, left, right
+
+
+def mix(x_id: torch.Tensor, x_out: torch.Tensor, lam: float, op: str, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+    """The mixed batch and the ID share of it (exact pixel ratio for cutmix)."""
+    if op == "mixup":
+        return lam * x_id + (1 - lam) * x_out, lam
+    height, width = x_id.shape[-2:]
+    top, bottom, left, right = cutmix_box(height, width, lam, generator)
+    mixed = x_id.clone()
+    mixed[..., top:bottom, left:right] = x_out[..., top:bottom, left:right]
+    return mixed, 1.0 - (bottom - top) * (right - left) / (height * width)
+
+
+@dataclass
+class Hyper:
+    """Hyperparameters by the paper's names."""
+
+    beta: float = 5.0  # OE weight; MixupOE beta_in-out
+    alpha: float = 1.0  # MixupOE alpha_in-out
+    beta_in_in: float | None = None
+    alpha_in_in: float | None = None
+    beta_out: float | None = None
+    mix_op: str = "mixup"
+    coarse: bool = False
+    m_in: float = -15.0
+    m_out: float = -5.0
+    energy_weight: float = 0.1  # EnergyOE lambda
+    rotation_weight: float = 0.5
+
+    def check(self) -> None:
+        if self.alpha <= 0 or (self.alpha_in_in is not None and self.alpha_in_in <= 0):
+            raise FgoodError("--alpha and --alpha-in-in must be > 0 (Beta(alpha, alpha))")
+        for name in ("beta", "beta_in_in", "beta_out", "energy_weight", "rotation_weight"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise FgoodError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+        if self.mix_op not in ("mixup", "cutmix"):
+            raise FgoodError(f"--mix-op must be mixup or cutmix, got {self.mix_op!r}")
+
+
+class RotationHead(nn.Module):
+    """A 4-way rotation classifier on the input features of the model's classification head."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        self.linear = nn.Linear(head.in_features, 4)
+        self.features = None
+        head.register_forward_hook(lambda module, args, output: setattr(self, "features", args[0]))
+
+    def forward(self) -> torch.Tensor:
+        return self.linear(self.features)
+
+
+def attach_rotation_head(model: nn.Module) -> nn.Module:
+    if not hasattr(model, "rotation_head"):
+        model.rotation_head = RotationHead(model)
+    return model
+
+
+def rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch rotated by 0, 90, 180 and 270 degrees, and the rotation labels."""
+    rotated = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
+    labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
+    return rotated, labels
+
+
+def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor, x_out: torch.Tensor | None,
+                num_classes: int, hyper: Hyper, generator: torch.Generator, logits_of=lambda o: o) -> tuple[torch.Tensor, dict]:
+    """The loss of one step and the numbers to log (floats)."""
+    if method == "standard":
+        loss = F.cross_entropy(logits_of(net(x_id)), y)
+        return loss, {"ce": loss.item()}
+    if method == "rotation":
+        rotated, rotation_labels = rotations(x_id)
+        logits = logits_of(net(rotated))
+        model = net.module if hasattr(net, "module") else net
+        ce = F.cross_entropy(logits[: len(x_id)], y)
+        rotation = F.cross_entropy(model.rotation_head(), rotation_labels)
+        return ce + hyper.rotation_weight * rotation, {"ce": ce.item(), "rotation": rotation.item()}
+    n = min(len(x_id), len(x_out))
+    x_out = x_out[:n]
+    if method in ("oe", "energy-oe"):
+        logits = logits_of(net(torch.cat([x_id, x_out])))
+        logits_in, logits_out = logits[: len(x_id)], logits[len(x_id):]
+        ce = F.cross_entropy(logits_in, y)
+        if method == "oe":
+            oe = uniform_cross_entropy(logits_out)
+            return ce + hyper.beta * oe, {"ce": ce.item(), "oe": oe.item()}
+        energy = energy_regulariser(logits_in, logits_out, hyper.m_in, hyper.m_out)
+        return ce + hyper.energy_weight * energy, {"ce": ce.item(), "energy": energy.item()}
+    if method != "mixupoe":
+        raise FgoodError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    ce = F.cross_entropy(logits_of(net(x_id)), y)
+    lam = float(torch.distributions.Beta(hyper.alpha, hyper.alpha).sample().item()) if hyper.alpha else 1.0
+    if hyper.coarse:
+        lam = min(lam, 1 - lam)
+    mixed, share = mix(x_id[:n], x_out, lam, hyper.mix_op, generator)
+    in_out = soft_cross_entropy(logits_of(net(mixed)), mixed_target(y[:n], share, num_classes))
+    loss = ce + hyper.beta * in_out
+    logs = {"ce": ce.item(), "in_out": in_out.item(), "lam": share}
+    if hyper.beta_in_in:
+        alpha = hyper.alpha_in_in or hyper.alpha
+        lam2 = float(torch.distributions.Beta(alpha, alpha).sample().item())
+        order = torch.randperm(len(x_id), generator=generator).to(x_id.device)
+        target = lam2 * F.one_hot(y, num_classes).float() + (1 - lam2) * F.one_hot(y[order], num_classes).float()
+        in_in = soft_cross_entropy(logits_of(net(lam2 * x_id + (1 - lam2) * x_id[order])), target)
+        loss = loss + hyper.beta_in_in * in_in
+        logs["in_in"] = in_in.item()
+    if hyper.beta_out:
+        out = uniform_cross_entropy(logits_of(net(x_out)))
+        loss = loss + hyper.beta_out * out
+        logs["out"] = out.item()
+    return loss, logs
