@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, torch, torchvision
 sys.path.insert(0, "scripts")
 from bench_pipeline import natural_jpeg
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
+from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 
 assert torch.cuda.is_available(), "no CUDA device"
 device = torch.device("cuda")
@@ -56,9 +56,10 @@ e2e_rate = timed(end_to_end, seconds=30.0)
 train_model = torchvision.models.resnet50(num_classes=200).to(device).to(memory_format=torch.channels_last).train()
 optimizer = torch.optim.SGD(train_model.parameters(), lr=1e-3, momentum=0.9)
 images, labels = synthetic[:32], torch.randint(0, 200, (32,), device=device)
+factors = jitter_factors(0, 0, range(32))
 def train_step():
     with torch.autocast("cuda", torch.bfloat16):
-        loss = torch.nn.functional.cross_entropy(train_model(to_input(images, jitter=True)), labels)
+        loss = torch.nn.functional.cross_entropy(train_model(to_input(images, factors)), labels)
     optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
     return 1
 steps = timed(train_step)

@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, UnreadableImage, color_jitter, load_image
+from fgood_bench.training.data import (
+    DeviceBatch, Geometry, ImageDataset, UnreadableImage, color_jitter, jitter_factors, load_image,
+)
 from fgood_bench.training.engine import EpochSampler
 
 
@@ -94,6 +96,10 @@ def test_device_batch_normalises_and_jitters_within_range():
     x = batch(images)
     expected = (images.float() / 255 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     assert torch.allclose(x, expected, atol=1e-6)
-    torch.manual_seed(0)
-    jittered = color_jitter(images.float() / 255)
+    factors = jitter_factors(0, 1, [5, 6, 7, 8])
+    assert torch.equal(factors, jitter_factors(0, 1, [5, 6, 7, 8])) and not torch.equal(factors, jitter_factors(0, 2, [5, 6, 7, 8]))
+    assert ((factors[:, 0] - 1).abs() <= 32 / 255).all() and ((factors[:, 1] - 1).abs() <= 0.5).all()
+    jittered = color_jitter(images.float() / 255, factors)
     assert jittered.min() >= 0 and jittered.max() <= 1 and not torch.allclose(jittered, images.float() / 255)
+    gray_kept = color_jitter(torch.full((1, 3, 2, 2), 0.5), torch.tensor([[1.0, 0.0]]))
+    assert torch.allclose(gray_kept, torch.full((1, 3, 2, 2), 0.5))

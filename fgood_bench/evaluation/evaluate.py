@@ -94,7 +94,7 @@ def evaluate(request: EvaluateRequest) -> dict:
 
     classes = benchmark.id_class_names
     config = request.config
-    model, payload = load_classifier(request.checkpoint, len(classes), config.arch)
+    model, payload = load_classifier(request.checkpoint, len(classes), config.arch, config.image_size)
     if "classes" in payload and list(payload["classes"]) != classes:
         raise FgoodError(f"{request.checkpoint}: trained on other classes than the benchmark's ID classes")
     runtime = setup_runtime(config.device)

@@ -178,7 +178,7 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
     eval_paths = index.split(eval_split).column("path").to_pylist()
     if request.checkpoint:
         _check_images(index, [eval_split])
-        model, payload = load_classifier(request.checkpoint, index.num_classes, config.arch)
+        model, payload = load_classifier(request.checkpoint, index.num_classes, config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != list(index.classes):
             raise FgoodError(f"{request.checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
         config.arch = payload.get("arch", config.arch)
@@ -188,12 +188,12 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         _check_images(index, [*plan.train_splits, eval_split])
         train = pa.concat_tables([index.split(s) for s in plan.train_splits])
         seed_everything(config.seed)  # the new head's initialisation
-        model = build_model(config.arch, index.num_classes, config.weights)
+        model = build_model(config.arch, index.num_classes, config.weights, config.image_size)
         work_dir = Path(request.work_dir or Path(request.out) / f"{plan.name}.work")
         model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
                                  config, runtime, work_dir, resume=request.resume, progress=request.progress)
         if runtime.is_main:
-            save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes))
+            save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes), {"image_size": config.image_size})
         source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
                   "precision": "bf16-autocast" if (config.amp and runtime.cuda) else "fp32",
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}

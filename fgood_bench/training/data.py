@@ -159,23 +159,28 @@ class DeviceBatch:
         self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
 
-    def __call__(self, images: torch.Tensor, jitter: bool = False) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, jitter: torch.Tensor | None = None) -> torch.Tensor:
+        """``jitter``: per-image (brightness, saturation) factors from :func:`jitter_factors`, or None."""
         x = images.to(self.device, non_blocking=True).float().div_(255)
-        if jitter:
-            x = color_jitter(x)
+        if jitter is not None:
+            x = color_jitter(x, jitter.to(self.device))
         x = (x - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
-def color_jitter(x: torch.Tensor) -> torch.Tensor:
-    """``ColorJitter(brightness=32/255, saturation=0.5)`` on a float batch in [0, 1], per sample.
+def jitter_factors(seed: int, epoch: int, indices, stream: int = 0) -> torch.Tensor:
+    """Per-image ``ColorJitter(brightness=32/255, saturation=0.5)`` factors, (B, 2), drawn from
+    (seed, epoch, stream, image index) alone: the same whatever the rank, worker or resume."""
+    u = np.array([np.random.default_rng([seed, epoch, stream, int(i)]).random(2) for i in indices], np.float32).reshape(-1, 2)
+    spans = np.array([BRIGHTNESS, SATURATION], np.float32)
+    return torch.from_numpy(1 - spans + 2 * spans * u)
 
-    Brightness then saturation (torchvision draws the order at random; the factors' ranges are
-    the same). Uses torch's RNG on the batch's device.
-    """
-    n = x.shape[0]
-    brightness = torch.empty(n, 1, 1, 1, device=x.device).uniform_(1 - BRIGHTNESS, 1 + BRIGHTNESS)
+
+def color_jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Brightness then saturation jitter of a float batch in [0, 1] with per-image ``factors``
+    (torchvision's ColorJitter draws the order at random; the factors' ranges are the same)."""
+    brightness = factors[:, 0].view(-1, 1, 1, 1)
+    saturation = factors[:, 1].view(-1, 1, 1, 1)
     x = (x * brightness).clamp_(0, 1)
-    saturation = torch.empty(n, 1, 1, 1, device=x.device).uniform_(1 - SATURATION, 1 + SATURATION)
-    gray = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     return (gray + saturation * (x - gray)).clamp_(0, 1)

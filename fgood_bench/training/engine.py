@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
+from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 from fgood_bench.training.models import atomic_torch_save, unwrap
 
 
@@ -222,9 +222,13 @@ def train_classifier(
             out_iter = iter(out_loader)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not (progress and runtime.is_main))
         totals: dict[str, float] = {}
-        for batch, (images, targets, _) in enumerate(bar):
-            inputs, targets = to_input(images, jitter=True), targets.to(runtime.device, non_blocking=True)
-            out_inputs = to_input(next(out_iter)[0], jitter=True) if out_iter is not None else None
+        for batch, (images, targets, rows) in enumerate(bar):
+            inputs = to_input(images, jitter_factors(config.seed, epoch, rows))
+            targets = targets.to(runtime.device, non_blocking=True)
+            out_inputs = None
+            if out_iter is not None:
+                out_images, _, out_rows = next(out_iter)
+                out_inputs = to_input(out_images, jitter_factors(config.seed, epoch, out_rows, stream=1))
             with _autocast(runtime, config.amp):
                 loss, logs = method_loss(method, net, inputs, targets, out_inputs, num_classes, hyper, mixing, logits_of)
             optimizer.zero_grad(set_to_none=True)

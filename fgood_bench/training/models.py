@@ -26,16 +26,19 @@ def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
     return model
 
 
-def build_model(arch: str, num_classes: int, weights: str | None = None) -> nn.Module:
+def build_model(arch: str, num_classes: int, weights: str | None = None, image_size: int | None = None) -> nn.Module:
     """A torchvision classifier ``arch`` for ``num_classes`` classes.
 
     ``weights`` is a torchvision weights name (``IMAGENET1K_V2``), a local file holding the
-    pretrained model's state dict (as torchvision publishes them), or None / ``none``.
+    pretrained model's state dict (as torchvision publishes them), or None / ``none``. Vision
+    transformers trained from scratch are built for ``image_size`` (their position embeddings
+    fix it; pretrained ones keep the size they were trained at).
     """
     if arch not in torchvision.models.list_models(module=torchvision.models):
         raise FgoodError(f"unknown architecture {arch!r}: expected a torchvision classification model such as resnet50")
     if weights in (None, "none"):
-        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+        extra = {"image_size": image_size} if arch.startswith("vit_") and image_size else {}
+        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **extra)
     if Path(weights).expanduser().is_file():
         model = torchvision.models.get_model(arch, weights=None)
         state = _load(Path(weights).expanduser())
@@ -70,7 +73,7 @@ def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str],
     atomic_torch_save(payload, path)
 
 
-def load_classifier(path: str | Path, num_classes: int, arch: str | None = None) -> tuple[nn.Module, dict]:
+def load_classifier(path: str | Path, num_classes: int, arch: str | None = None, image_size: int | None = None) -> tuple[nn.Module, dict]:
     """Load a classifier trained on ``num_classes`` classes; a bare state dict needs ``arch``."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -89,7 +92,7 @@ def load_classifier(path: str | Path, num_classes: int, arch: str | None = None)
         raise FgoodError(f"{path}: no classification layer in the state dict")
     if head[-1].shape[0] != num_classes:
         raise FgoodError(f"{path}: classifier has {head[-1].shape[0]} outputs, the dataset has {num_classes} classes")
-    model = build_model(arch, num_classes)
+    model = build_model(arch, num_classes, image_size=payload.get("image_size", image_size))
     if rotation:  # trained with the rotation objective: keep its 4-way head
         from fgood_bench.training.methods import attach_rotation_head
 

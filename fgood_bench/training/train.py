@@ -76,12 +76,12 @@ def train(request: TrainRequest) -> Path | None:
     if fine_tune:
         if request.init is None:
             raise FgoodError(f"{request.method} fine-tunes the standard model: give --init CHECKPOINT, or --from-scratch")
-        model, payload = load_classifier(request.init, len(classes), config.arch)
+        model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != classes:
             raise FgoodError(f"{request.init}: trained on other classes than {benchmark.name}'s ID classes")
         config.arch = payload.get("arch", config.arch)
     else:
-        model = build_model(config.arch, len(classes), config.weights)
+        model = build_model(config.arch, len(classes), config.weights, config.image_size)
     runtime = setup_runtime(config.device)
     out = Path(request.out)
     log = out / "metrics.jsonl"
@@ -94,7 +94,7 @@ def train(request: TrainRequest) -> Path | None:
         return None
     save_classifier(out / "classifier.pt", model, config.arch, classes, extra={
         "method": request.method, "benchmark": benchmark.name, "hyper": asdict(hyper), "epochs": config.epochs,
-        "fine_tuned_from": str(request.init) if fine_tune else None,
+        "fine_tuned_from": str(request.init) if fine_tune else None, "image_size": config.image_size,
     })
     return out / "classifier.pt"
 
