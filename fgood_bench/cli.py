@@ -136,8 +136,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_build_ood_set(args: argparse.Namespace) -> int:
-    from fgood_bench.manifests.ood_set import build_ood_set
+    from fgood_bench.manifests.ood_set import build_ood_set, build_synthetic_val_set
 
+    if args.dataset == "synthetic-val":
+        if args.manifest is None:
+            raise FgoodError("build-ood-set synthetic-val needs --manifest (the benchmark whose ID images it corrupts)")
+        print(build_synthetic_val_set(args.manifest, args.root, args.out, per_kind=args.size or 100, seed=args.seed,
+                                      image_size=args.image_size, name=args.name or "synthetic-val"))
+        return 0
     manifest = build_ood_set(args.dataset, args.root, args.out, name=args.name, size=args.size, seed=args.seed,
                              splits=args.split, dataset_options=_dataset_options(args), hash_images=args.hash_images)
     print(manifest)
@@ -352,11 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write OUT/NAME/manifest.json and splits/ood_test.txt: SIZE images (all by default) drawn with "
         "SEED from the dataset's official split(s): Places365 val, all of a DTD partition, all of an image folder.",
     )
-    ood_set.add_argument("dataset", help="places365, dtd, imagefolder (or any adapter id)")
+    ood_set.add_argument("dataset", help="places365, dtd, imagefolder (or any adapter id), or synthetic-val "
+                         "(the validation outliers of Appendix D.3, generated from --manifest's ID images)")
+    ood_set.add_argument("--manifest", type=Path, help="synthetic-val: the benchmark manifest")
+    ood_set.add_argument("--image-size", type=positive_int, default=448, help="synthetic-val: image size (default 448)")
     ood_set.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
     ood_set.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     ood_set.add_argument("--name", help="name of the set (default: the dataset id)")
-    ood_set.add_argument("--size", type=positive_int, help="number of images to sample (default: all)")
+    ood_set.add_argument("--size", type=positive_int, help="number of images to sample (default: all); synthetic-val: per kind (default 100)")
     ood_set.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     ood_set.add_argument("--split", action="append", help="official split to draw from (repeatable; default per dataset)")
     ood_set.add_argument("--hash-images", action="store_true", help="record each image's sha256")

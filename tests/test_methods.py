@@ -185,3 +185,23 @@ def test_two_process_ddp_matches_one_process(bench, tmp_path):
     b = torch.load(tmp_path / "two" / "classifier.pt", weights_only=True)["state_dict"]
     for key in a:
         assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-5), key
+
+
+def test_synthetic_validation_outliers(bench, tmp_path, capsys):
+    base = bench["base"]
+    outputs = []
+    for name in ("a", "b"):
+        status, out, err = run_cli("build-ood-set", "synthetic-val", "--manifest", base / "out" / "bird", "--root", bench["root"],
+                                   "--out", tmp_path / name, "--size", "2", "--image-size", "16", "--seed", "5", capsys=capsys)
+        assert status == 0, err
+        outputs.append(Manifest.load(out.strip()))
+    rows = outputs[0].split("ood_test")
+    assert len(rows) == 16 and sorted(set(rows.class_names)) == sorted(
+        ["gaussian", "rademacher", "blobs", "arithmetic_mean", "geometric_mean", "speckle", "inverted", "pixelated"])
+    images = tmp_path / "a" / "synthetic-val" / "images"
+    assert all((images / p).read_bytes() == (tmp_path / "b" / "synthetic-val" / "images" / p).read_bytes() for p in rows.paths)
+    from PIL import Image
+
+    assert Image.open(images / rows.paths[0]).size == (16, 16)
+    status, _, err = run_cli("verify", tmp_path / "a" / "synthetic-val", "--root", images, "--images", capsys=capsys)
+    assert status == 0, err

@@ -66,3 +66,89 @@ def build_ood_set(
     target = Path(out) / name
     write_folder(target, files)
     return target / "manifest.json"
+
+
+SYNTHETIC_KINDS = ("gaussian", "rademacher", "blobs", "arithmetic_mean", "geometric_mean", "speckle", "inverted", "pixelated")
+
+
+def synthetic_outlier(kind: str, images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """One validation outlier of Appendix D.3 (after Hendrycks et al.'s OE), float HxWx3 in [0, 1].
+
+    Noise: Gaussian N(0.5, 0.5) per pixel, Rademacher {0, 1}, Blobs (Bernoulli(0.7) noise blurred
+    with sigma 1.5, below 0.75 set to 0). Corruptions of random ID images: arithmetic or geometric
+    mean of two, speckle noise x + x * N(0, 0.5), inverted colours, pixelation by 8.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    first = images[rng.integers(len(images))]
+    shape = first.shape
+    if kind == "gaussian":
+        return np.clip(rng.normal(0.5, 0.5, shape), 0, 1)
+    if kind == "rademacher":
+        return rng.integers(0, 2, shape).astype(np.float64)
+    if kind == "blobs":
+        noise = gaussian_filter(rng.binomial(1, 0.7, shape).astype(np.float64), sigma=(1.5, 1.5, 0))
+        noise[noise < 0.75] = 0.0
+        return noise
+    second = images[rng.integers(len(images))]
+    if kind == "arithmetic_mean":
+        return (first + second) / 2
+    if kind == "geometric_mean":
+        return np.sqrt(first * second)
+    if kind == "speckle":
+        return np.clip(first + first * rng.normal(0, 0.5, shape), 0, 1)
+    if kind == "inverted":
+        return 1.0 - first
+    if kind == "pixelated":
+        small = first[::8, ::8]
+        return np.repeat(np.repeat(small, 8, axis=0), 8, axis=1)[: shape[0], : shape[1]]
+    raise ValueError(kind)
+
+
+def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | Path, *, per_kind: int = 100, seed: int = 0,
+                            image_size: int = 448, source_images: int = 200, name: str = "synthetic-val") -> Path:
+    """Write ``out/<name>/images/<kind>/<k>.png`` (``per_kind`` of each kind, at ``image_size``) and
+    its manifest; evaluate with ``--ood NAME=OUT/NAME --ood-root NAME=OUT/NAME/images``."""
+    import io
+
+    from PIL import Image
+
+    from fgood_bench.manifests.manifest import Manifest
+    from fgood_bench.training.data import Geometry, load_image
+
+    benchmark = Manifest.load(manifest)
+    rows = benchmark.split("id_train")
+    dataset_root = benchmark.dataset_root(root)
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(rows), min(source_images, len(rows)), replace=False).tolist())
+    geometry = Geometry.for_crop(image_size)
+    sources = [load_image(dataset_root / rows.paths[i], geometry).permute(1, 2, 0).numpy() / 255.0 for i in chosen]
+    files: dict[str, bytes] = {}
+    lines = []
+    for kind in SYNTHETIC_KINDS:
+        for k in range(per_kind):
+            pixels = (synthetic_outlier(kind, sources, rng) * 255).round().clip(0, 255).astype(np.uint8)
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="PNG")
+            relpath = f"{kind}/{k:05d}.png"
+            files[f"images/{relpath}"] = buffer.getvalue()
+            lines.append((relpath, -1, kind))
+    content = split_file_bytes(lines)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "ood_set",
+        "benchmark": name,
+        "dataset": {"id": "imagefolder", "title": "synthetic validation outliers", "options": {},
+                    "num_classes": len(SYNTHETIC_KINDS), "class_index": "the kinds, in generation order",
+                    "metadata_sha256": {}},
+        "image_sha256": False,
+        "sample": {"generated_from": {"benchmark": benchmark.name, "split": "id_train", "images": len(chosen)},
+                   "kinds": list(SYNTHETIC_KINDS), "per_kind": per_kind, "seed": seed, "image_size": image_size},
+        "splits": {"ood_test": {"file": "splits/ood_test.txt", "count": len(lines), "sha256": sha256_bytes(content)}},
+        "provenance": {"toolkit": f"fgood-bench {__version__}", "method": "paper Appendix D.3 validation outliers"},
+    }
+    files["splits/ood_test.txt"] = content
+    files["manifest.json"] = (json.dumps(document, indent=2) + "\n").encode("utf-8")
+    target = Path(out) / name
+    write_folder(target, files)
+    return target / "manifest.json"
