@@ -172,6 +172,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from fgood_bench.demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="fgood-demo-") as scratch:
+        workdir = args.workdir or Path(scratch)
+        if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
+            raise FgoodError(f"{args.workdir}: the demo needs an empty or new folder")
+        run_demo(workdir, progress=sys.stderr.isatty(), epochs=args.epochs)
+        if args.workdir is None:
+            print("(the demo ran in a temporary folder, now removed: pass --workdir DIR to keep its artefacts)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
     from fgood_bench.evaluation.report import markdown_table
@@ -278,6 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline on generated data (a few minutes on a CPU)",
+        description="Generate a small fine-grained dataset in CUB's native layout, a WebVision-layout outlier set "
+        "with real ImageNet wnids and a coarse OOD set; then build-splits, build-ood-set, filter-outliers, train "
+        "standard and mixupoe, evaluate and report. Prints where each artefact is.",
+    )
+    demo.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
+    demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
+    demo.set_defaults(run=cmd_demo)
 
     listing = commands.add_parser("datasets", help="list the dataset adapters and their official splits")
     listing.set_defaults(run=cmd_datasets)
