@@ -104,6 +104,7 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
         dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
+        id_classes=args.id_classes, ood_classes=args.ood_classes,
         progress=sys.stderr.isatty(),
     )
     manifest = build_splits(request)
@@ -245,13 +246,26 @@ def cmd_outlier_exclusions(args: argparse.Namespace) -> int:
 def cmd_filter_outliers(args: argparse.Namespace) -> int:
     from fgood_bench.outliers.filter import filter_outliers
 
+    wnids = list(args.exclude_wnid or [])
+    for path in args.exclude_list or []:
+        wnids += wnids_in_file(path)
     manifest = filter_outliers(
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
-        exclude_wnids=args.exclude_wnid or [], all_benchmarks=args.exclude_all_benchmarks, name=args.name,
+        exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
         dataset_options=_dataset_options(args), progress=sys.stderr.isatty(),
     )
     print(manifest)
     return 0
+
+
+def wnids_in_file(path: Path) -> list[str]:
+    """The ``wnid`` column of a TSV with a header (like manifests/inet/*.tsv), or one wnid a line."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    except OSError as err:
+        raise FgoodError(f"{path}: cannot be read ({err.strerror})") from None
+    header = lines[0].split("\t") if lines else []
+    return [line.split("\t")[header.index("wnid")] for line in lines[1:]] if "wnid" in header else [l.strip() for l in lines]
 
 
 def _add_exclusion_options(parser: argparse.ArgumentParser) -> None:
@@ -347,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--resume", action="store_true", help="continue an interrupted training from OUT/NAME.work/checkpoint.pt")
     build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
     build.add_argument("--hash-images", action="store_true", help="record each image's sha256 in the split files")
+    build.add_argument("--id-classes", type=Path, help="give the ID classes instead of ranking (e.g. manifests/inet/inet_a.tsv); "
+                       "a TSV with a wnid column or one class name per line; needs --dataset")
+    build.add_argument("--ood-classes", type=Path, help="with --id-classes: the only classes whose images form ood_test "
+                       "(default: all other classes)")
     _add_dataset_options(build)
     _add_model_options(build)
     build.set_defaults(run=cmd_build_splits)
@@ -485,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_exclusion_options(outliers)
     outliers.add_argument("--source", required=True, choices=("webvision", "imagenet", "minc2500"))
+    outliers.add_argument("--exclude-list", type=Path, action="append", metavar="FILE",
+                          help="also exclude the wnids of FILE (a TSV with a wnid column, e.g. manifests/inet/inet_a.tsv); repeatable")
     outliers.add_argument("--root", type=Path, required=True, help="the source dataset's folder")
     outliers.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     outliers.add_argument("--name", help="name of the set (default SOURCE-BENCHMARK)")

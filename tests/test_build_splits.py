@@ -245,3 +245,21 @@ def test_resume_refuses_other_training_data(tmp_path, capsys):
     replace_file(minc / "labels" / "train1.txt", "\n".join(lines[1:]) + "\n")
     status, _, err = run_cli(*args, "--resume", capsys=capsys)
     assert status == 2 and "was written for other training images or labels" in err
+
+
+def test_given_classes_build_the_inet_benchmarks(full_imagenet_val, tmp_path, capsys):
+    inet = Path(__file__).parents[1] / "manifests" / "inet"
+    status, out, err = run_cli("build-splits", "--dataset", "imagenet", "--name", "inet-a", "--root", full_imagenet_val,
+                               "--out", tmp_path, "--id-classes", inet / "inet_a.tsv", "--ood-classes", inet / "inet_b.tsv",
+                               capsys=capsys)
+    assert status == 0, err
+    from fgood_bench.manifests.manifest import Manifest
+
+    manifest = Manifest.load(out.strip())
+    assert manifest.data["selection"] == "given" and manifest.data["num_id"] == 50
+    assert {name: entry["count"] for name, entry in manifest.data["splits"].items()} == {"id_train": 100, "id_test": 2500, "ood_test": 2500}
+    assert "n07697313" in manifest.id_class_names and "n07831146" in {c["name"] for c in manifest.data["ood_classes"]}
+    assert not (tmp_path / "inet-a" / "ranking.csv").exists()
+    status, _, err = run_cli("build-splits", "--dataset", "imagenet", "--root", full_imagenet_val, "--out", tmp_path,
+                             "--id-classes", inet / "inet_a.tsv", "--ood-classes", inet / "inet_a.tsv", capsys=capsys)
+    assert status == 2 and "is also an ID class" in err

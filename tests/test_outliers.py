@@ -149,3 +149,14 @@ def test_imagenet_and_minc_sources(tmp_path, capsys):
     assert "removed 0 images of 0 excluded concepts" in (tmp_path / "o" / "minc2500-unfiltered" / "report.md").read_text()
     status, _, err = run_cli("filter-outliers", "dog", "--source", "minc2500", "--root", minc, "--out", tmp_path / "o", capsys=capsys)
     assert status == 2 and "materials, not WordNet concepts" in err
+
+
+def test_exclude_list_files(tmp_path, capsys):
+    wnids = list(imagenet_synsets())
+    imagenet = synthetic.write_imagenet(tmp_path / "in", {w: [f"{w}_1.JPEG"] for w in wnids}, {})
+    inet = Path(__file__).parents[1] / "manifests" / "inet"
+    status, out, err = run_cli("filter-outliers", "none", "--source", "imagenet", "--root", imagenet, "--out", tmp_path / "o",
+                               "--exclude-list", inet / "inet_a.tsv", "--exclude-list", inet / "inet_b.tsv", capsys=capsys)
+    assert status == 0, err
+    kept = set(Manifest.load(out.strip()).split("train").class_names)
+    assert len(kept) == 900 and "n07697313" not in kept and "n07831146" not in kept

@@ -59,6 +59,10 @@ class BuildRequest:
     work_dir: Path | None = None
     hash_images: bool = False  # record every image's sha256 in the split files
     progress: bool = True
+    # Given instead of ranked (the INet-A/B benchmarks): files listing the ID classes and, optionally,
+    # the only classes whose images form ood_test (a `wnid` column of a TSV, or one class name a line).
+    id_classes: Path | None = None
+    ood_classes: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ def make_plan(request: BuildRequest) -> Plan:
         train.epochs = preset.epochs if request.epochs is None else request.epochs
         num_id = preset.num_id if request.num_id is None else request.num_id
         return Plan(request.name or preset.name, preset.dataset, num_id, preset.train_splits, train)
+    if request.id_classes is not None:
+        if not request.dataset or request.benchmark:
+            raise FgoodError("--id-classes needs --dataset ID (and no benchmark preset): the classes are given, not ranked")
+        return Plan(request.name or request.dataset, request.dataset, 0, ("train",), train)
     if not request.dataset or request.num_id is None:
         raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give --dataset ID and --num-id K")
     get_adapter(request.dataset)
@@ -93,6 +101,8 @@ def build_splits(request: BuildRequest) -> Path | None:
     plan = make_plan(request)
     ensure_output_folder(Path(request.out))
     index = load_dataset(plan.dataset, request.root, **request.dataset_options)
+    if request.id_classes is not None:
+        return _build_given(request, plan, index)
     if not 1 <= plan.num_id < index.num_classes:
         raise FgoodError(f"--num-id {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
     eval_split = "test" if "test" in get_adapter(plan.dataset).splits else "val"  # declared, not merely present
@@ -123,7 +133,49 @@ def build_splits(request: BuildRequest) -> Path | None:
     empty = np.flatnonzero(scores.num_test == 0)
     if empty.size:
         raise FgoodError(f"class {index.classes[empty[0]]!r} has no image in the {eval_split} split: it cannot be ranked")
-    files = _render(plan, index, eval_split, scores, logits, eval_paths, eval_labels, provenance, request.hash_images)
+    id_classes = scores.top(plan.num_id)
+    ood_classes = [c for c in range(index.num_classes) if c not in set(id_classes)]
+    files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images,
+                    ranked=(scores, logits, eval_paths, eval_labels, provenance))
+    target = Path(request.out) / plan.name
+    write_folder(target, files)
+    return target / "manifest.json"
+
+
+def read_class_list(path: Path, classes: tuple[str, ...]) -> list[int]:
+    """Class indices named in ``path``: the ``wnid`` column of a TSV with a header, else one
+    class name per line (the adapter's names)."""
+    try:
+        lines = [line for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    except OSError as err:
+        raise FgoodError(f"{path}: cannot be read ({err.strerror})") from None
+    header = lines[0].split("\t") if lines else []
+    names = [line.split("\t")[header.index("wnid")] for line in lines[1:]] if "wnid" in header else [l.strip() for l in lines]
+    position = {name: i for i, name in enumerate(classes)}
+    unknown = [n for n in names if n not in position]
+    if unknown:
+        raise FgoodError(f"{path}: {unknown[0]!r} is not a class of this dataset")
+    if len(set(names)) != len(names) or not names:
+        raise FgoodError(f"{path}: lists a class twice, or none")
+    return sorted(position[n] for n in names)
+
+
+def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path:
+    """A benchmark whose ID (and OOD) classes are given, like the paper's INet-A/B."""
+    id_classes = read_class_list(Path(request.id_classes), index.classes)
+    ood_classes = (read_class_list(Path(request.ood_classes), index.classes) if request.ood_classes
+                   else [c for c in range(index.num_classes) if c not in set(id_classes)])
+    overlap = set(id_classes) & set(ood_classes)
+    if overlap:
+        raise FgoodError(f"{request.ood_classes}: class {index.classes[min(overlap)]!r} is also an ID class")
+    eval_split = "test" if "test" in get_adapter(plan.dataset).splits else "val"
+    for split in ("train", eval_split):
+        if split not in index.splits:
+            raise FgoodError(f"{index.root}: the {split} split is needed and absent ({index.absent.get(split, '')})")
+    plan = Plan(plan.name, plan.dataset, len(id_classes), plan.train_splits, plan.train)
+    files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images, ranked=None,
+                    given={"id_classes_file_sha256": sha256_file(Path(request.id_classes)),
+                           "ood_classes_file_sha256": sha256_file(Path(request.ood_classes)) if request.ood_classes else None})
     target = Path(request.out) / plan.name
     write_folder(target, files)
     return target / "manifest.json"
@@ -201,17 +253,18 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
     return logits, source
 
 
-def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScores, logits: np.ndarray,
-            eval_paths: list[str], eval_labels: np.ndarray, provenance: dict, hash_images: bool = False) -> dict[str, bytes]:
-    id_classes = scores.top(plan.num_id)
+def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[int], ood_classes: list[int],
+            hash_images: bool, ranked: tuple | None, given: dict | None = None) -> dict[str, bytes]:
+    """The files of a benchmark: split files, and for a ranked one the ranking and predictions."""
     new_label = {c: i for i, c in enumerate(id_classes)}
+    ood = set(ood_classes)
     val_for_id = "val" in index.splits and "val" not in plan.train_splits and eval_split != "val"
 
     def rows(splits, keep_id: bool):
         for split in splits:
             table = index.split(split)
             for path, label in zip(table.column("path").to_pylist(), table.column("label").to_pylist()):
-                if (label in new_label) == keep_id:
+                if (label in new_label) if keep_id else (label in ood):
                     yield path, new_label.get(label, -1), index.classes[label]
 
     split_rows = {"id_train": rows(plan.train_splits, True)}
@@ -228,8 +281,6 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScore
         content = split_file_bytes(generated, hashes)
         files[f"splits/{name}.txt"] = content
         splits[name] = {"file": f"splits/{name}.txt", "count": content.count(b"\n") - 1, "sha256": sha256_bytes(content)}
-    files["ranking.csv"] = _ranking_csv(index, scores, set(id_classes))
-    files["predictions.npz"] = npz_bytes(paths=np.array(eval_paths), logits=logits, labels=eval_labels)
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "kind": "benchmark",
@@ -244,12 +295,23 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScore
         },
         "num_id": plan.num_id,
         "id_classes": [{"label": new_label[c], "index": c, "name": index.classes[c]} for c in id_classes],
-        "ood_classes": [{"index": c, "name": index.classes[c]} for c in range(index.num_classes) if c not in new_label],
+        "ood_classes": [{"index": c, "name": index.classes[c]} for c in ood_classes],
+        "selection": "ranked" if ranked is not None else "given",
         "image_sha256": hash_images,
         "train_splits": list(plan.train_splits),
         "eval_split": eval_split,
         "splits": splits,
-        "ranking": {
+        "provenance": {
+            "toolkit": f"fgood-bench {__version__}",
+            "arguments": {"benchmark": plan.name, "dataset": index.dataset, "dataset_options": index.options,
+                          "num_id": plan.num_id},
+        },
+    }
+    if ranked is not None:
+        scores, logits, eval_paths, eval_labels, provenance = ranked
+        files["ranking.csv"] = _ranking_csv(index, scores, set(id_classes))
+        files["predictions.npz"] = npz_bytes(paths=np.array(eval_paths), logits=logits, labels=eval_labels)
+        manifest["ranking"] = {
             "score": RANKING_SCORE,
             "file": "ranking.csv",
             "sha256": sha256_bytes(files["ranking.csv"]),
@@ -259,15 +321,11 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, scores: ClassScore
                  "score": float(scores.score[c])}
                 for c in scores.order.tolist()
             ],
-        },
-        "predictions": {"file": "predictions.npz", "sha256": sha256_bytes(files["predictions.npz"]),
-                        "source": provenance["predictions_source"]},
-        "provenance": {
-            "toolkit": f"fgood-bench {__version__}",
-            "arguments": {"benchmark": plan.name, "dataset": index.dataset, "dataset_options": index.options,
-                          "num_id": plan.num_id},
-        },
-    }
+        }
+        manifest["predictions"] = {"file": "predictions.npz", "sha256": sha256_bytes(files["predictions.npz"]),
+                                   "source": provenance["predictions_source"]}
+    else:
+        manifest["given"] = given
     files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     return files
 
