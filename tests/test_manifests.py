@@ -15,7 +15,6 @@ from fgood_bench.datasets.imagenet import imagenet_synsets
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.manifests.verify import verify_manifest
 
 MANIFESTS = Path(__file__).parents[1] / "manifests"
 

@@ -36,6 +36,22 @@ class SplitRows:
         return len(self.paths)
 
 
+def dataset_description(index) -> dict:
+    """The ``dataset`` entry of a manifest: adapter, options, class count and the sha256 of every
+    official metadata file the adapter read (``index`` is a :class:`DatasetIndex`)."""
+    from fgood_bench.datasets import get_adapter
+    from fgood_bench.manifests.files import sha256_file
+
+    return {
+        "id": index.dataset,
+        "title": get_adapter(index.dataset).title,
+        "options": index.options,
+        "num_classes": index.num_classes,
+        "class_index": f"see docs/datasets/{index.dataset}.md",
+        "metadata_sha256": {relpath: sha256_file(index.root / relpath) for relpath in index.metadata_files},
+    }
+
+
 def manifest_schema() -> dict:
     return json.loads(resources.files("fgood_bench.manifests").joinpath("schema.json").read_text("utf-8"))
 

@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 
 from fgood_bench import __version__
-from fgood_bench.datasets import get_adapter, load_dataset
+from fgood_bench.datasets import load_dataset
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder
-from fgood_bench.manifests.manifest import SCHEMA_VERSION
+from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes, write_folder
+from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 
 # Splits drawn from by default: Places365's labelled val images (the common OOD test source),
 # all of DTD's partition (the 5,640 images used as "Textures"), all of an image folder.
@@ -48,14 +48,7 @@ def build_ood_set(
         "schema_version": SCHEMA_VERSION,
         "kind": "ood_set",
         "benchmark": name,
-        "dataset": {
-            "id": dataset,
-            "title": get_adapter(dataset).title,
-            "options": index.options,
-            "num_classes": index.num_classes,
-            "class_index": f"see docs/datasets/{dataset}.md",
-            "metadata_sha256": {relpath: sha256_file(index.root / relpath) for relpath in index.metadata_files},
-        },
+        "dataset": dataset_description(index),
         "image_sha256": hash_images,
         "sample": {"from_splits": splits, "population": population, "size": len(rows), "seed": seed if size is not None else None},
         "splits": {"ood_test": {"file": "splits/ood_test.txt", "count": len(rows), "sha256": sha256_bytes(content)}},

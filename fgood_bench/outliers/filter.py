@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from fgood_bench import __version__
 from fgood_bench.datasets import get_adapter, load_dataset
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import SPLIT_HEADER, ensure_output_folder, sha256_bytes, sha256_file, write_folder
-from fgood_bench.manifests.manifest import SCHEMA_VERSION
+from fgood_bench.manifests.files import SPLIT_HEADER, ensure_output_folder, sha256_bytes, write_folder
+from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
 
 SOURCES = ("webvision", "imagenet", "minc2500")
@@ -74,14 +74,7 @@ def filter_outliers(
         "schema_version": SCHEMA_VERSION,
         "kind": "outliers",
         "benchmark": name,
-        "dataset": {
-            "id": source,
-            "title": get_adapter(source).title,
-            "options": index.options,
-            "num_classes": index.num_classes,
-            "class_index": f"see docs/datasets/{source}.md",
-            "metadata_sha256": {relpath: sha256_file(index.root / relpath) for relpath in index.metadata_files},
-        },
+        "dataset": dataset_description(index),
         "image_sha256": False,
         "exclusion": report,
         "splits": {"train": {"file": "splits/train.txt", "count": len(paths), "sha256": sha256_bytes(content)}},

@@ -29,7 +29,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
     ensure_output_folder, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder,
 )
-from fgood_bench.manifests.manifest import SCHEMA_VERSION
+from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.training.engine import (
@@ -285,14 +285,7 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[i
         "schema_version": SCHEMA_VERSION,
         "kind": "benchmark",
         "benchmark": plan.name,
-        "dataset": {
-            "id": index.dataset,
-            "title": get_adapter(index.dataset).title,
-            "options": index.options,
-            "num_classes": index.num_classes,
-            "class_index": f"see docs/datasets/{index.dataset}.md",
-            "metadata_sha256": {relpath: sha256_file(index.root / relpath) for relpath in index.metadata_files},
-        },
+        "dataset": dataset_description(index),
         "num_id": plan.num_id,
         "id_classes": [{"label": new_label[c], "index": c, "name": index.classes[c]} for c in id_classes],
         "ood_classes": [{"index": c, "name": index.classes[c]} for c in ood_classes],
