@@ -205,3 +205,13 @@ def test_synthetic_validation_outliers(bench, tmp_path, capsys):
     assert Image.open(images / rows.paths[0]).size == (16, 16)
     status, _, err = run_cli("verify", tmp_path / "a" / "synthetic-val", "--root", images, "--images", capsys=capsys)
     assert status == 0, err
+
+
+def test_paper_hyperparameter_presets():
+    from fgood_bench.training.train import paper_hyper
+
+    assert (paper_hyper("bird", {}).beta, paper_hyper("dog", {}).beta) == (5.0, 1.0)
+    inet = paper_hyper("inet-a", {}, "mixupoe")
+    assert (inet.alpha, inet.beta, inet.coarse, inet.m_in, inet.energy_weight) == (0.4, 5.0, True, -27.0, 0.05)
+    assert paper_hyper("inet-b", {}, "oe").beta == 0.5
+    assert paper_hyper("dog", {"beta": 2.0, "alpha": None}).beta == 2.0

@@ -160,3 +160,10 @@ def test_exclude_list_files(tmp_path, capsys):
     assert status == 0, err
     kept = set(Manifest.load(out.strip()).split("train").class_names)
     assert len(kept) == 900 and "n07697313" not in kept and "n07831146" not in kept
+
+
+@pytest.mark.parametrize("name", list(BENCHMARK_ROOTS))
+def test_published_exclusion_lists_are_current(name, capsys):
+    published = json.loads((Path(__file__).parents[1] / "manifests" / "exclusions" / f"{name}.json").read_text())
+    status, out, _ = run_cli("outlier-exclusions", name, "--json", capsys=capsys)
+    assert status == 0 and json.loads(out) == published

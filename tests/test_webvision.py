@@ -49,3 +49,16 @@ def test_malformed_synsets(sample):
     replace_file(root / "info" / "synsets.txt", "tench\n")
     with pytest.raises(DatasetError, match=r"synsets.txt: line 1: expected '<wnid> <names>'"):
         load_dataset("webvision", root)
+
+
+def test_full_val_gives_official_counts(tmp_path):
+    from conftest import REFERENCE
+
+    synsets = [tuple(line.split(" ", 1)) for line in (REFERENCE / "imagenet" / "synset_words.txt").read_text().splitlines() if line]
+    val = [(f"val{i:09d}.jpg", i % 1000) for i in range(50000)]
+    train = {"google": [(f"google/q{q:04d}/{k}.jpg", q - 1) for q in range(1, 1001) for k in range(2)]}
+    with synthetic.hardlinked_images():
+        root = synthetic.write_webvision(tmp_path, synsets, train, val)
+    index = load_dataset("webvision", root)
+    assert index.num_classes == 1000 and index.split_counts() == {"train": 2000, "val": 50000}
+    assert "flickr" not in set(index.split("train").column("source").to_pylist())

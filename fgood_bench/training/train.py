@@ -4,7 +4,9 @@ Presets follow Appendix D: standard (and rotation) training for 60 epochs (bird,
 or 30 (flower, dog) from ImageNet weights; OE, EnergyOE and MixupOE fine-tune the standard model
 (``--init``) for 10 epochs at lr 1e-3 with 32 outliers per step, or train from scratch
 (``--from-scratch``) as standard training does. OE beta and MixupOE beta_in-out are 5.0 (1.0
-for dog); EnergyOE m_in -15, m_out -5, lambda 0.1; MixupOE alpha 1.0.
+for dog); EnergyOE m_in -15, m_out -5, lambda 0.1; MixupOE alpha 1.0. For the INet-A/B
+benchmarks (Appendix H.2): OE beta 0.5; EnergyOE m_in -27, m_out -5, lambda 0.05; MixupOE
+alpha 0.4, beta 5.0 with lam' = min(lam, 1 - lam); their lr, epochs and batch sizes are options.
 """
 
 from __future__ import annotations
@@ -43,9 +45,13 @@ class TrainRequest:
     progress: bool = True
 
 
-def paper_hyper(benchmark: str, overrides: dict) -> Hyper:
-    """Appendix D.3's values for ``benchmark`` (beta 1.0 for dog), then the user's overrides."""
-    hyper = Hyper(beta=1.0 if benchmark == "dog" else 5.0)
+def paper_hyper(benchmark: str, overrides: dict, method: str = "mixupoe") -> Hyper:
+    """Appendix D.3's values for ``benchmark`` (beta 1.0 for dog), or Appendix H.2's for the
+    coarse INet-A/B benchmarks (names starting with ``inet``), then the user's overrides."""
+    if benchmark.lower().startswith("inet"):
+        hyper = Hyper(beta=0.5 if method == "oe" else 5.0, alpha=0.4, coarse=True, m_in=-27.0, m_out=-5.0, energy_weight=0.05)
+    else:
+        hyper = Hyper(beta=1.0 if benchmark == "dog" else 5.0)
     for key, value in overrides.items():
         if value is not None:
             setattr(hyper, key, value)
@@ -62,7 +68,7 @@ def train(request: TrainRequest) -> Path | None:
     classes = benchmark.id_class_names
     rows = benchmark.split("id_train")
     root = benchmark.dataset_root(request.root)
-    hyper = paper_hyper(benchmark.name, request.hyper)
+    hyper = paper_hyper(benchmark.name, request.hyper, request.method)
     hyper.check()
     outliers = _outliers(request, benchmark) if request.method in OUTLIER_METHODS else None
     if outliers is None and request.outliers is not None:
