@@ -80,3 +80,56 @@ def test_documented_command_parses(where, command):
         build_parser().parse_args(words)
     except SystemExit as exit_info:
         assert exit_info.code == 0, f"{where}: `{command}` does not parse"
+
+
+DATA_COMMANDS = ("datasets", "inspect", "outlier-exclusions", "build-ood-set", "filter-outliers")
+
+
+def data_level(command: str) -> bool:
+    words = shlex.split(command)
+    return words[0] == "fgood-bench" and words[1] in DATA_COMMANDS and "..." not in command and "<" not in command \
+        and "[" not in command and "synthetic-val" not in command
+
+
+def dataset_of(words: list[str]) -> str:
+    if words[1] == "filter-outliers":
+        return words[words.index("--source") + 1]
+    return words[2]
+
+
+def place_sample(dataset: str, root: Path) -> None:
+    """A generated copy of ``dataset`` whose canonical root is ``root`` (as a user's download there)."""
+    import shutil
+
+    from fgood_bench.datasets import get_adapter, synthetic
+
+    if root.exists():
+        return
+    if dataset == "places365":  # the documented sample of 10,000 val images needs that many
+        categories = ["/a/airfield", "/a/arena/hockey", "/z/zen_garden"]
+        with synthetic.hardlinked_images():
+            written = synthetic.write_places365(root.parent / "staging", categories,
+                                                [(f"Places365_val_{i:08d}.jpg", i % 3) for i in range(1, 10_001)])
+    else:
+        written = synthetic.write_sample(dataset, root.parent / "staging")
+    canonical = get_adapter(dataset)(written).root
+    shutil.move(str(canonical), str(root))
+    shutil.rmtree(root.parent / "staging", ignore_errors=True)
+
+
+RUNNABLE = [(w, c) for w, c in COMMANDS if data_level(c)]
+
+
+def test_documented_data_commands_run(tmp_path, monkeypatch, capsys):
+    """The documented dataset, outlier and OOD-set commands, run as written against generated
+    copies of the datasets placed where the docs say (a fake home folder)."""
+    assert len(RUNNABLE) >= 20
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "manifests").symlink_to(ROOT / "manifests")
+    for where, command in RUNNABLE:
+        words = shlex.split(command)
+        if "--root" in words:
+            place_sample(dataset_of(words), Path(words[words.index("--root") + 1]).expanduser())
+        status, _, err = run_cli(*words[1:], capsys=capsys)
+        assert status == 0, f"{where}: `{command}` failed: {err}"

@@ -29,14 +29,14 @@ def test_ids_keep_leading_zeros_and_names_keep_spaces(full_aircraft):
     assert rows[98]["label"] == 98  # variants.txt order
 
 
-def test_family_level(sample):
+def test_family_and_manufacturer_levels(sample):
     root = sample("fgvc_aircraft")
-    synthetic.write_text(root / "data" / "families.txt", ["Boeing 707", "BAE 146"])
-    synthetic.write_text(root / "data" / "images_family_train.txt", ["0000010 BAE 146", "0000011 Boeing 707"])
     index = load_dataset("fgvc_aircraft", root, level="family")
-    assert index.classes == ("Boeing 707", "BAE 146")
-    assert index.split_counts() == {"train": 2}
-    assert set(index.absent) == {"val", "test"}
+    assert index.classes == ("707", "BAE", "F/A")
+    assert index.split_counts() == {"train": 6, "val": 6, "test": 6}
+    assert load_dataset("fgvc_aircraft", root, level="manufacturer").classes == ("Maker 7", "Maker B", "Maker F")
+    (root / "data" / "images_family_test.txt").unlink()
+    assert "images_family_test.txt not found" in load_dataset("fgvc_aircraft", root, level="family").absent["test"]
     with pytest.raises(DatasetError, match="level must be one of variant, family, manufacturer"):
         load_dataset("fgvc_aircraft", root, level="model")
 

@@ -138,11 +138,17 @@ def write_stanford_cars(root: Path, class_names: list[str], train: Rows, test: R
 
 
 def write_fgvc_aircraft(root: Path, variants: list[str], splits: dict[str, Rows]) -> Path:
-    """``splits``: split -> (7-digit image id, variant index)."""
+    """``splits``: split -> (7-digit image id, variant index). Families and manufacturers are
+    invented from the variant names (the part before the first '-' or space, and its first letter)."""
     root = Path(root) / "fgvc-aircraft-2013b"
-    write_text(root / "data" / "variants.txt", variants)
+    family = {v: v.replace(" ", "-").split("-")[0] for v in variants}
+    levels = {"variant": {v: v for v in variants}, "family": family, "manufacturer": {v: f"Maker {family[v][0]}" for v in variants}}
+    for level, names in levels.items():
+        classes = list(dict.fromkeys(names.values()))
+        write_text(root / "data" / {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}[level], classes)
+        for split, rows in splits.items():
+            write_text(root / "data" / f"images_{level}_{split}.txt", (f"{image_id} {names[variants[label]]}" for image_id, label in rows))
     for split, rows in splits.items():
-        write_text(root / "data" / f"images_variant_{split}.txt", (f"{image_id} {variants[label]}" for image_id, label in rows))
         write_text(root / "data" / f"images_{split}.txt", (image_id for image_id, _ in rows))
         for image_id, label in rows:
             write_image(root / "data" / "images" / f"{image_id}.jpg", label)
