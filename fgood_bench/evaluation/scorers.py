@@ -145,8 +145,9 @@ class Gram(Scorer):
             stage = np.asarray(stage, np.float64)
             lo, hi = low[predicted], high[predicted]
             seen = np.isfinite(lo)  # classes never predicted on the fit half: no bounds, no deviation
-            below = np.where(seen & (stage < lo), (lo - stage) / (np.abs(lo) + 1e-6), 0.0)
-            above = np.where(seen & (stage > hi), (stage - hi) / (np.abs(hi) + 1e-6), 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):  # the inf bounds of unseen classes
+                below = np.where(seen & (stage < lo), (lo - stage) / (np.abs(lo) + 1e-6), 0.0)
+                above = np.where(seen & (stage > hi), (stage - hi) / (np.abs(hi) + 1e-6), 0.0)
             per_stage.append((below + above).reshape(len(stage), -1).sum(axis=1))
         return np.stack(per_stage, axis=1)
 
