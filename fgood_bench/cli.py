@@ -246,9 +246,11 @@ def cmd_outlier_exclusions(args: argparse.Namespace) -> int:
 def cmd_filter_outliers(args: argparse.Namespace) -> int:
     from fgood_bench.outliers.filter import filter_outliers
 
+    from fgood_bench.manifests.files import class_names_in_file
+
     wnids = list(args.exclude_wnid or [])
     for path in args.exclude_list or []:
-        wnids += wnids_in_file(path)
+        wnids += class_names_in_file(path)
     manifest = filter_outliers(
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
         exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
@@ -256,16 +258,6 @@ def cmd_filter_outliers(args: argparse.Namespace) -> int:
     )
     print(manifest)
     return 0
-
-
-def wnids_in_file(path: Path) -> list[str]:
-    """The ``wnid`` column of a TSV with a header (like manifests/inet/*.tsv), or one wnid a line."""
-    try:
-        lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    except OSError as err:
-        raise FgoodError(f"{path}: cannot be read ({err.strerror})") from None
-    header = lines[0].split("\t") if lines else []
-    return [line.split("\t")[header.index("wnid")] for line in lines[1:]] if "wnid" in header else [l.strip() for l in lines]
 
 
 def _add_exclusion_options(parser: argparse.ArgumentParser) -> None:

@@ -106,3 +106,13 @@ def write_folder(target: Path, files: dict[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def class_names_in_file(path: Path) -> list[str]:
+    """The ``wnid`` column of a TSV with a header (like manifests/inet/*.tsv), else one name a line."""
+    try:
+        lines = [line for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    except OSError as err:
+        raise FgoodError(f"{path}: cannot be read ({err.strerror})") from None
+    header = lines[0].split("\t") if lines else []
+    return [line.split("\t")[header.index("wnid")] for line in lines[1:]] if "wnid" in header else [l.strip() for l in lines]

@@ -27,7 +27,7 @@ from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
-    ensure_output_folder, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder,
+    class_names_in_file, ensure_output_folder, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.ranking.benchmarks import get_benchmark
@@ -143,14 +143,8 @@ def build_splits(request: BuildRequest) -> Path | None:
 
 
 def read_class_list(path: Path, classes: tuple[str, ...]) -> list[int]:
-    """Class indices named in ``path``: the ``wnid`` column of a TSV with a header, else one
-    class name per line (the adapter's names)."""
-    try:
-        lines = [line for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    except OSError as err:
-        raise FgoodError(f"{path}: cannot be read ({err.strerror})") from None
-    header = lines[0].split("\t") if lines else []
-    names = [line.split("\t")[header.index("wnid")] for line in lines[1:]] if "wnid" in header else [l.strip() for l in lines]
+    """Class indices named in ``path`` (see :func:`class_names_in_file`), checked against ``classes``."""
+    names = class_names_in_file(path)
     position = {name: i for i, name in enumerate(classes)}
     unknown = [n for n in names if n not in position]
     if unknown:
