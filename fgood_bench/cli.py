@@ -33,10 +33,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from fgood_bench.datasets import get_adapter
     from fgood_bench.datasets.check import inspect_dataset
     from fgood_bench.datasets.synthetic import write_sample
-
-    from fgood_bench.datasets import get_adapter
 
     get_adapter(args.dataset)
     with tempfile.TemporaryDirectory(prefix="fgood-sample-") as scratch:

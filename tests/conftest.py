@@ -163,3 +163,16 @@ def write_predictions(path: Path, root: Path, confidence: dict[int, float], shuf
     order = np.random.default_rng(1).permutation(len(paths)) if shuffle else np.arange(len(paths))
     np.savez(path, paths=np.array(paths)[order], logits=logits[order].astype(np.float32))
     return paths
+
+
+@pytest.fixture(scope="session")
+def bird_benchmark(dozen_birds, tmp_path_factory) -> dict:
+    """``base/out/bird`` (K=8 of the dozen birds, from a predictions file) and ``base/out/places365``
+    (a Places365 OOD set of the generated ``places`` folder), shared by the training and evaluation tests."""
+    base = tmp_path_factory.mktemp("bird-benchmark")
+    write_predictions(base / "preds.npz", dozen_birds, {c: 0.4 + c / 40 for c in range(12)})
+    assert main(["build-splits", "bird", "--root", str(dozen_birds), "--out", str(base / "out"), "--num-id", "8",
+                 "--predictions", str(base / "preds.npz")]) == 0
+    places = synthetic.write_sample("places365", base / "places")
+    assert main(["build-ood-set", "places365", "--root", str(places), "--out", str(base / "out")]) == 0
+    return {"base": base, "places": places}

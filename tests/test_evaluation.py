@@ -8,8 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import run_cli, write_predictions
-from fgood_bench.datasets import synthetic
+from conftest import run_cli
 from fgood_bench.evaluation.forward import gram_statistics
 from fgood_bench.evaluation.scorers import MSP, ODIN, Energy, Gram, Mahalanobis, MaxLogit, make_scorers
 from fgood_bench.errors import FgoodError
@@ -70,16 +69,9 @@ def test_unknown_scorer():
 
 
 @pytest.fixture(scope="module")
-def setting(dozen_birds, tmp_path_factory):
+def setting(dozen_birds, bird_benchmark):
     """A bird benchmark (K=8), a Places365 OOD set, and a tiny ResNet-18 checkpoint of the 8 ID classes."""
-    from fgood_bench.cli import main
-
-    base = tmp_path_factory.mktemp("evaluate")
-    write_predictions(base / "preds.npz", dozen_birds, {c: 0.4 + c / 40 for c in range(12)})
-    assert main(["build-splits", "bird", "--root", str(dozen_birds), "--out", str(base / "out"), "--num-id", "8",
-                 "--predictions", str(base / "preds.npz")]) == 0
-    places = synthetic.write_sample("places365", base / "places")
-    assert main(["build-ood-set", "places365", "--root", str(places), "--out", str(base / "out")]) == 0
+    base, places = bird_benchmark["base"], bird_benchmark["places"]
     torch.manual_seed(0)
     names = Manifest.load(base / "out" / "bird").id_class_names
     save_classifier(base / "ck.pt", build_model("resnet18", 8), "resnet18", names)

@@ -11,8 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import run_cli, write_predictions
-from fgood_bench.datasets import synthetic
+from conftest import run_cli
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.training.methods import (
     Hyper, cutmix_box, energy_regulariser, method_loss, mix, mixed_target, rotations, soft_cross_entropy,
@@ -107,17 +106,12 @@ TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batc
 
 
 @pytest.fixture(scope="module")
-def bench(dozen_birds, tmp_path_factory):
+def bench(dozen_birds, bird_benchmark):
     from fgood_bench.cli import main
 
-    base = tmp_path_factory.mktemp("train")
-    write_predictions(base / "preds.npz", dozen_birds, {c: 0.4 + c / 40 for c in range(12)})
-    assert main(["build-splits", "bird", "--root", str(dozen_birds), "--out", str(base / "out"), "--num-id", "8",
-                 "--predictions", str(base / "preds.npz")]) == 0
-    places = synthetic.write_sample("places365", base / "places")
-    assert main(["build-ood-set", "places365", "--root", str(places), "--out", str(base / "out")]) == 0
+    base, places = bird_benchmark["base"], bird_benchmark["places"]
     assert main(["train", "--method", "standard", "--manifest", str(base / "out" / "bird"), "--root", str(dozen_birds),
-                 "--out", str(base / "standard"), "--epochs", "1", *TINY]) == 0
+                 "--out", str(base / "standard-for-methods"), "--epochs", "1", *TINY]) == 0
     return {"base": base, "root": dozen_birds, "places": places}
 
 
@@ -127,7 +121,7 @@ def outlier_args(bench):
 
 @pytest.mark.parametrize("method", ["oe", "energy-oe", "mixupoe", "rotation"])
 def test_every_method_writes_a_loadable_checkpoint(method, bench, tmp_path, capsys):
-    extra = [] if method == "rotation" else [*outlier_args(bench), "--init", bench["base"] / "standard" / "classifier.pt"]
+    extra = [] if method == "rotation" else [*outlier_args(bench), "--init", bench["base"] / "standard-for-methods" / "classifier.pt"]
     status, out, err = run_cli("train", "--method", method, "--manifest", bench["base"] / "out" / "bird", "--root", bench["root"],
                                "--out", tmp_path, "--max-steps", "2", *extra, *TINY, capsys=capsys)
     assert status == 0, err
@@ -141,7 +135,7 @@ def test_every_method_writes_a_loadable_checkpoint(method, bench, tmp_path, caps
 
 def test_resume_continues_with_identical_state(bench, tmp_path, capsys):
     args = ["train", "--method", "mixupoe", "--manifest", bench["base"] / "out" / "bird", "--root", bench["root"],
-            "--init", bench["base"] / "standard" / "classifier.pt", "--epochs", "2", *outlier_args(bench), *TINY]
+            "--init", bench["base"] / "standard-for-methods" / "classifier.pt", "--epochs", "2", *outlier_args(bench), *TINY]
     assert run_cli(*args, "--out", tmp_path / "whole", capsys=capsys)[0] == 0
     assert run_cli(*args, "--out", tmp_path / "cut", "--max-steps", "6", capsys=capsys)[0] == 0  # stops after epoch 1
     state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
@@ -155,10 +149,10 @@ def test_resume_continues_with_identical_state(bench, tmp_path, capsys):
 def test_bad_training_inputs(bench, tmp_path, capsys):
     base = bench["base"]
     common = ["--manifest", base / "out" / "bird", "--root", bench["root"], "--out", tmp_path, *TINY]
-    status, _, err = run_cli("train", "--method", "mixupoe", *common, "--init", base / "standard" / "classifier.pt",
+    status, _, err = run_cli("train", "--method", "mixupoe", *common, "--init", base / "standard-for-methods" / "classifier.pt",
                              "--alpha", "0", *outlier_args(bench), capsys=capsys)
     assert status == 2 and "--alpha and --alpha-in-in must be > 0" in err
-    status, _, err = run_cli("train", "--method", "oe", *common, "--init", base / "standard" / "classifier.pt", capsys=capsys)
+    status, _, err = run_cli("train", "--method", "oe", *common, "--init", base / "standard-for-methods" / "classifier.pt", capsys=capsys)
     assert status == 2 and "needs --outliers" in err
     status, _, err = run_cli("train", "--method", "oe", *common, *outlier_args(bench), capsys=capsys)
     assert status == 2 and "give --init CHECKPOINT, or --from-scratch" in err
