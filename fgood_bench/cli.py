@@ -179,7 +179,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         workdir = args.workdir or Path(scratch)
         if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
             raise FgoodError(f"{args.workdir}: the demo needs an empty or new folder")
-        run_demo(workdir, progress=sys.stderr.isatty(), epochs=args.epochs)
+        run_demo(workdir, progress=sys.stderr.isatty(), epochs=args.epochs, device=args.device)
         if args.workdir is None:
             print("(the demo ran in a temporary folder, now removed: pass --workdir DIR to keep its artefacts)")
     return 0
@@ -305,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
+    demo.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (bf16 autocast)")
     demo.set_defaults(run=cmd_demo)
 
     listing = commands.add_parser("datasets", help="list the dataset adapters and their official splits")
