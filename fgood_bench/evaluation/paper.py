@@ -158,7 +158,7 @@ def comparison_markdown(report: dict) -> str:
     for row in rows:
         mark = "✗" if row.disagrees else ""
         lines.append(f"| {row.ood_set or 'ID test'} | {row.method} | {METRIC_LABEL[row.metric]} | {row.mean:.1f} ± {row.std:.1f} "
-                     f"| {row.paper.value:.1f} ± {row.paper.std:.1f} | {row.difference:+.1f} | {mark} | {row.paper.source()} |")
+                     f"| {row.paper.value:.1f} ± {row.paper.std:.1f} | {round(row.difference, 1) + 0.0:+.1f} | {mark} | {row.paper.source()} |")
     lines += ["", f"✗: |difference| > 2·√(std² + std_paper²) + {ROUNDING} (the paper rounds to 0.1): "
               f"{sum(r.disagrees for r in rows)} of {len(rows)} values disagree."]
     if missing:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.evaluation.protocol import describe, metric_convention
+from fgood_bench.evaluation.protocol import base_rate_of, describe, metric_convention, protocol_name
 from fgood_bench.manifests.files import write_folder
 from fgood_bench.metrics import METRICS
 
@@ -110,6 +110,7 @@ def aggregate(run_dirs: list[Path]) -> dict:
     }
     return {
         **{k: first[k] for k in ("toolkit", "convention", "metrics_reported", "benchmark", "scorers")},
+        "protocol": protocol_name(base_rate_of(first), metric_convention(first)),
         "metric_convention": metric_convention(first),
         **({"training": first["training"]} if "training" in first else {}),
         "base_rate": comparable(first, "base_rate"),
