@@ -12,7 +12,7 @@ from conftest import run_cli
 from fgood_bench.cli import build_parser
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.paper import lookup, paper_values
-from fgood_bench.evaluation.protocol import resolve
+from fgood_bench.evaluation.protocol import is_paper_protocol, metric_convention, resolve
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.metrics import CONVENTIONS, ood_metrics
 from fgood_bench.training.models import build_model, save_classifier
@@ -76,6 +76,10 @@ def test_protocol_resolution():
         resolve("paper", 2.0, None)
     with pytest.raises(FgoodError, match="--metrics openood contradicts it"):
         resolve("paper", None, "openood")
+    # results.json written before conventions had names: known by the convention's text
+    legacy = {"convention": CONVENTIONS["paper"], "base_rate": {"id_to_ood": 5.0, "repeats": 10, "seed": 0}}
+    assert metric_convention(legacy) == "paper" and is_paper_protocol(legacy)
+    assert metric_convention({"convention": "ID positive"}) == "unknown"
     evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
     metrics = next(a for a in evaluate._actions if a.dest == "metrics")
     assert list(metrics.choices) == list(CONVENTIONS)
