@@ -187,6 +187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
+    from fgood_bench.evaluation.protocol import resolve
     from fgood_bench.evaluation.report import markdown_table
     from fgood_bench.training.engine import TrainConfig
 
@@ -198,10 +199,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ood_roots[name] = Path(path)
     config = TrainConfig(arch=args.arch, weights=None, batch_size=args.batch_size, image_size=args.image_size,
                          device=args.device, workers=args.workers, amp=not args.no_amp)
+    base_rate, convention = resolve(args.protocol, args.base_rate, args.metrics)
     request = EvaluateRequest(
         checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
-        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, base_rate=args.base_rate,
-        repeats=args.repeats, seed=args.seed, odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders,
+        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, base_rate=base_rate,
+        metric_convention=convention, repeats=args.repeats, seed=args.seed, odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders,
         plots=args.plots, progress=sys.stderr.isatty(),
     )
     print(markdown_table(evaluate(request)), end="")
@@ -209,12 +211,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from fgood_bench.evaluation.paper import comparison_markdown
     from fgood_bench.evaluation.report import aggregate, markdown_table, write_aggregate
 
     report = aggregate(args.runs)
+    paper = comparison_markdown(report) if args.paper else None  # refuses before anything is written
     if args.out:
-        write_aggregate(report, args.out)
+        write_aggregate(report, args.out, {"paper.md": paper} if paper else None)
     print(markdown_table(report), end="")
+    if paper:
+        print("\n" + paper, end="")
     return 0
 
 
@@ -456,6 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="comma-separated: msp, odin, energy, maxlogit, mahalanobis, gram, rotation (default msp,odin,energy,maxlogit)")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the reports")
     evaluate.add_argument("--base-rate", type=positive_float, help="evaluate at ID:OOD = R:1 by seeded subsampling (paper: 5)")
+    evaluate.add_argument("--metrics", choices=("paper", "openood", "pytorch-ood", "mixoe-reference"),
+                          help="metric convention (default paper: OOD positive, AUPR = average precision; see docs/evaluation.md)")
+    evaluate.add_argument("--protocol", choices=("paper",),
+                          help="paper: the paper's Appendix C protocol, i.e. --base-rate 5 with the paper's metric convention")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the subsampling and of the Gram scorer's split")
     evaluate.add_argument("--odin-epsilon", type=float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
@@ -472,7 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")
     report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
-    report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md here")
+    report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md (and paper.md) here")
+    report.add_argument("--paper", action="store_true",
+                        help="print the paper's values (Tables 5-8) beside these runs' mean ± std, marking disagreements; "
+                        "needs runs evaluated with --protocol paper")
     report.set_defaults(run=cmd_report)
 
     exclusions = commands.add_parser(

@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.metrics import CONVENTION, ood_metrics, ood_metrics_at_base_rate
+from fgood_bench.metrics import CONVENTION, CONVENTIONS, ood_metrics, ood_metrics_at_base_rate
 
 
 def sklearn_metrics(id_scores, ood_scores) -> dict:
@@ -31,6 +33,9 @@ CASES = {
     "separated": (np.linspace(10, 11, 40), np.linspace(0, 1, 60)),
     "reversed": (np.linspace(0, 1, 40), np.linspace(10, 11, 60)),
     "single each": (np.array([0.5]), np.array([0.5])),
+    # every distinct score holds two ID and one OOD sample: one straight ROC run (sklearn drops its inner points)
+    "straight run": (np.repeat(np.arange(60.0), 2), np.arange(60.0)),
+    "long straight run": (np.repeat(np.arange(2000.0), 2), np.r_[np.arange(2000.0), 5000.0]),
 }
 
 
@@ -40,6 +45,92 @@ def test_equal_to_sklearn(case):
     ours, reference = ood_metrics(id_scores, ood_scores), sklearn_metrics(id_scores, ood_scores)
     for metric in reference:
         assert ours[metric] == pytest.approx(reference[metric], abs=1e-9), metric
+
+
+def openood_reference(id_scores, ood_scores) -> dict:
+    """OpenOOD v1.5's evaluator (openood/evaluators/metrics.py::auc_and_fpr_recall) in sklearn calls:
+    OOD positive on the negated score, roc_curve with its default drop_intermediate, trapezoid AUPRs."""
+    is_ood = np.r_[np.zeros(len(id_scores)), np.ones(len(ood_scores))]
+    scores = np.r_[id_scores, ood_scores].astype(np.float64)
+    fpr, tpr, _ = roc_curve(is_ood, -scores)
+    precision_in, recall_in, _ = precision_recall_curve(1 - is_ood, scores)
+    precision_out, recall_out, _ = precision_recall_curve(is_ood, -scores)
+    return {"fpr95": fpr[np.argmax(tpr >= 0.95)], "auroc": auc(fpr, tpr),
+            "aupr_in": auc(recall_in, precision_in), "aupr_out": auc(recall_out, precision_out)}
+
+
+def mixoe_reference(id_scores, ood_scores) -> dict:
+    """The MixOE authors' utils/calculate_log.py, re-derived from its definitions: ID positive; all
+    samples ordered by score with an ID sample before an OOD sample of equal score; after removing
+    the c lowest (c = 0..N), tp / fp = ID / OOD samples still accepted. TNR at the first point whose
+    tp / n_id is closest to 0.95; AUROC, AUIN and AUOUT by np.trapezoid over the curve padded with
+    (tpr, fpr) = (1, 1) and (0, 0), precision-in padded with 0.5 and 0, precision-out with 0 and 0.5,
+    skipping points where the precision is 0 / 0."""
+    n_id, n_ood = len(id_scores), len(ood_scores)
+    is_ood = np.r_[np.zeros(n_id, int), np.ones(n_ood, int)]
+    order = np.lexsort((is_ood, np.r_[id_scores, ood_scores].astype(np.float64)))
+    tp = n_id - np.r_[0, np.cumsum(is_ood[order] == 0)]
+    fp = n_ood - np.r_[0, np.cumsum(is_ood[order] == 1)]
+    tpr, fpr = np.r_[1.0, tp / n_id, 0.0], np.r_[1.0, fp / n_ood, 0.0]
+    tnr = 1 - fp[np.argmin(np.abs(tp / n_id - 0.95))] / n_ood
+    accepted, flagged = tp + fp, (n_id - tp) + (n_ood - fp)
+    keep_in, keep_out = np.r_[True, accepted > 0, True], np.r_[True, flagged > 0, True]
+    precision_in = np.r_[0.5, tp / np.where(accepted > 0, accepted, 1), 0.0]
+    precision_out = np.r_[0.0, (n_ood - fp) / np.where(flagged > 0, flagged, 1), 0.5]
+    return {"fpr95": 1 - tnr, "auroc": -np.trapezoid(1 - fpr, tpr),
+            "aupr_in": -np.trapezoid(precision_in[keep_in], tpr[keep_in]),
+            "aupr_out": np.trapezoid(precision_out[keep_out], (1 - fpr)[keep_out])}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_openood_convention_equals_its_formula(case):
+    ours, reference = ood_metrics(*CASES[case], convention="openood"), openood_reference(*CASES[case])
+    for metric in reference:
+        assert ours[metric] == pytest.approx(reference[metric], abs=1e-9), metric
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_mixoe_reference_convention_equals_its_formula(case):
+    ours, reference = ood_metrics(*CASES[case], convention="mixoe-reference"), mixoe_reference(*CASES[case])
+    for metric in reference:
+        assert ours[metric] == pytest.approx(reference[metric], abs=1e-9), metric
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_pytorch_ood_convention_equals_pytorch_ood(case):
+    pytest.importorskip("pytorch_ood", minversion="0.4")
+    torch = pytest.importorskip("torch")
+    from pytorch_ood.metrics import OODMetrics
+
+    id_scores, ood_scores = CASES[case]
+    outlier_scores = -torch.tensor(np.r_[id_scores, ood_scores], dtype=torch.float64)
+    labels = torch.tensor(np.r_[np.zeros(len(id_scores)), -np.ones(len(ood_scores))], dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # AUTC is undefined (NaN, with a warning) for constant scores
+        theirs = OODMetrics().update(outlier_scores, labels).compute()
+    ours = ood_metrics(id_scores, ood_scores, convention="pytorch-ood")
+    for metric, key in (("fpr95", "FPR95TPR"), ("auroc", "AUROC"), ("aupr_in", "AUPR-IN"), ("aupr_out", "AUPR-OUT")):
+        assert ours[metric] == pytest.approx(float(theirs[key]), abs=1e-9), metric
+
+
+def test_conventions_differ_where_documented():
+    # every distinct score holds one ID and one OOD sample: the ROC curve is one straight diagonal
+    diagonal = np.arange(100.0)
+    assert ood_metrics(diagonal, diagonal)["fpr95"] == 0.95
+    assert ood_metrics(diagonal, diagonal, convention="pytorch-ood")["fpr95"] == 0.95
+    assert ood_metrics(diagonal, diagonal, convention="openood")["fpr95"] == 1.0  # the 0.95 point is dropped
+    # ID [0.5, 1, 2, 3] against OOD [0, 1]: the tie at 1 counts one half, except in the MixOE reference
+    ids, oods = np.array([0.5, 1, 2, 3]), np.array([0.0, 1.0])
+    assert ood_metrics(ids, oods)["auroc"] == 6.5 / 8
+    assert ood_metrics(ids, oods, convention="mixoe-reference")["auroc"] == 6 / 8
+    # with 4 ID samples the TPR closest to 95% is 100%: every OOD sample is accepted
+    assert ood_metrics(ids, oods, convention="mixoe-reference")["fpr95"] == 1.0
+    # heavy ties: average precision and trapezoids disagree a lot
+    paper, openood = ood_metrics(*CASES["three values"]), ood_metrics(*CASES["three values"], convention="openood")
+    assert abs(paper["aupr_out"] - openood["aupr_out"]) > 0.05
+    assert set(CONVENTIONS) == {"paper", "openood", "pytorch-ood", "mixoe-reference"}
+    with pytest.raises(FgoodError, match="unknown metric convention 'sklearn'; choose from paper, openood"):
+        ood_metrics(ids, oods, convention="sklearn")
 
 
 def test_degenerate_values():

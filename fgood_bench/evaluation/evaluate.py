@@ -20,7 +20,8 @@ from fgood_bench.evaluation.report import write_reports
 from fgood_bench.evaluation.scorers import make_scorers
 from fgood_bench.manifests.files import ensure_output_folder, sha256_file
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.metrics import CONVENTION, METRICS, ood_metrics, ood_metrics_at_base_rate
+from fgood_bench.evaluation.protocol import protocol_name
+from fgood_bench.metrics import CONVENTIONS, METRICS, check_convention, ood_metrics, ood_metrics_at_base_rate
 from fgood_bench.training.engine import TrainConfig, seed_everything, setup_runtime
 from fgood_bench.training.models import load_classifier
 
@@ -36,6 +37,7 @@ class EvaluateRequest:
     scorers: list[str] = field(default_factory=lambda: ["msp", "odin", "energy", "maxlogit"])
     config: TrainConfig = field(default_factory=lambda: TrainConfig(weights=None))
     base_rate: float | None = None
+    metric_convention: str = "paper"  # a key of fgood_bench.metrics.CONVENTIONS
     repeats: int = 10
     seed: int = 0
     odin_epsilon: float = 0.0
@@ -86,6 +88,7 @@ def evaluate(request: EvaluateRequest) -> dict:
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; evaluate needs a benchmark (build-splits)")
     scorers = make_scorers(request.scorers)
+    check_convention(request.metric_convention)
     ensure_output_folder(Path(request.out))
     id_root = benchmark.dataset_root(request.root)
     id_rows = benchmark.split("id_test")
@@ -126,18 +129,21 @@ def evaluate(request: EvaluateRequest) -> dict:
             id_scores, ood_scores = scores["id"][scorer.name], scores[image_set.name][scorer.name]
             if request.base_rate:
                 metrics[image_set.name][scorer.name] = ood_metrics_at_base_rate(
-                    id_scores, ood_scores, request.base_rate, request.repeats, request.seed)
+                    id_scores, ood_scores, request.base_rate, request.repeats, request.seed, request.metric_convention)
             else:
-                metrics[image_set.name][scorer.name] = ood_metrics(id_scores, ood_scores)
+                metrics[image_set.name][scorer.name] = ood_metrics(id_scores, ood_scores, request.metric_convention)
 
     results = {
         "toolkit": f"fgood-bench {__version__}",
-        "convention": CONVENTION,
+        "protocol": protocol_name(request.base_rate, request.metric_convention),
+        "metric_convention": request.metric_convention,
+        "convention": CONVENTIONS[request.metric_convention],
         "base_rate": ({"id_to_ood": request.base_rate, "repeats": request.repeats, "seed": request.seed}
                       if request.base_rate else "none: all images of each set"),
         "metrics_reported": list(METRICS),
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
         "checkpoint_sha256": sha256_file(Path(request.checkpoint)),
+        "training": {"method": payload.get("method"), "fine_tuned": payload.get("fine_tuned_from") is not None},
         "id_accuracy": accuracy,
         "counts": {"id_test": len(id_set.paths), **{s.name: len(s.paths) for s in ood_sets}},
         "ood_sets": {s.name: {"dataset": s.manifest.dataset, "manifest_sha256": sha256_file(s.manifest.path)} for s in ood_sets},

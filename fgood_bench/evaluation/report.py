@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.evaluation.protocol import base_rate_of, describe, metric_convention, protocol_name
 from fgood_bench.manifests.files import write_folder
 from fgood_bench.metrics import METRICS
 
@@ -33,12 +34,13 @@ def _cell(metrics: dict) -> str:
 def markdown_table(results: dict) -> str:
     sets = list(results["metrics"])
     scorers = results["scorers"]
-    base = results["base_rate"]
-    base_text = f"ID:OOD = {base['id_to_ood']}:1, {base['repeats']} seeded draws" if isinstance(base, dict) else "all images"
     accuracy, accuracy_std = _value(results["id_accuracy"])
     lines = [
-        f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR ↑ (%), OOD positive, base rate: {base_text}. "
-        f"ID accuracy {100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else "") + ".",
+        f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR-out ↑ (%) as the `{metric_convention(results)}` "
+        f"metric convention defines them. ID accuracy {100 * accuracy:.1f}%"
+        + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else "") + ".",
+        "",
+        describe(results),
         "",
         "| scorer | " + " | ".join(sets) + " |",
         "|---|" + "---|" * len(sets),
@@ -85,12 +87,12 @@ def aggregate(run_dirs: list[Path]) -> dict:
         except json.JSONDecodeError as err:
             raise FgoodError(f"{path}: not valid JSON ({err})") from None
     def comparable(run: dict, key: str):
-        value = run[key]
+        value = run.get(key)
         return {k: v for k, v in value.items() if k != "seed"} if isinstance(value, dict) else value  # seeds differ
 
     first = runs[0]
     for folder, run in zip(run_dirs, runs):
-        for key in ("convention", "base_rate", "scorers"):
+        for key in ("convention", "base_rate", "scorers", "training"):
             if comparable(run, key) != comparable(first, key):
                 raise FgoodError(f"{folder}: its {key} differs from {run_dirs[0]}'s; only like runs can be aggregated")
         if run["benchmark"]["name"] != first["benchmark"]["name"] or list(run["metrics"]) != list(first["metrics"]):
@@ -108,6 +110,9 @@ def aggregate(run_dirs: list[Path]) -> dict:
     }
     return {
         **{k: first[k] for k in ("toolkit", "convention", "metrics_reported", "benchmark", "scorers")},
+        "protocol": protocol_name(base_rate_of(first), metric_convention(first)),
+        "metric_convention": metric_convention(first),
+        **({"training": first["training"]} if "training" in first else {}),
         "base_rate": comparable(first, "base_rate"),
         "runs": [str(d) for d in run_dirs],
         "id_accuracy": stats([_value(run["id_accuracy"])[0] for run in runs]),
@@ -115,9 +120,11 @@ def aggregate(run_dirs: list[Path]) -> dict:
     }
 
 
-def write_aggregate(report: dict, out: Path) -> None:
+def write_aggregate(report: dict, out: Path, extra: dict[str, str] | None = None) -> None:
+    """report.json, report.csv and report.md (and ``extra`` files, name -> text) in a new folder ``out``."""
     write_folder(out, {
         "report.json": (json.dumps(report, indent=2) + "\n").encode(),
         "report.csv": csv_table(report).encode(),
         "report.md": markdown_table(report).encode(),
+        **{name: text.encode() for name, text in (extra or {}).items()},
     })
