@@ -8,7 +8,6 @@ results on rank 0. On CUDA it runs in bf16 autocast with channels_last tensors.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import random
@@ -258,8 +257,9 @@ def train_classifier(
 
 
 def _log(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    from fgood_bench.outputs import append_line, strict_json
+
+    append_line(path, strict_json(record))
 
 
 def logits_of(output):
