@@ -32,11 +32,11 @@ from fgood_bench.metrics import ood_metrics  # noqa: E402
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader  # noqa: E402
 
 
-def precision_study(device: torch.device, count: int = 512, workers: int = 8) -> None:
+def precision_study(device: torch.device, count: int = 256, workers: int = 8) -> None:
     scratch = Path(tempfile.mkdtemp())
     paths = []
     for k in range(count):
-        (scratch / f"{k}.jpg").write_bytes(natural_jpeg(500, 375, k % 64))
+        (scratch / f"{k}.jpg").write_bytes(natural_jpeg(500, 375, k))
         paths.append(f"{k}.jpg")
     torch.manual_seed(0)
     model = torchvision.models.resnet50(num_classes=200).to(device).eval()

@@ -184,6 +184,7 @@ def test_torchrun_two_processes_shard_inference_and_train(dozen_birds, trained, 
     assert manifest["splits"]["id_test"]["count"] == 32 and (tmp_path / "ddp" / "bird.work" / "classifier.pt").is_file()
 
 
+@pytest.mark.slow
 def test_resume_after_a_killed_run_gives_the_uninterrupted_result(dozen_birds, tmp_path, capsys):
     args = ["build-splits", "bird", "--root", dozen_birds, "--num-id", "8", "--epochs", "4", *TINY]
     assert run_cli(*args, "--out", tmp_path / "ref", capsys=capsys)[0] == 0

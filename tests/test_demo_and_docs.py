@@ -13,6 +13,7 @@ ROOT = Path(__file__).parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), ROOT / "manifests" / "README.md"]
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path, capsys):
     status, out, err = run_cli("demo", "--workdir", tmp_path / "demo", "--epochs", "1", capsys=capsys)
     assert status == 0, err
@@ -140,6 +141,7 @@ def scenario() -> list[tuple[str, str]]:
     return ordered
 
 
+@pytest.mark.slow
 def test_documented_commands_run(tmp_path, monkeypatch, capsys):
     """Every full command of the docs, run as written (plus FAST overrides for training) in a fake
     home whose ~/data holds generated copies of the datasets where the docs put them."""

@@ -161,6 +161,7 @@ def test_bad_training_inputs(bench, tmp_path, capsys):
     assert status == 2 and "the outlier set contains" in err and "images of the benchmark" in err
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(bench, tmp_path):
     """Same global batches, outlier pairs, lam and jitter on 1 or 2 processes: with a model without
     BatchNorm or dropout (ViT-B/16), the weights after two MixupOE steps agree."""

@@ -82,6 +82,15 @@ def open_wordnet():
         return DebianWordNet30(str(copy), None)
 
 
+def wordnet_available() -> bool:
+    """Whether :func:`open_wordnet` finds WordNet 3.0 (the one place that decides where it comes from)."""
+    try:
+        open_wordnet()
+    except FgoodError:
+        return False
+    return True
+
+
 def _debian_copy() -> Path:
     """Debian's files plus a ``lexnames`` file, in a cache folder NLTK may read."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fgood-bench" / "wordnet-3.0-debian"

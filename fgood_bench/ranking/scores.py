@@ -3,6 +3,10 @@
 ``f(x)`` is the softmax of the logits, entropy in nats (natural log); the class with the highest
 score ranks first, ties broken by the lower class index. The top K classes become the
 in-distribution set, the rest the holdout OOD set.
+
+Mean entropies are rounded to ``ENTROPY_DECIMALS`` places before ranking: float32 logits of the
+same images differ in their last bits between thread counts, batch sizes and processes (sharded
+inference), and the ranking and ``ranking.csv`` must not.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import entr, softmax
+
+ENTROPY_DECIMALS = 6  # nats; far below any difference between classes that matters
 
 
 @dataclass(frozen=True)
@@ -56,4 +62,4 @@ def class_scores(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> Cl
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.bincount(labels, weights=correct, minlength=num_classes) / num_test
         mean_entropy = np.bincount(labels, weights=entropy, minlength=num_classes) / num_test
-    return ClassScores(num_test=num_test, accuracy=accuracy, mean_entropy=mean_entropy)
+    return ClassScores(num_test=num_test, accuracy=accuracy, mean_entropy=np.round(mean_entropy, ENTROPY_DECIMALS))

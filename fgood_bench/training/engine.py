@@ -80,6 +80,10 @@ def setup_runtime(device: str = "auto") -> Runtime:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise FgoodError("--device cuda asked for, but PyTorch sees no CUDA device")
+        if world > 1 and local_rank >= torch.cuda.device_count():
+            # one process per GPU: NCCL refuses two ranks on one device
+            raise FgoodError(f"torchrun started more processes on this node than the {torch.cuda.device_count()} CUDA "
+                             f"device(s) PyTorch sees: use --nproc-per-node {torch.cuda.device_count()} (or fewer)")
         torch_device = torch.device("cuda", local_rank if world > 1 else torch.device(device).index or 0)
         torch.cuda.set_device(torch_device)
     else:
