@@ -472,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--base-rate", type=positive_float, help="evaluate at ID:OOD = R:1 by seeded subsampling (paper: 5)")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the subsampling and of the Gram scorer's split")
-    evaluate.add_argument("--odin-epsilon", type=float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
+    evaluate.add_argument("--odin-epsilon", type=non_negative_float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
     evaluate.add_argument("--gram-orders", type=positive_int, default=10, help="Gram scorer: orders 1..P (default 10)")
     evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
     _add_overwrite(evaluate, "replace the results of an earlier evaluation in OUT")
@@ -552,8 +552,15 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 

@@ -257,3 +257,33 @@ def test_rerun_of_an_interrupted_build_splits_needs_resume_or_restart(world, cap
     refused(run_cli("build-splits", "bird", "--root", world["root"], "--out", base / "b", "--num-id", "8", "--epochs", "1",
                     *TINY, capsys=capsys), "--resume", "--restart")
     assert tree(base) == before
+
+
+# ----------------------------------------------------------- exact-step resume (issue #12 item 5)
+@pytest.mark.slow
+@pytest.mark.parametrize("cut", [4])  # mid-way through the second epoch (3 steps per epoch)
+def test_resume_from_any_step_gives_bit_identical_weights(world, cut):
+    """``train --epochs 2 --max-steps CUT`` then ``--resume``: the weights of an uninterrupted run."""
+    from fgood_bench.manifests.manifest import Manifest
+    from fgood_bench.training.engine import Outliers, Runtime, TrainConfig, train_classifier
+    from fgood_bench.training.methods import Hyper
+
+    benchmark = Manifest.load(world["bench"])
+    rows = benchmark.split("id_train")
+    places = Manifest.load(world["base"] / "benchmarks" / "places365")
+    outliers = Outliers(places.dataset_root(world["places"]), places.split("ood_test").paths[:12], 4)
+    config = TrainConfig(arch="resnet18", weights=None, epochs=2, batch_size=16, image_size=32, workers=0)
+
+    def run(work: Path, max_steps: int | None, resume: bool):
+        torch.manual_seed(0)
+        model = build_model("resnet18", 8)
+        work.mkdir(exist_ok=True)
+        return train_classifier(model, benchmark.dataset_root(world["root"]), rows.paths, rows.labels, config, Runtime(),
+                                work, resume=resume, progress=False, method="mixupoe", hyper=Hyper(), outliers=outliers,
+                                max_steps=max_steps)
+
+    whole = run(world["base"] / "whole", None, False).state_dict()
+    run(world["base"] / "cut", cut, False)
+    assert torch.load(world["base"] / "cut" / "checkpoint.pt", weights_only=True)["step"] == cut
+    resumed = run(world["base"] / "cut", None, True).state_dict()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
