@@ -287,3 +287,46 @@ def test_resume_from_any_step_gives_bit_identical_weights(world, cut):
     assert torch.load(world["base"] / "cut" / "checkpoint.pt", weights_only=True)["step"] == cut
     resumed = run(world["base"] / "cut", None, True).state_dict()
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+# ------------------------------------------------------------- split leakage (issue #12 item 6)
+def leak(bench: Path, line: str) -> None:
+    """Append ``line`` to the benchmark's id_test split, with the manifest's count and sha256 updated."""
+    split = bench / "splits" / "id_test.txt"
+    split.write_bytes(split.read_bytes() + line.encode())
+    manifest = json.loads((bench / "manifest.json").read_text())
+    manifest["splits"]["id_test"].update(count=manifest["splits"]["id_test"]["count"] + 1,
+                                         sha256=hashlib.sha256(split.read_bytes()).hexdigest())
+    (bench / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def test_splits_sharing_an_image_are_refused(world, capsys):
+    bench, root = world["bench"], world["root"]
+    train_line = (bench / "splits" / "id_train.txt").read_text().splitlines()[1]
+    leak(bench, train_line + "\n")
+    before = tree(world["base"])
+    status, out, _ = run_cli("verify", bench, "--root", root, capsys=capsys)
+    assert status == 1 and f"id_test {train_line.split(chr(9))[0]} and id_train {train_line.split(chr(9))[0]}" in out
+    refused(run_cli("train", "--method", "standard", "--manifest", bench, "--root", root, "--out", world["base"] / "t",
+                    *TINY, capsys=capsys), "split leak", "id_train")
+    refused(run_cli("evaluate", "--checkpoint", world["base"] / "ck.pt", "--manifest", bench, "--root", root,
+                    "--out", world["base"] / "ev", *TINY, capsys=capsys), "split leak")
+    assert tree(world["base"]) == before
+
+
+def test_verify_images_finds_the_same_content_under_two_paths(world, tmp_path, capsys):
+    from PIL import Image
+
+    bench, root = world["bench"], tmp_path / "unique"
+    shutil.copytree(world["root"], root)
+    for k, image in enumerate(sorted(root.rglob("*.jpg"))):  # the fixture's images repeat: make each unique
+        image.unlink()
+        Image.new("RGB", (8, 8), (k % 256, k // 256, 7)).save(image, format="PNG")
+    train_path, label, name = (bench / "splits" / "id_train.txt").read_text().splitlines()[1].split("\t")
+    shutil.copyfile(root / train_path, root / "images" / "copy_of_a_train_image.jpg")
+    leak(bench, f"images/copy_of_a_train_image.jpg\t{label}\t{name}\n")
+    status, out, _ = run_cli("verify", bench, "--root", root, capsys=capsys)
+    assert status == 0, out  # different paths: only the content tells
+    status, out, _ = run_cli("verify", bench, "--root", root, "--images", "--workers", "1", capsys=capsys)
+    assert status == 1 and out.count("split leak") == 1, out
+    assert f"id_test images/copy_of_a_train_image.jpg and id_train {train_path} are the same content" in out

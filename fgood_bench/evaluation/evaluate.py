@@ -20,6 +20,7 @@ from fgood_bench.evaluation.plots import EVALUATE_FILES
 from fgood_bench.evaluation.report import write_reports
 from fgood_bench.evaluation.scorers import make_scorers
 from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import atomic_write, clear_outputs, run_folder, sha256_file
 from fgood_bench.metrics import CONVENTION, METRICS, ood_metrics, ood_metrics_at_base_rate
 from fgood_bench.training.engine import TrainConfig, seed_everything, setup_runtime
@@ -87,6 +88,7 @@ def evaluate(request: EvaluateRequest) -> dict:
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; evaluate needs a benchmark (build-splits)")
+    check_disjoint(benchmark)
     scorers = make_scorers(request.scorers)
     with run_folder(Path(request.out), "evaluate", reuse=request.overwrite, owned=EVALUATE_FILES):
         return _evaluate(request, benchmark, scorers)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import clear_outputs, run_folder
 from fgood_bench.ranking.benchmarks import BENCHMARKS
 from fgood_bench.training.engine import Outliers, TrainConfig, seed_everything, setup_runtime, train_classifier
@@ -67,8 +68,11 @@ def train(request: TrainRequest) -> Path | None:
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; train needs a benchmark (build-splits)")
+    check_disjoint(benchmark)
     classes = benchmark.id_class_names
     rows = benchmark.split("id_train")
+    if not rows.paths:
+        raise FgoodError(f"{benchmark.path}: the id_train split is empty; there is nothing to train on")
     root = benchmark.dataset_root(request.root)
     hyper = paper_hyper(benchmark.name, request.hyper, request.method)
     hyper.check()
