@@ -103,7 +103,7 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
         dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
-        id_classes=args.id_classes, ood_classes=args.ood_classes,
+        id_classes=args.id_classes, ood_classes=args.ood_classes, overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
     )
     manifest = build_splits(request)
@@ -126,11 +126,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fgood_bench.manifests.export import export_hf, export_openood
 
     if args.format == "openood":
-        target = export_openood(args.manifest, args.out, prefix=args.prefix)
+        target = export_openood(args.manifest, args.out, prefix=args.prefix, overwrite=args.overwrite)
     else:
         if args.root is None:
             raise FgoodError("export --format hf needs --root DIR (the images are embedded)")
-        target = export_hf(args.manifest, args.root, args.out)
+        target = export_hf(args.manifest, args.root, args.out, overwrite=args.overwrite)
     print(target)
     return 0
 
@@ -142,10 +142,11 @@ def cmd_build_ood_set(args: argparse.Namespace) -> int:
         if args.manifest is None:
             raise FgoodError("build-ood-set synthetic-val needs --manifest (the benchmark whose ID images it corrupts)")
         print(build_synthetic_val_set(args.manifest, args.root, args.out, per_kind=args.size or 100, seed=args.seed,
-                                      image_size=args.image_size, name=args.name or "synthetic-val"))
+                                      image_size=args.image_size, name=args.name or "synthetic-val", overwrite=args.overwrite))
         return 0
     manifest = build_ood_set(args.dataset, args.root, args.out, name=args.name, size=args.size, seed=args.seed,
-                             splits=args.split, dataset_options=_dataset_options(args), hash_images=args.hash_images)
+                             splits=args.split, dataset_options=_dataset_options(args), hash_images=args.hash_images,
+                             overwrite=args.overwrite)
     print(manifest)
     return 0
 
@@ -164,7 +165,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         method=args.method, manifest=args.manifest, root=args.root, out=args.out, outliers=args.outliers,
         outlier_root=args.outlier_root, config=config, epochs=args.epochs, hyper=hyper, init=args.init,
         from_scratch=args.from_scratch, outlier_batch=args.outlier_batch_size, max_steps=args.max_steps,
-        resume=args.resume, progress=sys.stderr.isatty(),
+        resume=args.resume, overwrite=args.overwrite, progress=sys.stderr.isatty(),
     )
     classifier = train(request)
     if classifier is not None:
@@ -173,13 +174,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fgood_bench.demo import run_demo
+    from fgood_bench.demo import DEMO_FOLDERS, run_demo
+
+    from fgood_bench.outputs import clear_outputs, run_folder
 
     with tempfile.TemporaryDirectory(prefix="fgood-demo-") as scratch:
         workdir = args.workdir or Path(scratch)
-        if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
-            raise FgoodError(f"{args.workdir}: the demo needs an empty or new folder")
-        run_demo(workdir, progress=sys.stderr.isatty(), epochs=args.epochs, device=args.device)
+        with run_folder(workdir, "demo", reuse=args.overwrite, hint="pass --overwrite to run the demo there again"):
+            clear_outputs(workdir, DEMO_FOLDERS)
+            run_demo(workdir, progress=sys.stderr.isatty(), epochs=args.epochs, device=args.device)
         if args.workdir is None:
             print("(the demo ran in a temporary folder, now removed: pass --workdir DIR to keep its artefacts)")
     return 0
@@ -204,7 +207,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
         ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, base_rate=base_rate,
         metric_convention=convention, repeats=args.repeats, seed=args.seed, odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders,
-        plots=args.plots, progress=sys.stderr.isatty(),
+        plots=args.plots, overwrite=args.overwrite, progress=sys.stderr.isatty(),
     )
     print(markdown_table(evaluate(request)), end="")
     return 0
@@ -217,7 +220,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = aggregate(args.runs)
     paper = comparison_markdown(report) if args.paper else None  # refuses before anything is written
     if args.out:
-        write_aggregate(report, args.out, {"paper.md": paper} if paper else None)
+        write_aggregate(report, args.out, {"paper.md": paper} if paper else None, overwrite=args.overwrite)
     print(markdown_table(report), end="")
     if paper:
         print("\n" + paper, end="")
@@ -228,7 +231,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.plots import plot_run
 
     for run in args.runs:
-        print(plot_run(run))
+        print(plot_run(run, overwrite=args.overwrite))
     return 0
 
 
@@ -259,7 +262,7 @@ def cmd_filter_outliers(args: argparse.Namespace) -> int:
     manifest = filter_outliers(
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
         exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
-        dataset_options=_dataset_options(args), progress=sys.stderr.isatty(),
+        dataset_options=_dataset_options(args), progress=sys.stderr.isatty(), overwrite=args.overwrite,
     )
     print(manifest)
     return 0
@@ -271,6 +274,12 @@ def _add_exclusion_options(parser: argparse.ArgumentParser) -> None:
                         help="also exclude the ImageNet-1k hyponyms of this WordNet synset (dog.n.01 or n02084071); repeatable")
     parser.add_argument("--exclude-wnid", action="append", metavar="WNID", help="also exclude this ImageNet-1k concept; repeatable")
     parser.add_argument("--exclude-all-benchmarks", action="store_true", help="exclude the union of the five benchmarks' sets")
+
+
+def _add_overwrite(parser: argparse.ArgumentParser, what: str, restart: bool = False) -> None:
+    names = ("--overwrite", "--restart") if restart else ("--overwrite",)
+    parser.add_argument(*names, dest="overwrite", action="store_true",
+                        help=f"{what}; without it an existing output is never replaced (docs/outputs.md)")
 
 
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
@@ -312,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
     demo.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (bf16 autocast)")
+    _add_overwrite(demo, "run again in a --workdir that holds an earlier demo (its files are replaced)")
     demo.set_defaults(run=cmd_demo)
 
     listing = commands.add_parser("datasets", help="list the dataset adapters and their official splits")
@@ -357,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=".npz with 'paths' (as in the split files) and 'logits' (N x classes) on the test split")
     source.add_argument("--checkpoint", type=Path, help="a classifier trained on all classes (fgood-bench or a state dict + --arch)")
     build.add_argument("--resume", action="store_true", help="continue an interrupted training from OUT/NAME.work/checkpoint.pt")
+    _add_overwrite(build, "replace an earlier OUT/NAME and start its training over", restart=True)
     build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
     build.add_argument("--hash-images", action="store_true", help="record each image's sha256 in the split files")
     build.add_argument("--id-classes", type=Path, help="give the ID classes instead of ranking (e.g. manifests/inet/inet_a.tsv); "
@@ -390,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True, help="output folder; the export goes to OUT/NAME/")
     export.add_argument("--root", type=Path, help="the dataset folder (needed for --format hf)")
     export.add_argument("--prefix", default="", help="openood: text put before every path (e.g. 'cub/')")
+    _add_overwrite(export, "replace an earlier export OUT/NAME of the same format")
     export.set_defaults(run=cmd_export)
 
     ood_set = commands.add_parser(
@@ -408,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     ood_set.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     ood_set.add_argument("--split", action="append", help="official split to draw from (repeatable; default per dataset)")
     ood_set.add_argument("--hash-images", action="store_true", help="record each image's sha256")
+    _add_overwrite(ood_set, "replace an earlier OOD set OUT/NAME")
     _add_dataset_options(ood_set)
     ood_set.set_defaults(run=cmd_build_ood_set)
 
@@ -429,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--init", type=Path, help="the standard model that OE-style methods fine-tune")
     training.add_argument("--from-scratch", action="store_true", help="OE-style methods: train from ImageNet weights instead")
     training.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    _add_overwrite(training, "start over in an OUT that holds an earlier run (its files are replaced)", restart=True)
     training.add_argument("--max-steps", type=positive_int, help="stop after this many steps (smoke runs)")
     hyper = training.add_argument_group("method hyperparameters (paper's names; defaults Appendix D.3)")
     hyper.add_argument("--beta", type=float, help="OE weight, MixupOE beta_in-out (default 5.0; 1.0 for dog)")
@@ -468,9 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="paper: the paper's Appendix C protocol, i.e. --base-rate 5 with the paper's metric convention")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the subsampling and of the Gram scorer's split")
-    evaluate.add_argument("--odin-epsilon", type=float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
+    evaluate.add_argument("--odin-epsilon", type=non_negative_float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
     evaluate.add_argument("--gram-orders", type=positive_int, default=10, help="Gram scorer: orders 1..P (default 10)")
     evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
+    _add_overwrite(evaluate, "replace the results of an earlier evaluation in OUT")
     group = evaluate.add_argument_group("model and data")
     group.add_argument("--arch", default="resnet50", help="architecture of a bare state-dict checkpoint (default resnet50)")
     group.add_argument("--batch-size", type=positive_int, default=32)
@@ -482,10 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")
     report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
-    report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md (and paper.md) here")
+    report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md (and paper.md) here (a folder of its own)")
     report.add_argument("--paper", action="store_true",
                         help="print the paper's values (Tables 5-8) beside these runs' mean ± std, marking disagreements; "
                         "needs runs evaluated with --protocol paper")
+    _add_overwrite(report, "replace an earlier report in OUT")
     report.set_defaults(run=cmd_report)
 
     exclusions = commands.add_parser(
@@ -513,11 +529,13 @@ def build_parser() -> argparse.ArgumentParser:
     outliers.add_argument("--root", type=Path, required=True, help="the source dataset's folder")
     outliers.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     outliers.add_argument("--name", help="name of the set (default SOURCE-BENCHMARK)")
+    _add_overwrite(outliers, "replace an earlier outlier set OUT/NAME")
     _add_dataset_options(outliers)
     outliers.set_defaults(run=cmd_filter_outliers)
 
     plot = commands.add_parser("plot", help="redraw the confidence plot of evaluate runs from their scores.parquet")
     plot.add_argument("runs", type=Path, nargs="+")
+    _add_overwrite(plot, "redraw an existing confidence.png")
     plot.set_defaults(run=cmd_plot)
     return parser
 
@@ -547,8 +565,15 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 

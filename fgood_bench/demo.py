@@ -24,10 +24,12 @@ from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
 from fgood_bench.evaluation.report import markdown_table
 from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.outliers.filter import filter_outliers
+from fgood_bench.outputs import atomic_write_bytes
 from fgood_bench.ranking.build import BuildRequest, build_splits
 from fgood_bench.training.engine import TrainConfig
 from fgood_bench.training.train import TrainRequest, train
 
+DEMO_FOLDERS = ("data", "benchmarks", "outliers", "runs", "report.md")  # what the demo writes in its workdir
 NUM_CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS, SIZE = 12, 24, 12, 48
 # Outlier concepts: three birds (removed by the bird benchmark's WordNet filter) and five others.
 OUTLIER_WNIDS = ["n01530575", "n01531178", "n01532829", "n01440764", "n02690373", "n03000684", "n04254680", "n07753592"]
@@ -141,7 +143,7 @@ def run_demo(workdir: str | Path, progress: bool = True, epochs: int = 4, log=pr
             scorers=["msp", "energy", "maxlogit", "mahalanobis"], config=TrainConfig(**tiny), plots=True, progress=progress))
     report = workdir / "report.md"
     text = "# fgood-bench demo\n\n" + "\n".join(f"## {name}\n\n{markdown_table(r)}" for name, r in results.items())
-    report.write_text(text)
+    atomic_write_bytes(report, text.encode())
     excluded = json.loads(outliers.read_text())["exclusion"]
     stage("done")
     artefacts = {

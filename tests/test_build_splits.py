@@ -65,7 +65,7 @@ def test_same_inputs_give_byte_identical_output(dozen_birds, tmp_path, capsys):
         run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / out, "--num-id", "6",
                 "--predictions", tmp_path / "preds.npz", capsys=capsys)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 6  # manifest, ranking, predictions, three split files
+    assert len(files) == 7  # marker, manifest, ranking, predictions, three split files
     assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
 
 

@@ -163,7 +163,7 @@ def test_openood_export_matches_split_files(built, tmp_path, capsys):
     status, out, _ = run_cli("export", folder, "--format", "openood", "--out", tmp_path / "oo", "--prefix", "cub/", capsys=capsys)
     assert status == 0
     exported = Path(out.strip())
-    assert sorted(p.name for p in exported.iterdir()) == ["test_id.txt", "test_ood_hard.txt", "train_id.txt"]
+    assert sorted(p.name for p in exported.iterdir()) == [".fgood-bench.json", "test_id.txt", "test_ood_hard.txt", "train_id.txt"]
     rows = Manifest.load(folder).split("ood_test")
     assert (exported / "test_ood_hard.txt").read_text().splitlines() == [f"cub/{p} -1" for p in rows.paths]
     spaced = _write_manifest(tmp_path / "spaced", ["220-n000032-Fila Braziliero/n1.jpg"])

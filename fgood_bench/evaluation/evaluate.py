@@ -16,12 +16,14 @@ import pyarrow.parquet as pq
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.forward import forward_outputs
+from fgood_bench.evaluation.plots import EVALUATE_FILES
 from fgood_bench.evaluation.report import write_reports
 from fgood_bench.evaluation.scorers import make_scorers
-from fgood_bench.manifests.files import ensure_output_folder, sha256_file
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.evaluation.protocol import protocol_name
+from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.metrics import CONVENTIONS, METRICS, check_convention, ood_metrics, ood_metrics_at_base_rate
+from fgood_bench.outputs import atomic_write, clear_outputs, run_folder, sha256_file
 from fgood_bench.training.engine import TrainConfig, seed_everything, setup_runtime
 from fgood_bench.training.models import load_classifier
 
@@ -43,6 +45,7 @@ class EvaluateRequest:
     odin_epsilon: float = 0.0
     gram_orders: int = 10
     plots: bool = False
+    overwrite: bool = False  # replace the results of an earlier evaluation in --out
     progress: bool = True
 
 
@@ -87,9 +90,14 @@ def evaluate(request: EvaluateRequest) -> dict:
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; evaluate needs a benchmark (build-splits)")
+    check_disjoint(benchmark)
     scorers = make_scorers(request.scorers)
     check_convention(request.metric_convention)
-    ensure_output_folder(Path(request.out))
+    with run_folder(Path(request.out), "evaluate", reuse=request.overwrite, owned=EVALUATE_FILES):
+        return _evaluate(request, benchmark, scorers)
+
+
+def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> dict:
     id_root = benchmark.dataset_root(request.root)
     id_rows = benchmark.split("id_test")
     id_set = ImageSet("id", id_root, id_rows.paths, id_rows.labels, benchmark)
@@ -153,7 +161,8 @@ def evaluate(request: EvaluateRequest) -> dict:
         "metrics": metrics,
     }
     out = Path(request.out)
-    write_reports(results, out)
+    clear_outputs(out, ("results.json",))  # written last: its absence marks an incomplete evaluation
+    clear_outputs(out, EVALUATE_FILES)
     _write_scores(out / "scores.parquet", id_set, ood_sets, scores, [s.name for s in scorers])
     if request.plots:
         from fgood_bench.evaluation.plots import plot_confidence, plot_interpolation
@@ -162,6 +171,7 @@ def evaluate(request: EvaluateRequest) -> dict:
         plot_confidence(confidence, out / "confidence.png", title=f"{benchmark.name}: MSP")
         coarse = next((s for s in ood_sets if s.name != "holdout"), ood_sets[0])
         plot_interpolation(model, id_set, coarse, config, runtime, out / "interpolation.png", title=benchmark.name)
+    write_reports(results, out)
     return results
 
 
@@ -191,4 +201,5 @@ def _write_scores(path: Path, id_set: ImageSet, ood_sets: list[ImageSet], scores
     }
     for name in names:
         columns[name] = np.concatenate([scores["id" if s is id_set else s.name][name] for s in sets])
-    pq.write_table(pa.table(columns), path)
+    table = pa.table(columns)
+    atomic_write(path, lambda partial: pq.write_table(table, partial))

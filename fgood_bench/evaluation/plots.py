@@ -12,7 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.special import softmax  # noqa: E402
 
+from fgood_bench.outputs import atomic_write  # noqa: E402
+
 LAMBDAS = (0.5, 0.6, 0.7)
+# what evaluate writes into its --out (results.json last: its presence marks a complete evaluation)
+EVALUATE_FILES = ("scores.parquet", "results.csv", "results.md", "confidence.png", "interpolation.png", "results.json")
 BINS = np.linspace(0.0, 1.0, 41)
 
 
@@ -31,7 +35,7 @@ def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str =
     ax.set_title(title)
     ax.legend(loc="upper left", frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(Path(path), lambda partial: fig.savefig(partial, format="png"))
     plt.close(fig)
     return path
 
@@ -53,24 +57,41 @@ def plot_interpolation(model, id_set, ood_set, config, runtime, path: Path, titl
     ax.set_title(f"{title}: λ·x_ID + (1 − λ)·x_{ood_set.name}")
     ax.legend(loc="upper left", frameon=False)
     fig.tight_layout()
-    fig.savefig(path)
+    atomic_write(Path(path), lambda partial: fig.savefig(partial, format="png"))
     plt.close(fig)
     return path
 
 
-def plot_run(run_dir: Path) -> Path:
+def plot_run(run_dir: Path, overwrite: bool = False) -> Path:
     """Redraw the confidence plot of an evaluation from its saved per-image scores."""
-    import pyarrow.parquet as pq
-
     from fgood_bench.errors import FgoodError
+    from fgood_bench.outputs import run_folder
 
     path = Path(run_dir) / "scores.parquet"
     if not path.is_file():
         raise FgoodError(f"{path}: not found (run fgood-bench evaluate first)")
-    table = pq.read_table(path)
+    with run_folder(run_dir, "evaluate", reuse=True, owned=EVALUATE_FILES):
+        target = Path(run_dir) / "confidence.png"
+        if target.exists() and not overwrite:
+            raise FgoodError(f"{target}: exists; pass --overwrite to redraw it")
+        return _plot_scores(path, target)
+
+
+def _plot_scores(path: Path, target: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fgood_bench.errors import FgoodError
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as err:
+        raise FgoodError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    if "set" not in table.column_names:
+        raise FgoodError(f"{path}: has no set column; not a scores.parquet written by fgood-bench evaluate")
     if "msp" not in table.column_names:
         raise FgoodError(f"{path}: has no msp column; evaluate with --scorers including msp")
     sets = table.column("set").to_pylist()
     msp = table.column("msp").to_numpy()
     groups = {name: msp[[s == name for s in sets]] for name in dict.fromkeys(sets)}
-    return plot_confidence(groups, Path(run_dir) / "confidence.png", title=Path(run_dir).name)
+    return plot_confidence(groups, target, title=path.parent.name)

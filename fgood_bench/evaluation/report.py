@@ -12,7 +12,7 @@ import numpy as np
 
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.protocol import base_rate_of, describe, metric_convention, protocol_name
-from fgood_bench.manifests.files import write_folder
+from fgood_bench.outputs import atomic_write_bytes, clear_outputs, run_folder, strict_json
 from fgood_bench.metrics import METRICS
 
 TABLE_METRICS = ("fpr95", "auroc", "aupr_out")  # the paper's FPR95 / AUROC / AUPR (OOD positive)
@@ -62,17 +62,14 @@ def csv_table(results: dict) -> str:
 
 
 def write_reports(results: dict, out: Path) -> None:
-    """results.json, results.csv and results.md in ``out`` (next to files already there)."""
+    """results.csv, results.md, then results.json (last: it marks a complete evaluation) in ``out``."""
     files = {
-        "results.json": (json.dumps(results, indent=2) + "\n").encode(),
         "results.csv": csv_table(results).encode(),
         "results.md": markdown_table(results).encode(),
+        "results.json": (strict_json(results, indent=2) + "\n").encode(),
     }
-    out.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
-        partial = out / f".{name}.partial"
-        partial.write_bytes(content)
-        partial.replace(out / name)
+        atomic_write_bytes(out / name, content)
 
 
 def aggregate(run_dirs: list[Path]) -> dict:
@@ -120,11 +117,19 @@ def aggregate(run_dirs: list[Path]) -> dict:
     }
 
 
-def write_aggregate(report: dict, out: Path, extra: dict[str, str] | None = None) -> None:
-    """report.json, report.csv and report.md (and ``extra`` files, name -> text) in a new folder ``out``."""
-    write_folder(out, {
-        "report.json": (json.dumps(report, indent=2) + "\n").encode(),
+REPORT_FILES = ("report.json", "report.csv", "report.md", "paper.md")
+
+
+def write_aggregate(report: dict, out: Path, extra: dict[str, str] | None = None, overwrite: bool = False) -> None:
+    """report.json, report.csv and report.md (and ``extra`` files, name -> text, e.g. paper.md) in ``out``,
+    a folder of its own (never an evaluate run's)."""
+    files = {
+        "report.json": (strict_json(report, indent=2) + "\n").encode(),
         "report.csv": csv_table(report).encode(),
         "report.md": markdown_table(report).encode(),
         **{name: text.encode() for name, text in (extra or {}).items()},
-    })
+    }
+    with run_folder(out, "report", reuse=overwrite, owned=REPORT_FILES):
+        clear_outputs(out, REPORT_FILES)
+        for name, content in files.items():
+            atomic_write_bytes(Path(out) / name, content)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import write_folder
+from fgood_bench.outputs import preflight, write_folder
 from fgood_bench.manifests.manifest import Manifest
 
 # OpenOOD's file names for fine-grained benchmarks (configs/datasets/<id>/*.yml of its 2023 release)
@@ -26,7 +26,7 @@ LICENCE_NOTE = (
 )
 
 
-def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str = "") -> Path:
+def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str = "", overwrite: bool = False) -> Path:
     """Write OpenOOD image lists (``<path> <label>``, OOD rows -1) into ``out/<name>/``.
 
     OpenOOD splits each line at its first space, so a path with a space cannot be expressed:
@@ -43,11 +43,11 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
         name = OPENOOD_NAMES.get(split, f"test_{manifest.name}.txt" if manifest.kind == "ood_set" else f"{split}.txt")
         files[name] = "".join(f"{prefix}{path} {label}\n" for path, label in zip(rows.paths, rows.labels)).encode()
     target = Path(out) / manifest.name
-    write_folder(target, files)
+    write_folder(target, files, kind="openood-export", overwrite=overwrite)
     return target
 
 
-def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path) -> Path:
+def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path, overwrite: bool = False) -> Path:
     """Write ``out/<name>/data/<split>-XXXXX-of-YYYYY.parquet`` with the image bytes embedded and a
     ``README.md`` dataset card; ``datasets.load_dataset(out/<name>)`` loads it offline."""
     import datasets
@@ -55,6 +55,7 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
     from fgood_bench.manifests.loading import split_features
 
     manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
+    preflight(Path(out) / manifest.name, "hf-export", overwrite)
     dataset_root = manifest.dataset_root(root)
     features = split_features(manifest)
     datasets.disable_progress_bars()
@@ -78,7 +79,7 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
             files[f"data/{split}-{number:05d}-of-{len(chunks):05d}.parquet"] = buffer.getvalue()
     files["README.md"] = dataset_card(manifest, features, shards).encode("utf-8")
     target = Path(out) / manifest.name
-    write_folder(target, files)
+    write_folder(target, files, kind="hf-export", overwrite=overwrite)
     return target
 
 

@@ -15,7 +15,8 @@ import pyarrow as pa
 from fgood_bench import __version__
 from fgood_bench.datasets import load_dataset
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes, write_folder
+from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
+from fgood_bench.outputs import preflight, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 
 # Splits drawn from by default: Places365's labelled val images (the common OOD test source),
@@ -25,9 +26,10 @@ DEFAULT_SPLITS = {"places365": ("val",), "dtd": ("train", "val", "test"), "image
 
 def build_ood_set(
     dataset: str, root: str | Path, out: str | Path, *, name: str | None = None, size: int | None = None, seed: int = 0,
-    splits: list[str] | None = None, dataset_options: dict | None = None, hash_images: bool = False,
+    splits: list[str] | None = None, dataset_options: dict | None = None, hash_images: bool = False, overwrite: bool = False,
 ) -> Path:
     """Sample ``size`` images (all when None) of ``splits`` with ``seed``; returns the manifest path."""
+    preflight(Path(out) / (name or dataset), "ood_set", overwrite)
     index = load_dataset(dataset, root, **(dataset_options or {}))
     splits = list(splits or DEFAULT_SPLITS.get(dataset, index.splits))
     absent = [s for s in splits if s not in index.splits]
@@ -57,7 +59,7 @@ def build_ood_set(
     files = {"splits/ood_test.txt": content,
              "manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")}
     target = Path(out) / name
-    write_folder(target, files)
+    write_folder(target, files, kind="ood_set", overwrite=overwrite)
     return target / "manifest.json"
 
 
@@ -99,7 +101,8 @@ def synthetic_outlier(kind: str, images: list[np.ndarray], rng: np.random.Genera
 
 
 def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | Path, *, per_kind: int = 100, seed: int = 0,
-                            image_size: int = 448, source_images: int = 200, name: str = "synthetic-val") -> Path:
+                            image_size: int = 448, source_images: int = 200, name: str = "synthetic-val",
+                            overwrite: bool = False) -> Path:
     """Write ``out/<name>/images/<kind>/<k>.png`` (``per_kind`` of each kind, at ``image_size``) and
     its manifest; evaluate with ``--ood NAME=OUT/NAME --ood-root NAME=OUT/NAME/images``."""
     import io
@@ -110,6 +113,7 @@ def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | P
     from fgood_bench.training.data import Geometry, load_image
 
     benchmark = Manifest.load(manifest)
+    preflight(Path(out) / name, "ood_set", overwrite)
     rows = benchmark.split("id_train")
     dataset_root = benchmark.dataset_root(root)
     rng = np.random.default_rng(seed)
@@ -143,5 +147,5 @@ def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | P
     files["splits/ood_test.txt"] = content
     files["manifest.json"] = (json.dumps(document, indent=2) + "\n").encode("utf-8")
     target = Path(out) / name
-    write_folder(target, files)
+    write_folder(target, files, kind="ood_set", overwrite=overwrite)
     return target / "manifest.json"

@@ -14,6 +14,32 @@ from fgood_bench.manifests.manifest import Manifest, check_relative_path
 SHOWN = 3  # paths shown per problem in the summary
 
 
+def split_overlaps(manifest: Manifest, hashes: dict[str, list[str]] | None = None) -> list[str]:
+    """Images in two splits of a benchmark: the same path (always checked), or with ``hashes`` (split ->
+    sha256 per row) the same content. One line per leak, naming both entries."""
+    seen: dict[tuple[str, str], tuple[str, str]] = {}
+    leaks = []
+    for split in manifest.split_names:
+        rows = manifest.split(split)
+        for i, path in enumerate(rows.paths):
+            keys = [("path", path)]
+            if hashes is not None and split in hashes and hashes[split][i] is not None:
+                keys.append(("content", hashes[split][i]))
+            for what, key in keys:
+                first = seen.setdefault((what, key), (split, path))
+                if first[0] != split:
+                    leaks.append(f"split leak: {split} {path} and {first[0]} {first[1]} are the same {'image' if what == 'path' else 'content'}")
+                    break
+    return leaks
+
+
+def check_disjoint(manifest: Manifest) -> None:
+    """Refuse a benchmark whose splits share an image path (a train image evaluated as a test one)."""
+    leaks = split_overlaps(manifest)
+    if leaks:
+        raise FgoodError(f"{manifest.path}: {leaks[0]} ({len(leaks)} shared in all); the splits must be disjoint")
+
+
 @dataclass
 class VerifyReport:
     manifest: Manifest
@@ -25,11 +51,12 @@ class VerifyReport:
     unreadable: dict[str, list[str]] = field(default_factory=dict)
     hash_mismatch: dict[str, list[str]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    leaks: list[str] = field(default_factory=list)  # images in two splits
 
     @property
     def ok(self) -> bool:
         per_image = (self.missing, self.unreadable, self.hash_mismatch)
-        return not (self.metadata or self.split_files or any(paths for table in per_image for paths in table.values()))
+        return not (self.metadata or self.split_files or self.leaks or any(paths for table in per_image for paths in table.values()))
 
     def summary(self) -> list[str]:
         lines = [f"{self.manifest.name}: manifest sha256 {sha256_file(self.manifest.path)}, dataset {self.manifest.dataset} at {self.root}"]
@@ -37,6 +64,7 @@ class VerifyReport:
             lines.append(f"metadata {relpath}: {status}")
         for split, why in self.split_files.items():
             lines.append(f"{split}: {why}")
+        lines.extend(self.leaks[:SHOWN] + ([f"... {len(self.leaks)} split leaks in all"] if len(self.leaks) > SHOWN else []))
         for what, table in (("missing", self.missing), ("unreadable", self.unreadable), ("hash differs", self.hash_mismatch)):
             for split, paths in table.items():
                 if paths:
@@ -62,6 +90,7 @@ def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images
             report.metadata[relpath] = "missing"
         elif sha256_file(path) != expected:
             report.metadata[relpath] = "differs from the manifest's sha256"
+    content: dict[str, list[str | None]] = {}
     for split in manifest.split_names:
         try:
             rows = manifest.split(split)
@@ -75,8 +104,11 @@ def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images
             present = [p for p in rows.paths if p not in absent]
             broken = find_unreadable_images(dataset_root, present, workers=workers, progress=progress)
             report.unreadable[split] = [path for path, _ in broken]
+            actual = dict(zip(present, sha256_files(dataset_root, present)))
+            content[split] = [actual.get(p) for p in rows.paths]
             if rows.sha256 is not None:
                 expected = dict(zip(rows.paths, rows.sha256))
-                actual = sha256_files(dataset_root, present)
-                report.hash_mismatch[split] = [p for p, h in zip(present, actual) if h != expected[p]]
+                report.hash_mismatch[split] = [p for p, h in actual.items() if h != expected[p]]
+    if not report.split_files:
+        report.leaks = split_overlaps(manifest, content if images else None)
     return report

@@ -19,9 +19,10 @@ import pyarrow.compute as pc
 from fgood_bench import __version__
 from fgood_bench.datasets import get_adapter, load_dataset
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import SPLIT_HEADER, ensure_output_folder, sha256_bytes, write_folder
+from fgood_bench.manifests.files import SPLIT_HEADER, sha256_bytes
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
+from fgood_bench.outputs import preflight, write_folder
 
 SOURCES = ("webvision", "imagenet", "minc2500")
 
@@ -29,7 +30,7 @@ SOURCES = ("webvision", "imagenet", "minc2500")
 def filter_outliers(
     benchmark: str | None, source: str, root: str | Path, out: str | Path, *, exclude_roots: list[str] = (),
     exclude_wnids: list[str] = (), all_benchmarks: bool = False, name: str | None = None,
-    dataset_options: dict | None = None, progress: bool = True,
+    dataset_options: dict | None = None, progress: bool = True, overwrite: bool = False,
 ) -> Path:
     """Write ``out/<name>/`` (manifest, split file, report); returns the manifest's path."""
     if source not in SOURCES:
@@ -39,7 +40,8 @@ def filter_outliers(
     if source == "minc2500" and (roots or exclude_wnids):
         raise FgoodError("MINC-2500's categories are materials, not WordNet concepts: nothing can be excluded by synset")
     excluded = exclusion_set(roots, list(exclude_wnids)) if source != "minc2500" else []
-    ensure_output_folder(Path(out))
+    default_name = f"{source}-{benchmark or ('all' if all_benchmarks else 'unfiltered')}"
+    preflight(Path(out) / (name or default_name), "outliers", overwrite)
     index = load_dataset(source, root, **(dataset_options or {}))
     if source == "webvision":
         table = index.split("train")
@@ -58,7 +60,7 @@ def filter_outliers(
     paths, names = table.column("path").combine_chunks().filter(kept), concepts.filter(kept)
     content = _split_file(paths, names)
     removed_counts = _count(concepts.filter(removed_mask))
-    name = name or f"{source}-{benchmark or ('all' if all_benchmarks else 'unfiltered')}"
+    name = name or default_name
     report = {
         "source": source,
         "benchmark": benchmark,
@@ -81,7 +83,7 @@ def filter_outliers(
         "provenance": {"toolkit": f"fgood-bench {__version__}", "wordnet": "WordNet 3.0 (shipped ImageNet-1k ancestor table)"},
     }
     target = Path(out) / name
-    write_folder(target, {
+    write_folder(target, kind="outliers", overwrite=overwrite, files={
         "manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
         "splits/train.txt": content,
         "report.md": report_markdown(name, report).encode("utf-8"),

@@ -27,9 +27,10 @@ from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
-    class_names_in_file, ensure_output_folder, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes, write_folder,
+    class_names_in_file, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
+from fgood_bench.outputs import clear_outputs, preflight, run_folder, write_folder
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.training.engine import (
@@ -37,6 +38,7 @@ from fgood_bench.training.engine import (
 )
 from fgood_bench.training.models import build_model, load_classifier, save_classifier
 
+WORK_FILES = ("checkpoint.pt", "classifier.pt")  # what the training of build-splits writes
 RANKING_SCORE = "accuracy - mean prediction entropy (nats), on the classifier's predictions for the evaluation split"
 
 
@@ -58,6 +60,7 @@ class BuildRequest:
     resume: bool = False
     work_dir: Path | None = None
     hash_images: bool = False  # record every image's sha256 in the split files
+    overwrite: bool = False  # replace an earlier OUT/NAME (and restart its training)
     progress: bool = True
     # Given instead of ranked (the INet-A/B benchmarks): files listing the ID classes and, optionally,
     # the only classes whose images form ood_test (a `wnid` column of a TSV, or one class name a line).
@@ -99,7 +102,7 @@ def make_plan(request: BuildRequest) -> Plan:
 def build_splits(request: BuildRequest) -> Path | None:
     """Build the benchmark; returns the manifest's path (None on non-zero ``torchrun`` ranks)."""
     plan = make_plan(request)
-    ensure_output_folder(Path(request.out))
+    preflight(Path(request.out) / plan.name, "benchmark", request.overwrite)
     index = load_dataset(plan.dataset, request.root, **request.dataset_options)
     if request.id_classes is not None:
         return _build_given(request, plan, index)
@@ -138,7 +141,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images,
                     ranked=(scores, logits, eval_paths, eval_labels, provenance))
     target = Path(request.out) / plan.name
-    write_folder(target, files)
+    write_folder(target, files, kind="benchmark", overwrite=request.overwrite)
     return target / "manifest.json"
 
 
@@ -171,7 +174,7 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
                     given={"id_classes_file_sha256": sha256_file(Path(request.id_classes)),
                            "ood_classes_file_sha256": sha256_file(Path(request.ood_classes)) if request.ood_classes else None})
     target = Path(request.out) / plan.name
-    write_folder(target, files)
+    write_folder(target, files, kind="benchmark", overwrite=request.overwrite)
     return target / "manifest.json"
 
 
@@ -236,10 +239,14 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         seed_everything(config.seed)  # the new head's initialisation
         model = build_model(config.arch, index.num_classes, config.weights, config.image_size)
         work_dir = Path(request.work_dir or Path(request.out) / f"{plan.name}.work")
-        model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
-                                 config, runtime, work_dir, resume=request.resume, progress=request.progress)
-        if runtime.is_main:
-            save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes), {"image_size": config.image_size})
+        with run_folder(work_dir, "build-splits training", reuse=request.resume or request.overwrite, owned=WORK_FILES,
+                        hint="pass --resume to continue its training, or --restart to start over"):
+            if request.overwrite and not request.resume and runtime.is_main:
+                clear_outputs(work_dir, WORK_FILES)
+            model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
+                                     config, runtime, work_dir, resume=request.resume, progress=request.progress)
+            if runtime.is_main:
+                save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes), {"image_size": config.image_size})
         source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
                   "precision": "bf16-autocast" if (config.amp and runtime.cuda) else "fp32",
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}

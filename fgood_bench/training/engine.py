@@ -8,7 +8,6 @@ results on rank 0. On CUDA it runs in bf16 autocast with channels_last tensors.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import random
@@ -113,17 +112,18 @@ class EpochSampler(torch.utils.data.Sampler):
         self.inner = torch.utils.data.DistributedSampler(range(size), num_replicas=world, rank=rank, shuffle=True, seed=seed)
         self.seed = seed
         self.epoch = 0
+        self.skip = 0  # items of this epoch already trained on (a run resumed mid-epoch)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
         self.inner.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.inner)
+        return len(self.inner) - self.skip
 
     def __iter__(self):
         base = (self.seed * 1_000_003 + self.epoch) * 10_000_019
-        return ((index, base + index) for index in self.inner)
+        return ((index, base + index) for index in list(self.inner)[self.skip:])
 
 
 def _autocast(runtime: Runtime, enabled: bool):
@@ -203,21 +203,26 @@ def train_classifier(
     data_key = _data_key(paths, labels) + (f"+{method}:{hyper}" if method != "standard" else "")
     if outliers is not None:
         data_key += "+" + _data_key(outliers.paths, [0] * len(outliers.paths))
-    start, outlier_position = 0, 0
+    step, outlier_position, mixing_state = 0, 0, None
     if resume and checkpoint.is_file():
-        start, outlier_position = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime)
+        step, outlier_position, mixing_state = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime,
+                                                       steps_per_epoch)
     net = nn.parallel.DistributedDataParallel(model) if runtime.world > 1 else model
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     mixing = torch.Generator().manual_seed(config.seed)
-    step = start * steps_per_epoch
+    start, done_in_epoch = divmod(step, steps_per_epoch)  # resume at the exact step, mid-epoch included
     for epoch in range(start, config.epochs):
-        sampler.set_epoch(epoch)
+        skip = done_in_epoch if epoch == start else 0
+        sampler.set_epoch(epoch, skip * per_rank_batch)
         mixing.manual_seed(config.seed * 1_000_003 + epoch)
+        if skip and mixing_state is not None:
+            mixing.set_state(mixing_state)
         net.train()
         out_iter = None
         if outliers is not None:
             out_per_rank = max(1, outliers.batch_size // runtime.world)
-            stream = OutlierStream(len(outliers.paths), outlier_position, steps_per_epoch * out_per_rank,
+            stream = OutlierStream(len(outliers.paths), outlier_position + skip * out_per_rank * runtime.world,
+                                   (steps_per_epoch - skip) * out_per_rank,
                                    runtime.rank, runtime.world, config.seed)
             out_loader = make_loader(ImageDataset(outliers.root, outliers.paths, np.zeros(len(outliers.paths), np.int64),
                                                   config.geometry, train=True),
@@ -247,11 +252,12 @@ def train_classifier(
                 _log(log, {"epoch": epoch + 1, "step": step, "lr": schedule.get_last_lr()[0], **logs})
             if max_steps is not None and step >= max_steps:
                 break
-        if outliers is not None:
+        if outliers is not None and step % steps_per_epoch == 0:  # the epoch is complete (not cut by max_steps)
             outlier_position += steps_per_epoch * outliers.batch_size
         rng_states = _rng_states(runtime)  # every rank's, gathered: all ranks take part
         if runtime.is_main:
-            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, epoch + 1, rng_states, outlier_position)
+            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, step, steps_per_epoch, rng_states,
+                             outlier_position, mixing.get_state())
             if log is not None:
                 _log(log, {"epoch": epoch + 1, "step": step, "lr": schedule.get_last_lr()[0],
                            **{f"mean_{k}": v / max(1, batch + 1) for k, v in totals.items()}})
@@ -262,8 +268,9 @@ def train_classifier(
 
 
 def _log(path: Path, record: dict) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
+    from fgood_bench.outputs import append_line, strict_json
+
+    append_line(path, strict_json(record))
 
 
 def logits_of(output):
@@ -281,10 +288,15 @@ def _rng_states(runtime: Runtime) -> list:
     return states
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str,
-                     epochs_done: int, rng_states: list, outlier_position: int = 0) -> None:
+def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, step: int,
+                     steps_per_epoch: int, rng_states: list, outlier_position: int, mixing_state: torch.Tensor) -> None:
+    """The exact position: ``step`` (the epoch and the batch within it), the outlier stream's position at
+    the start of that epoch, the mixing generator, every rank's RNG states, model, optimiser and schedule."""
     atomic_torch_save({
-        "epochs_done": epochs_done,
+        "epochs_done": step // steps_per_epoch,
+        "step": step,
+        "steps_per_epoch": steps_per_epoch,
+        "mixing_rng": mixing_state,
         "outlier_position": outlier_position,
         "config": _config_key(config),
         "data": data_key,
@@ -295,7 +307,9 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig
     }, path)
 
 
-def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, runtime: Runtime) -> tuple[int, int]:
+def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, runtime: Runtime,
+            steps_per_epoch: int) -> tuple[int, int, torch.Tensor | None]:
+    """Load ``path`` into the model, optimiser and schedule; returns (step, outlier position, mixing state)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         settings, data, rng = state["config"], state["data"], state["rng"]
@@ -314,7 +328,10 @@ def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_ke
     torch.random.set_rng_state(cpu_state)
     if device_state is not None and runtime.cuda:
         torch.cuda.set_rng_state(device_state, runtime.device)
-    return int(state["epochs_done"]), int(state.get("outlier_position", 0))
+    if state.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
+        raise FgoodError(f"{path}: was written with {state['steps_per_epoch']} steps per epoch, this run has {steps_per_epoch}")
+    step = int(state.get("step", int(state["epochs_done"]) * steps_per_epoch))  # older checkpoints: whole epochs
+    return step, int(state.get("outlier_position", 0)), state.get("mixing_rng")
 
 
 def _config_key(config: TrainConfig) -> dict:

@@ -112,10 +112,16 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def atomic_torch_save(obj, path: Path) -> None:
+    """``torch.save`` to a partial file, fsynced, then renamed: a full disk or a kill leaves the previous file."""
+    from fgood_bench.outputs import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        torch.save(obj, partial)
-        partial.replace(path)
     except OSError as err:
-        raise FgoodError(f"{path}: cannot be written ({err.strerror or err})") from None
+        raise FgoodError(f"{path.parent}: cannot be created ({err.strerror or err})") from None
+    # torch reports a failed write (a full disk) as a RuntimeError from its zip writer
+    def write(partial: Path) -> None:
+        with open(partial, "wb") as handle:  # a file object: the archive's inner name is fixed, not the temp name
+            torch.save(obj, handle)
+
+    atomic_write(path, write, errors=(OSError, RuntimeError))

@@ -15,13 +15,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import ensure_output_folder
 from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.verify import check_disjoint
+from fgood_bench.outputs import clear_outputs, run_folder
 from fgood_bench.ranking.benchmarks import BENCHMARKS
 from fgood_bench.training.engine import Outliers, TrainConfig, seed_everything, setup_runtime, train_classifier
 from fgood_bench.training.methods import METHODS, Hyper
 from fgood_bench.training.models import build_model, load_classifier, save_classifier
 
+RUN_FILES = ("checkpoint.pt", "classifier.pt", "metrics.jsonl")  # what train writes into --out
 OUTLIER_METHODS = ("oe", "energy-oe", "mixupoe")
 FINE_TUNE_EPOCHS = 10
 
@@ -42,6 +44,7 @@ class TrainRequest:
     outlier_batch: int = 32
     max_steps: int | None = None
     resume: bool = False
+    overwrite: bool = False  # start over in an --out that holds an earlier run (--restart)
     progress: bool = True
 
 
@@ -65,8 +68,11 @@ def train(request: TrainRequest) -> Path | None:
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; train needs a benchmark (build-splits)")
+    check_disjoint(benchmark)
     classes = benchmark.id_class_names
     rows = benchmark.split("id_train")
+    if not rows.paths:
+        raise FgoodError(f"{benchmark.path}: the id_train split is empty; there is nothing to train on")
     root = benchmark.dataset_root(request.root)
     hyper = paper_hyper(benchmark.name, request.hyper, request.method)
     hyper.check()
@@ -77,11 +83,22 @@ def train(request: TrainRequest) -> Path | None:
     preset = BENCHMARKS.get(benchmark.name)
     config = TrainConfig(**asdict(request.config))
     config.epochs = request.epochs or (FINE_TUNE_EPOCHS if fine_tune else preset.epochs if preset else config.epochs)
-    ensure_output_folder(Path(request.out))
+    if fine_tune and request.init is None:
+        raise FgoodError(f"{request.method} fine-tunes the standard model: give --init CHECKPOINT, or --from-scratch")
+    out = Path(request.out)
+    with run_folder(out, "train", reuse=request.resume or request.overwrite, owned=RUN_FILES, hint=_rerun_hint(out)):
+        return _train(request, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out)
+
+
+def _rerun_hint(out: Path) -> str:
+    if (out / "classifier.pt").is_file():
+        return "the run finished: pass --overwrite (or --restart) to train again from the start"
+    return "pass --resume to continue it, or --restart to start over"
+
+
+def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out) -> Path | None:
     seed_everything(config.seed)
     if fine_tune:
-        if request.init is None:
-            raise FgoodError(f"{request.method} fine-tunes the standard model: give --init CHECKPOINT, or --from-scratch")
         model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != classes:
             raise FgoodError(f"{request.init}: trained on other classes than {benchmark.name}'s ID classes")
@@ -89,10 +106,9 @@ def train(request: TrainRequest) -> Path | None:
     else:
         model = build_model(config.arch, len(classes), config.weights, config.image_size)
     runtime = setup_runtime(config.device)
-    out = Path(request.out)
     log = out / "metrics.jsonl"
     if runtime.is_main and not request.resume:
-        log.unlink(missing_ok=True)
+        clear_outputs(out, RUN_FILES)
     model = train_classifier(model, root, rows.paths, rows.labels, config, runtime, out, resume=request.resume,
                              progress=request.progress, method=request.method, hyper=hyper, outliers=outliers,
                              max_steps=request.max_steps, log=log)

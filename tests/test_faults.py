@@ -1,0 +1,332 @@
+"""Fault injection: bad targets, kills, concurrent runs, full disks and bad inputs (issue #12).
+
+Every case asserts what a user must be able to rely on: exit status 2 with exactly one line on
+stderr and no traceback, no file changed outside the command's --out (checksums before and
+after), and no partial or empty folder left behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from fgood_bench.outputs import MARKER, output_folder, run_folder
+from fgood_bench.training.models import build_model, save_classifier
+
+TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0"]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file (and symlink target) under ``folder`` with its sha256."""
+    result = {}
+    for path in sorted(Path(folder).rglob("*")):
+        key = str(path.relative_to(folder))
+        if path.is_symlink():
+            result[key] = "-> " + os.readlink(path)
+        elif path.is_file():
+            result[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir():
+            result[key] = "dir"
+    return result
+
+
+def refused(result, *expected: str) -> str:
+    """A one-line refusal: exit 2, one stderr line, no traceback; returns the line."""
+    status, _, err = result
+    assert status == 2, err
+    assert err.count("\n") == 1 and err.startswith("fgood-bench: error: ") and "Traceback" not in err, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
+def no_leftovers(folder: Path) -> None:
+    """No partial, retired or lock files anywhere under ``folder``."""
+    names = [p.name for p in Path(folder).rglob("*")]
+    assert not [n for n in names if ".partial" in n or ".old-" in n or n.endswith(".lock")], names
+
+
+@pytest.fixture
+def world(dozen_birds, bird_benchmark, tmp_path):
+    """A private copy of the shared bird benchmark (K=8) and places set, a checkpoint, fake evaluate runs."""
+    base = tmp_path / "w"
+    shutil.copytree(bird_benchmark["base"] / "out", base / "benchmarks")
+    torch.manual_seed(0)
+    names = json.loads((base / "benchmarks" / "bird" / "manifest.json").read_text())["id_classes"]
+    save_classifier(base / "ck.pt", build_model("resnet18", 8), "resnet18", [c["name"] for c in names])
+    for run in ("RUN1", "RUN2"):
+        folder = base / "runs" / run
+        folder.mkdir(parents=True)
+        (folder / MARKER).write_text(json.dumps({"written_by": "fgood-bench", "kind": "evaluate"}) + "\n")
+        (folder / "results.json").write_text(json.dumps(fake_results()))
+        (folder / "checkpoint.pt").write_bytes(b"precious weights")
+    return {"base": base, "root": dozen_birds, "places": bird_benchmark["places"], "bench": base / "benchmarks" / "bird"}
+
+
+def fake_results() -> dict:
+    metric = {"fpr95": 0.5, "auroc": 0.5, "aupr_in": 0.5, "aupr_out": 0.5}
+    return {"toolkit": "fgood-bench", "convention": "c", "metrics_reported": list(metric), "benchmark": {"name": "bird"},
+            "scorers": ["msp"], "base_rate": "none", "id_accuracy": 0.5, "metrics": {"holdout": {"msp": metric}}}
+
+
+# ------------------------------------------------------------------ data loss: the cases of issue #12
+def test_report_never_replaces_runs_or_files(world, capsys):
+    base = world["base"]
+    runs = [base / "runs" / "RUN1", base / "runs" / "RUN2"]
+    before = tree(base)
+    refused(run_cli("report", *runs, "--out", base / "runs", capsys=capsys), "did not create")
+    refused(run_cli("report", *runs, "--out", runs[0], capsys=capsys), "holds a evaluate output")
+    (base / "notes.txt").write_text("my notes")
+    before["notes.txt"] = tree(base)["notes.txt"]
+    refused(run_cli("report", *runs, "--out", base / "notes.txt", capsys=capsys), "not a folder")
+    os.mkfifo(base / "fifo")  # a device-like node: never turned into a folder
+    refused(run_cli("report", *runs, "--out", base / "fifo", capsys=capsys), "not a folder")
+    assert (base / "fifo").is_fifo()
+    (base / "fifo").unlink()
+    assert tree(base) == before
+    # a report folder of its own: written, refused again, replaced with --overwrite
+    assert run_cli("report", *runs, "--out", base / "summary", capsys=capsys)[0] == 0
+    refused(run_cli("report", *runs, "--out", base / "summary", capsys=capsys), "--overwrite")
+    assert run_cli("report", *runs, "--out", base / "summary", "--overwrite", capsys=capsys)[0] == 0
+    assert sorted(p.name for p in (base / "summary").iterdir()) == [MARKER, "report.csv", "report.json", "report.md"]
+    no_leftovers(base)
+
+
+def test_manifest_folders_are_never_replaced_by_another_command(world, capsys):
+    base, bench = world["base"], world["bench"]
+    before = tree(base)
+    refused(run_cli("export", bench, "--format", "openood", "--out", base / "benchmarks", capsys=capsys),
+            "holds a benchmark output", "not replaced")
+    refused(run_cli("export", bench, "--format", "openood", "--out", base / "benchmarks", "--overwrite", capsys=capsys),
+            "holds a benchmark output")
+    refused(run_cli("build-ood-set", "imagefolder", "--root", world["places"], "--out", base / "benchmarks", "--name", "bird",
+                    "--overwrite", capsys=capsys), "holds a benchmark output")
+    foreign = base / "D" / "bird"
+    foreign.mkdir(parents=True)
+    (foreign / "thesis.tex").write_text("years of work")
+    before = tree(base)
+    preds = world["bench"] / "predictions.npz"
+    refused(run_cli("build-splits", "bird", "--root", world["root"], "--out", base / "D", "--num-id", "8",
+                    "--predictions", preds, "--overwrite", capsys=capsys), "did not create")
+    (base / "plain").write_text("x")
+    before = tree(base)
+    refused(run_cli("build-splits", "bird", "--root", world["root"], "--out", base / "plain", "--num-id", "8",
+                    "--predictions", preds, capsys=capsys), "not a folder")
+    assert tree(base) == before
+    no_leftovers(base)
+
+
+def test_same_kind_needs_overwrite_and_replaces_whole(world, capsys):
+    base = world["base"]
+    args = ["build-ood-set", "places365", "--root", world["places"], "--out", base / "ood", "--size", "3"]
+    assert run_cli(*args, capsys=capsys)[0] == 0
+    first = tree(base / "ood")
+    refused(run_cli(*args, "--seed", "1", capsys=capsys), "holds an earlier ood_set output", "--overwrite")
+    assert tree(base / "ood") == first
+    assert run_cli(*args, "--seed", "1", "--overwrite", capsys=capsys)[0] == 0
+    assert tree(base / "ood") != first and sorted(os.listdir(base / "ood")) == ["places365"]
+    no_leftovers(base / "ood")
+
+
+def test_a_kill_between_the_renames_is_repaired_by_the_next_run(world, capsys):
+    """The state a kill leaves mid-replacement: the output moved aside, a half-written staging folder."""
+    base = world["base"]
+    args = ["build-ood-set", "places365", "--root", world["places"], "--out", base / "ood", "--size", "3"]
+    assert run_cli(*args, capsys=capsys)[0] == 0
+    published = tree(base / "ood" / "places365")
+    (base / "ood" / "places365").replace(base / "ood" / ".places365.old-abc123")
+    (base / "ood" / ".places365.partial-def456" / "splits").mkdir(parents=True)
+    (base / "ood" / ".places365.partial-def456" / MARKER).write_text("{}")
+    refused(run_cli(*args, capsys=capsys), "holds an earlier ood_set output")  # restored first, then refused
+    assert tree(base / "ood" / "places365") == published
+    assert sorted(os.listdir(base / "ood")) == ["places365"]
+
+
+def test_a_second_run_into_the_same_out_refuses(world, capsys):
+    base = world["base"]
+    with run_folder(base / "t", "train"):
+        before = tree(base)
+        refused(run_cli("train", "--method", "standard", "--manifest", world["bench"], "--root", world["root"],
+                        "--out", base / "t", "--epochs", "1", *TINY, capsys=capsys), "another fgood-bench run")
+        assert tree(base) == before
+    with output_folder(base / "ood" / "places365", "ood_set"):
+        refused(run_cli("build-ood-set", "places365", "--root", world["places"], "--out", base / "ood", capsys=capsys),
+                "another fgood-bench run")
+
+
+# --------------------------------------------------------------------------- full disk, interrupts
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_full_disk_during_train_keeps_the_previous_checkpoint(world, capsys, monkeypatch):
+    """The disk fills while the second epoch's checkpoint is written: one line, no partial file,
+    the first epoch's checkpoint intact (and --resume-able)."""
+    base = world["base"]
+    checkpoint = base / "t" / "checkpoint.pt"
+    real_save, saved = torch.save, []
+
+    def fill_on_second_save(obj, handle, *a, **k):
+        if saved:
+            saved.append(checkpoint.read_bytes())
+            real_save({"half": torch.zeros(1000)}, handle)
+            _enospc()
+        saved.append(None)
+        real_save(obj, handle, *a, **k)
+
+    monkeypatch.setattr(torch, "save", fill_on_second_save)
+    refused(run_cli("train", "--method", "standard", "--manifest", world["bench"], "--root", world["root"], "--out", base / "t",
+                    "--epochs", "2", *TINY[:-3], "16", *TINY[-2:], capsys=capsys), "No space left on device", "checkpoint.pt")
+    assert checkpoint.read_bytes() == saved[-1]
+    assert torch.load(checkpoint, weights_only=True)["epochs_done"] == 1
+    assert sorted(os.listdir(base / "t")) == [MARKER, "checkpoint.pt", "metrics.jsonl"]  # no partial file, no classifier
+
+
+def test_full_disk_and_interrupts_during_evaluate(world, capsys, monkeypatch):
+    import pyarrow.parquet as pq
+
+    base = world["base"]
+    before = tree(base)
+    args = ["evaluate", "--checkpoint", base / "ck.pt", "--manifest", world["bench"], "--root", world["root"],
+            "--out", base / "ev", "--image-size", "32", "--workers", "0", "--scorers", "msp"]
+    monkeypatch.setattr(pq, "write_table", lambda table, where, *a, **k: (Path(where).write_bytes(b"PAR1" * 99), _enospc()))
+    refused(run_cli(*args, capsys=capsys), "No space left on device")
+    assert tree(base) == before  # no partial file, no empty --out
+    monkeypatch.undo()
+
+    import fgood_bench.evaluation.evaluate as evaluation
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "forward_outputs", interrupted)
+    assert run_cli(*args, capsys=capsys)[0] == 130
+    assert tree(base) == before
+
+
+# ------------------------------------------------- failed commands leave no empty folder (#16 item 8)
+def test_failed_commands_leave_no_output_folder(world, capsys, monkeypatch):
+    base = world["base"]
+    before = tree(base)
+    refused(run_cli("train", "--method", "mixupoe", "--manifest", world["bench"], "--root", world["root"],
+                    "--outliers", base / "benchmarks" / "places365", "--outlier-root", world["places"], "--out", base / "new" / "t", *TINY, capsys=capsys), "--init")
+    refused(run_cli("evaluate", "--checkpoint", base / "nothing.pt", "--manifest", world["bench"], "--root", world["root"],
+                    "--out", base / "new" / "ev", *TINY[:2], capsys=capsys), "nothing.pt")
+    import fgood_bench.ranking.build as build
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "train_classifier", interrupted)
+    assert run_cli("build-splits", "bird", "--root", world["root"], "--out", base / "new" / "b", "--num-id", "8",
+                   "--epochs", "1", *TINY, capsys=capsys)[0] == 130
+    assert tree(base) == before
+
+
+# --------------------------------------------------- rerun without --resume refuses (#16 item 7)
+def test_rerun_of_an_interrupted_train_needs_resume_or_restart(world, capsys):
+    base = world["base"]
+    args = ["train", "--method", "standard", "--manifest", world["bench"], "--root", world["root"], "--out", base / "t",
+            "--epochs", "1", *TINY]
+    assert run_cli(*args, capsys=capsys)[0] == 0
+    refused(run_cli(*args, capsys=capsys), "the run finished", "--overwrite")
+    (base / "t" / "classifier.pt").unlink()  # as a run killed after its first checkpoint leaves it
+    before = tree(base)
+    refused(run_cli(*args, capsys=capsys), "--resume", "--restart")
+    assert tree(base) == before
+    assert run_cli(*args, "--restart", capsys=capsys)[0] == 0
+    assert (base / "t" / "classifier.pt").is_file()
+    no_leftovers(base / "t")
+
+
+def test_rerun_of_an_interrupted_build_splits_needs_resume_or_restart(world, capsys):
+    base = world["base"]
+    work = base / "b" / "bird.work"
+    with run_folder(work, "build-splits training"):
+        (work / "checkpoint.pt").write_bytes(b"an interrupted training")
+    before = tree(base)
+    refused(run_cli("build-splits", "bird", "--root", world["root"], "--out", base / "b", "--num-id", "8", "--epochs", "1",
+                    *TINY, capsys=capsys), "--resume", "--restart")
+    assert tree(base) == before
+
+
+# ----------------------------------------------------------- exact-step resume (issue #12 item 5)
+@pytest.mark.slow
+@pytest.mark.parametrize("cut", [4])  # mid-way through the second epoch (3 steps per epoch)
+def test_resume_from_any_step_gives_bit_identical_weights(world, cut):
+    """``train --epochs 2 --max-steps CUT`` then ``--resume``: the weights of an uninterrupted run."""
+    from fgood_bench.manifests.manifest import Manifest
+    from fgood_bench.training.engine import Outliers, Runtime, TrainConfig, train_classifier
+    from fgood_bench.training.methods import Hyper
+
+    benchmark = Manifest.load(world["bench"])
+    rows = benchmark.split("id_train")
+    places = Manifest.load(world["base"] / "benchmarks" / "places365")
+    outliers = Outliers(places.dataset_root(world["places"]), places.split("ood_test").paths[:12], 4)
+    config = TrainConfig(arch="resnet18", weights=None, epochs=2, batch_size=16, image_size=32, workers=0)
+
+    def run(work: Path, max_steps: int | None, resume: bool):
+        torch.manual_seed(0)
+        model = build_model("resnet18", 8)
+        work.mkdir(exist_ok=True)
+        return train_classifier(model, benchmark.dataset_root(world["root"]), rows.paths, rows.labels, config, Runtime(),
+                                work, resume=resume, progress=False, method="mixupoe", hyper=Hyper(), outliers=outliers,
+                                max_steps=max_steps)
+
+    whole = run(world["base"] / "whole", None, False).state_dict()
+    run(world["base"] / "cut", cut, False)
+    assert torch.load(world["base"] / "cut" / "checkpoint.pt", weights_only=True)["step"] == cut
+    resumed = run(world["base"] / "cut", None, True).state_dict()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+# ------------------------------------------------------------- split leakage (issue #12 item 6)
+def leak(bench: Path, line: str) -> None:
+    """Append ``line`` to the benchmark's id_test split, with the manifest's count and sha256 updated."""
+    split = bench / "splits" / "id_test.txt"
+    split.write_bytes(split.read_bytes() + line.encode())
+    manifest = json.loads((bench / "manifest.json").read_text())
+    manifest["splits"]["id_test"].update(count=manifest["splits"]["id_test"]["count"] + 1,
+                                         sha256=hashlib.sha256(split.read_bytes()).hexdigest())
+    (bench / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def test_splits_sharing_an_image_are_refused(world, capsys):
+    bench, root = world["bench"], world["root"]
+    train_line = (bench / "splits" / "id_train.txt").read_text().splitlines()[1]
+    leak(bench, train_line + "\n")
+    before = tree(world["base"])
+    status, out, _ = run_cli("verify", bench, "--root", root, capsys=capsys)
+    assert status == 1 and f"id_test {train_line.split(chr(9))[0]} and id_train {train_line.split(chr(9))[0]}" in out
+    refused(run_cli("train", "--method", "standard", "--manifest", bench, "--root", root, "--out", world["base"] / "t",
+                    *TINY, capsys=capsys), "split leak", "id_train")
+    refused(run_cli("evaluate", "--checkpoint", world["base"] / "ck.pt", "--manifest", bench, "--root", root,
+                    "--out", world["base"] / "ev", *TINY, capsys=capsys), "split leak")
+    assert tree(world["base"]) == before
+
+
+def test_verify_images_finds_the_same_content_under_two_paths(world, tmp_path, capsys):
+    from PIL import Image
+
+    bench, root = world["bench"], tmp_path / "unique"
+    shutil.copytree(world["root"], root)
+    for k, image in enumerate(sorted(root.rglob("*.jpg"))):  # the fixture's images repeat: make each unique
+        image.unlink()
+        Image.new("RGB", (8, 8), (k % 256, k // 256, 7)).save(image, format="PNG")
+    train_path, label, name = (bench / "splits" / "id_train.txt").read_text().splitlines()[1].split("\t")
+    shutil.copyfile(root / train_path, root / "images" / "copy_of_a_train_image.jpg")
+    leak(bench, f"images/copy_of_a_train_image.jpg\t{label}\t{name}\n")
+    status, out, _ = run_cli("verify", bench, "--root", root, capsys=capsys)
+    assert status == 0, out  # different paths: only the content tells
+    status, out, _ = run_cli("verify", bench, "--root", root, "--images", "--workers", "1", capsys=capsys)
+    assert status == 1 and out.count("split leak") == 1, out
+    assert f"id_test images/copy_of_a_train_image.jpg and id_train {train_path} are the same content" in out
