@@ -23,12 +23,13 @@ Rows = list[tuple[str, int]]
 
 
 @lru_cache(maxsize=None)
-def tiny_jpeg(label: int, size: int = 8) -> bytes:
-    """A small valid JPEG whose colour depends on ``label``."""
+def tiny_jpeg(label: int, size: int = 8, comment: str = "") -> bytes:
+    """A small valid JPEG whose colour depends on ``label``; a ``comment`` makes its bytes unique
+    (the pixels stay those of ``label``), as distinct photos are: split disjointness is checked by content."""
     rng = np.random.default_rng(label)
     pixels = (rng.integers(0, 256, 3) + rng.integers(0, 32, (size, size, 3))).clip(0, 255).astype(np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90, **({"comment": comment} if comment else {}))
     return buffer.getvalue()
 
 
@@ -60,7 +61,7 @@ def write_image(path: Path, label: int) -> None:
             return
         except OSError:  # another file system, or the source is gone: write a copy instead
             pass
-    path.write_bytes(tiny_jpeg(label))
+    path.write_bytes(tiny_jpeg(label, comment="/".join(path.parts[-2:])))
     if _link_sources is not None:
         _link_sources[label] = path
 
