@@ -255,6 +255,7 @@ def cmd_filter_outliers(args: argparse.Namespace) -> int:
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
         exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
         dataset_options=_dataset_options(args), progress=sys.stderr.isatty(),
+        exclude_duplicates_of=args.exclude_duplicates_of,
     )
     print(manifest)
     return 0
@@ -510,12 +511,19 @@ def build_parser() -> argparse.ArgumentParser:
     outliers.add_argument("--root", type=Path, required=True, help="the source dataset's folder")
     outliers.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     outliers.add_argument("--name", help="name of the set (default SOURCE-BENCHMARK)")
+    outliers.add_argument("--exclude-duplicates-of", type=Path, metavar="AUDIT_JSON",
+                          help="also remove the outlier images an audit-leakage audit.json found to be copies of test images")
     _add_dataset_options(outliers)
     outliers.set_defaults(run=cmd_filter_outliers)
 
     plot = commands.add_parser("plot", help="redraw the confidence plot of evaluate runs from their scores.parquet")
     plot.add_argument("runs", type=Path, nargs="+")
     plot.set_defaults(run=cmd_plot)
+
+    from fgood_bench.commands import audit, study  # noqa: E402  (commands with a module of their own)
+
+    audit.add_parser(commands)
+    study.add_parser(commands)
     return parser
 
 
