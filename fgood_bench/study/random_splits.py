@@ -72,9 +72,8 @@ def run_study(request: StudyRequest) -> dict:
         "benchmark": preset.name if preset else None, "dataset": dataset, "dataset_options": index.options,
         "num_id": request.num_id, "seed": request.seed, "scorer": request.scorer,
         "training": {"method": "standard", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")}},
-        "ranked_manifest_sha256": sha256_file(ranked.path) if ranked else None,
     }
-    _check_settings(out / "study.json", settings)
+    _check_settings(out / "study.json", settings)  # --splits and --ranked may change: more splits, a ranked split added
 
     rows = []
     for i in range(request.splits):
@@ -82,13 +81,14 @@ def run_study(request: StudyRequest) -> dict:
         classes = sorted(rng.choice(index.num_classes, request.num_id, replace=False).tolist())
         rows.append(_run_split(request, out / "splits" / f"split-{i:02d}", f"split-{i:02d}", preset,
                                dataset, [index.classes[c] for c in classes], config))
-    ranked_row = _run_ranked(request, out / "ranked", ranked, config) if ranked else None
+    ranked_row = _run_ranked(request, out / f"ranked-{sha256_file(ranked.path)[:12]}", ranked, config) if ranked else None
     summary = {
         "toolkit": f"fgood-bench {__version__}",
         "settings": settings,
         "metric_convention": "accuracy on the ID test images; auroc, aupr (AUPR-out) and fpr95 with the holdout "
                              "classes' test images as the positive (OOD) class, see docs/evaluation.md",
         "splits": rows,
+        "ranked_manifest_sha256": sha256_file(ranked.path) if ranked else None,
         "spread": {m: _spread([r[m] for r in rows]) for m in METRICS},
         "ranked": ranked_row,
     }
