@@ -177,7 +177,7 @@ def _ranking_runs(request: BuildRequest, plan: Plan) -> list[tuple[Path | None, 
     if checkpoints:
         return [(Path(c), TrainConfig(**asdict(plan.train)), base) for c in checkpoints]
     runs = []
-    for arch in request.archs or [plan.train.arch]:
+    for arch in dict.fromkeys(request.archs or [plan.train.arch]):  # an arch named twice trains once
         for k in range(request.seeds):
             config = TrainConfig(**{**asdict(plan.train), "arch": arch, "seed": plan.train.seed + k})
             runs.append((None, config, base))
