@@ -94,8 +94,9 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
     from fgood_bench.ranking import BuildRequest, build_splits
     from fgood_bench.training.engine import TrainConfig
 
+    archs = args.arch or ["resnet50"]
     train = TrainConfig(
-        arch=args.arch, weights=args.weights, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
+        arch=archs[0], weights=args.weights, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
         seed=args.seed, device=args.device, workers=args.workers, amp=not args.no_amp,
     )
     benchmark = None if args.benchmark == "custom" else args.benchmark
@@ -103,7 +104,7 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
         dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
-        id_classes=args.id_classes, ood_classes=args.ood_classes, overwrite=args.overwrite,
+        id_classes=args.id_classes, ood_classes=args.ood_classes, overwrite=args.overwrite, seeds=args.seeds, archs=archs,
         progress=sys.stderr.isatty(),
     )
     manifest = build_splits(request)
@@ -263,6 +264,7 @@ def cmd_filter_outliers(args: argparse.Namespace) -> int:
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
         exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
         dataset_options=_dataset_options(args), progress=sys.stderr.isatty(), overwrite=args.overwrite,
+        exclude_duplicates_of=args.exclude_duplicates_of,
     )
     print(manifest)
     return 0
@@ -289,9 +291,13 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--level", help="fgvc_aircraft: variant|family|manufacturer (default variant)")
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, several_archs: bool = False) -> None:
     group = parser.add_argument_group("model and training (defaults: the paper's recipe, Appendix D.1)")
-    group.add_argument("--arch", default="resnet50", help="any torchvision classification model (default resnet50)")
+    if several_archs:  # build-splits: one ranking per architecture (and seed)
+        group.add_argument("--arch", action="append", help="any torchvision classification model (default resnet50); "
+                           "repeatable: --seeds rankings for each")
+    else:
+        group.add_argument("--arch", default="resnet50", help="any torchvision classification model (default resnet50)")
     group.add_argument("--weights", default="IMAGENET1K_V2",
                        help="torchvision weights name, a local state-dict file, or 'none' (default IMAGENET1K_V2)")
     group.add_argument("--epochs", type=positive_int, help="default: 60 for bird, car, aircraft; 30 for dog, flower")
@@ -363,9 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", help="benchmark name (default: the benchmark or dataset id)")
     build.add_argument("--num-id", type=positive_int, help="number of in-distribution classes K (default: the benchmark's)")
     source = build.add_mutually_exclusive_group()
-    source.add_argument("--predictions", type=Path,
-                        help=".npz with 'paths' (as in the split files) and 'logits' (N x classes) on the test split")
-    source.add_argument("--checkpoint", type=Path, help="a classifier trained on all classes (fgood-bench or a state dict + --arch)")
+    source.add_argument("--predictions", type=Path, action="append",
+                        help=".npz with 'paths' (as in the split files) and 'logits' (N x classes) on the test split; "
+                        "repeatable: rank by the mean S(c) and write stability.json")
+    source.add_argument("--checkpoint", type=Path, action="append",
+                        help="a classifier trained on all classes (fgood-bench or a state dict + --arch); repeatable")
+    build.add_argument("--seeds", type=positive_int, default=1,
+                       help="train N ranking classifiers (seeds --seed .. --seed+N-1) per --arch, rank by the mean S(c) "
+                       "and write stability.json (default 1)")
     build.add_argument("--resume", action="store_true", help="continue an interrupted training from OUT/NAME.work/checkpoint.pt")
     _add_overwrite(build, "replace an earlier OUT/NAME and start its training over", restart=True)
     build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
@@ -375,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--ood-classes", type=Path, help="with --id-classes: the only classes whose images form ood_test "
                        "(default: all other classes)")
     _add_dataset_options(build)
-    _add_model_options(build)
+    _add_model_options(build, several_archs=True)
     build.set_defaults(run=cmd_build_splits)
 
     verify = commands.add_parser(
@@ -530,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
     outliers.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     outliers.add_argument("--name", help="name of the set (default SOURCE-BENCHMARK)")
     _add_overwrite(outliers, "replace an earlier outlier set OUT/NAME")
+    outliers.add_argument("--exclude-duplicates-of", type=Path, metavar="AUDIT_JSON",
+                          help="also remove the outlier images an audit-leakage audit.json found to be copies of test images")
     _add_dataset_options(outliers)
     outliers.set_defaults(run=cmd_filter_outliers)
 
@@ -537,6 +550,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", type=Path, nargs="+")
     _add_overwrite(plot, "redraw an existing confidence.png")
     plot.set_defaults(run=cmd_plot)
+
+    from fgood_bench.commands import audit, study  # noqa: E402  (commands with a module of their own)
+
+    audit.add_parser(commands)
+    study.add_parser(commands)
     return parser
 
 

@@ -31,8 +31,12 @@ def filter_outliers(
     benchmark: str | None, source: str, root: str | Path, out: str | Path, *, exclude_roots: list[str] = (),
     exclude_wnids: list[str] = (), all_benchmarks: bool = False, name: str | None = None,
     dataset_options: dict | None = None, progress: bool = True, overwrite: bool = False,
+    exclude_duplicates_of: str | Path | None = None,
 ) -> Path:
-    """Write ``out/<name>/`` (manifest, split file, report); returns the manifest's path."""
+    """Write ``out/<name>/`` (manifest, split file, report); returns the manifest's path.
+
+    ``exclude_duplicates_of``: an ``audit-leakage`` audit.json; the outlier images it found to be
+    copies of benchmark test images are removed too."""
     if source not in SOURCES:
         raise FgoodError(f"--source {source!r}: choose from {', '.join(SOURCES)}")
     benchmark = None if benchmark in (None, "none") else benchmark
@@ -42,6 +46,11 @@ def filter_outliers(
     excluded = exclusion_set(roots, list(exclude_wnids)) if source != "minc2500" else []
     default_name = f"{source}-{benchmark or ('all' if all_benchmarks else 'unfiltered')}"
     preflight(Path(out) / (name or default_name), "outliers", overwrite)
+    duplicates = None
+    if exclude_duplicates_of is not None:
+        from fgood_bench.audit.leakage import duplicate_outliers
+
+        duplicates = duplicate_outliers(Path(exclude_duplicates_of), source)
     index = load_dataset(source, root, **(dataset_options or {}))
     if source == "webvision":
         table = index.split("train")
@@ -57,6 +66,9 @@ def filter_outliers(
 
     removed_mask = pc.is_in(concepts, value_set=pa.array([e.wnid for e in excluded], pa.string()))
     kept = pc.invert(removed_mask)
+    if duplicates is not None:  # audited copies of test images, unless a concept already removed them
+        copies = pc.and_(kept, pc.is_in(table.column("path"), value_set=pa.array(duplicates[0], pa.string())))
+        kept = pc.and_(kept, pc.invert(copies))
     paths, names = table.column("path").combine_chunks().filter(kept), concepts.filter(kept)
     content = _split_file(paths, names)
     removed_counts = _count(concepts.filter(removed_mask))
@@ -72,6 +84,10 @@ def filter_outliers(
         "images_removed": table.num_rows - len(paths),
         "concepts_kept": len(_count(names)),
     }
+    if duplicates is not None:
+        removed = table.column("path").filter(copies).to_pylist()
+        report["duplicates"] = {"audit_sha256": duplicates[1], "pairs_listed": len(duplicates[0]),
+                                "images_removed": len(removed), "paths": removed}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "kind": "outliers",
@@ -151,6 +167,12 @@ def report_markdown(name: str, report: dict) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {e['wnid']} | {e['names']} | {e['matched']} | {e['images_removed']:,} |" for e in report["excluded"]]
+    if "duplicates" in report:
+        found = report["duplicates"]
+        lines += ["", f"Also removed {found['images_removed']:,} images that audit-leakage found to be copies of the "
+                  f"benchmark's test images (audit sha256 {found['audit_sha256']}; {found['pairs_listed']:,} outlier "
+                  "images listed, the others already removed by concept):", ""]
+        lines += [f"- `{path}`" for path in found["paths"]]
     return "\n".join(lines) + "\n"
 
 

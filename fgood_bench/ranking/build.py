@@ -5,7 +5,9 @@ Tsinghua Dogs) come from a predictions file, a trained checkpoint, or a classifi
 here on the official training images of all classes. The classes are ranked as in Appendix A;
 the top K are in-distribution (ID labels 0..K-1 in class-index order), the rest are the holdout
 OOD classes (label -1). The official val split, where it exists and is not trained on, becomes
-``id_val``.
+``id_val``. With several rankings (``seeds`` > 1, several archs, predictions files or checkpoints)
+the classes are ranked by their mean S(c) and ``stability.json`` reports how much the rankings
+agree (:mod:`fgood_bench.ranking.stability`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outputs import clear_outputs, preflight, run_folder, write_folder
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
+from fgood_bench.ranking.stability import (
+    consensus_scores, stability_json, stability_plot, stability_report, stability_summary,
+)
 from fgood_bench.training.engine import (
     Runtime, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
 )
@@ -53,9 +58,11 @@ class BuildRequest:
     name: str | None = None
     num_id: int | None = None
     dataset_options: dict = field(default_factory=dict)
-    predictions: Path | None = None
-    checkpoint: Path | None = None
+    predictions: Path | list[Path] | None = None  # several: one ranking each, ranked by the mean S(c)
+    checkpoint: Path | list[Path] | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: int = 1  # rankings trained per architecture, seeds train.seed, train.seed + 1, ...
+    archs: list[str] | None = None  # architectures to train rankings with (default: [train.arch])
     epochs: int | None = None  # None: the benchmark's epochs (Appendix D.1), else train.epochs
     resume: bool = False
     work_dir: Path | None = None
@@ -80,6 +87,8 @@ class Plan:
 def make_plan(request: BuildRequest) -> Plan:
     if request.predictions and request.checkpoint:
         raise FgoodError("give either --predictions or --checkpoint, not both")
+    if (request.predictions or request.checkpoint) and (request.seeds > 1 or len(request.archs or []) > 1):
+        raise FgoodError("--seeds and several --arch train the rankings; they cannot be combined with --predictions or --checkpoint")
     train = TrainConfig(**asdict(request.train))
     if request.benchmark:
         preset = get_benchmark(request.benchmark)
@@ -117,32 +126,67 @@ def build_splits(request: BuildRequest) -> Path | None:
     eval_paths = evaluation.column("path").to_pylist()
     eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
 
-    provenance: dict = {}
-    if request.predictions:
-        logits = read_predictions(Path(request.predictions), eval_paths, index.num_classes)
-        provenance["predictions_source"] = {"kind": "file", "sha256": sha256_file(Path(request.predictions))}
+    predictions = _as_list(request.predictions)
+    if predictions:
+        runs = [(read_predictions(Path(p), eval_paths, index.num_classes), {"kind": "file", "sha256": sha256_file(Path(p))})
+                for p in predictions]
         if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes
             return None
     else:
         runtime = setup_runtime(plan.train.device)
-        logits, provenance["predictions_source"] = _predict(request, plan, index, eval_split, runtime)
+        runs = [_predict(request, plan, index, eval_split, runtime, checkpoint, config, work_dir)
+                for checkpoint, config, work_dir in _ranking_runs(request, plan)]
         if not runtime.is_main:
             return None
 
-    if not np.isfinite(logits).all():
-        row = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
-        raise FgoodError(f"the classifier's logits for {eval_paths[row]!r} are not finite (NaN or inf): it diverged")
-    scores = class_scores(logits, eval_labels, index.num_classes)
+    rankings = []
+    for logits, _ in runs:
+        if not np.isfinite(logits).all():
+            row = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
+            raise FgoodError(f"the classifier's logits for {eval_paths[row]!r} are not finite (NaN or inf): it diverged")
+        rankings.append(class_scores(logits, eval_labels, index.num_classes))
+    scores = rankings[0] if len(rankings) == 1 else consensus_scores(rankings)
     empty = np.flatnonzero(scores.num_test == 0)
     if empty.size:
         raise FgoodError(f"class {index.classes[empty[0]]!r} has no image in the {eval_split} split: it cannot be ranked")
     id_classes = scores.top(plan.num_id)
     ood_classes = [c for c in range(index.num_classes) if c not in set(id_classes)]
+    if len(runs) == 1:
+        logits, provenance = runs[0][0], {"predictions_source": runs[0][1]}
+        stability = None
+    else:  # every ranking's logits, stacked (rankings x images x classes)
+        logits = np.stack([r[0] for r in runs])
+        sources = [r[1] for r in runs]
+        provenance = {"predictions_source": {"kind": "consensus", "num_rankings": len(runs), "rankings": sources}}
+        stability = stability_report(rankings, index.classes, plan.num_id, sources)
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images,
-                    ranked=(scores, logits, eval_paths, eval_labels, provenance))
+                    ranked=(scores, logits, eval_paths, eval_labels, provenance), stability=stability)
     target = Path(request.out) / plan.name
     write_folder(target, files, kind="benchmark", overwrite=request.overwrite)
     return target / "manifest.json"
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _ranking_runs(request: BuildRequest, plan: Plan) -> list[tuple[Path | None, TrainConfig, Path]]:
+    """(checkpoint, settings, work folder) of every ranking classifier: the checkpoints given, or
+    ``seeds`` trainings per architecture, each in its own work folder when there are several."""
+    base = Path(request.work_dir or Path(request.out) / f"{plan.name}.work")
+    checkpoints = _as_list(request.checkpoint)
+    if checkpoints:
+        return [(Path(c), TrainConfig(**asdict(plan.train)), base) for c in checkpoints]
+    runs = []
+    for arch in dict.fromkeys(request.archs or [plan.train.arch]):  # an arch named twice trains once
+        for k in range(request.seeds):
+            config = TrainConfig(**{**asdict(plan.train), "arch": arch, "seed": plan.train.seed + k})
+            runs.append((None, config, base))
+    if len(runs) > 1:
+        runs = [(None, config, base / f"{config.arch}-seed{config.seed}") for _, config, _ in runs]
+    return runs
 
 
 def read_class_list(path: Path, classes: tuple[str, ...]) -> list[int]:
@@ -222,23 +266,22 @@ def _check_images(index: DatasetIndex, splits: list[str]) -> None:
             )
 
 
-def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split: str, runtime: Runtime):
-    config = plan.train
+def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split: str, runtime: Runtime,
+             checkpoint: Path | None, config: TrainConfig, work_dir: Path):
     eval_paths = index.split(eval_split).column("path").to_pylist()
-    if request.checkpoint:
+    if checkpoint:
         _check_images(index, [eval_split])
-        model, payload = load_classifier(request.checkpoint, index.num_classes, config.arch, config.image_size)
+        model, payload = load_classifier(checkpoint, index.num_classes, config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != list(index.classes):
-            raise FgoodError(f"{request.checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
+            raise FgoodError(f"{checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
         config.arch = payload.get("arch", config.arch)
-        source = {"kind": "checkpoint", "sha256": sha256_file(Path(request.checkpoint)), "arch": config.arch,
+        source = {"kind": "checkpoint", "sha256": sha256_file(Path(checkpoint)), "arch": config.arch,
                   "image_size": config.image_size}
     else:
         _check_images(index, [*plan.train_splits, eval_split])
         train = pa.concat_tables([index.split(s) for s in plan.train_splits])
         seed_everything(config.seed)  # the new head's initialisation
         model = build_model(config.arch, index.num_classes, config.weights, config.image_size)
-        work_dir = Path(request.work_dir or Path(request.out) / f"{plan.name}.work")
         with run_folder(work_dir, "build-splits training", reuse=request.resume or request.overwrite, owned=WORK_FILES,
                         hint="pass --resume to continue its training, or --restart to start over"):
             if request.overwrite and not request.resume and runtime.is_main:
@@ -255,7 +298,8 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
 
 
 def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[int], ood_classes: list[int],
-            hash_images: bool, ranked: tuple | None, given: dict | None = None) -> dict[str, bytes]:
+            hash_images: bool, ranked: tuple | None, given: dict | None = None,
+            stability: dict | None = None) -> dict[str, bytes]:
     """The files of a benchmark: split files, and for a ranked one the ranking and predictions."""
     new_label = {c: i for i, c in enumerate(id_classes)}
     ood = set(ood_classes)
@@ -318,6 +362,10 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[i
         }
         manifest["predictions"] = {"file": "predictions.npz", "sha256": sha256_bytes(files["predictions.npz"]),
                                    "source": provenance["predictions_source"]}
+        if stability is not None:
+            files["stability.json"] = stability_json(stability)
+            files["stability.png"] = stability_plot(stability, title=plan.name)
+            manifest["provenance"]["stability"] = stability_summary(stability, sha256_bytes(files["stability.json"]))
     else:
         manifest["given"] = given
     files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,1 @@
+"""Benchmark audits: near-duplicate leakage between image sets (perceptual hashing)."""

@@ -1,0 +1,1 @@
+"""Sub-commands with their own module: each exposes ``add_parser(subparsers)``."""

@@ -1,0 +1,227 @@
+"""``fgood-bench study random-splits``: the variance of random ID / holdout splits (paper, Figure 2).
+
+The paper (section 3.1, Figure 2) samples 10-class ID splits of Bird at random, trains a
+classifier on each and finds accuracy and MSP detection AUPR (holdout = the other classes) to
+depend strongly on which classes were drawn; this motivates the ranked split. This study does
+the same with fgood-bench's own pipeline: each split is a benchmark manifest with given ID
+classes (``build-splits --id-classes``), trained with ``train`` (standard cross-entropy) and
+scored with ``evaluate`` against its holdout classes.
+
+Split ``i`` draws its classes from ``numpy.random.default_rng([seed, i])``: the first splits are
+the same whatever ``--splits`` is. A split is done when its ``result.json`` exists; a killed study
+run again with the same arguments continues with the splits not done (and resumes a split's
+training from its last epoch).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fgood_bench import __version__
+from fgood_bench.audit.leakage import write_files
+from fgood_bench.datasets import load_dataset
+from fgood_bench.errors import FgoodError
+from fgood_bench.outputs import run_folder, sha256_file
+from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.ranking.benchmarks import get_benchmark
+from fgood_bench.training.engine import TrainConfig
+
+METRICS = ("accuracy", "auroc", "aupr", "fpr95")  # aupr: AUPR-out, holdout classes positive (as the paper's tables)
+
+
+@dataclass
+class StudyRequest:
+    root: Path
+    out: Path
+    num_id: int
+    benchmark: str | None = None  # a preset (bird, ...) or None with ``dataset``
+    dataset: str | None = None
+    dataset_options: dict = field(default_factory=dict)
+    splits: int = 20
+    seed: int = 0
+    ranked: Path | None = None  # a build-splits benchmark of the same dataset and K, marked in the plot
+    scorer: str = "msp"
+    config: TrainConfig = field(default_factory=TrainConfig)
+    epochs: int | None = None  # None: the preset's standard-training epochs (Appendix D.1), else config.epochs
+    progress: bool = True
+
+
+def run_study(request: StudyRequest) -> dict:
+    """Train and evaluate every split not yet done; write the summary; returns it."""
+    preset = get_benchmark(request.benchmark) if request.benchmark else None
+    dataset = preset.dataset if preset else request.dataset
+    if dataset is None:
+        raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give --dataset ID")
+    if preset and request.dataset and request.dataset != preset.dataset:
+        raise FgoodError(f"benchmark {preset.name} is built from {preset.dataset}, not {request.dataset}")
+    index = load_dataset(dataset, request.root, **request.dataset_options)
+    if not 1 <= request.num_id < index.num_classes:
+        raise FgoodError(f"--num-id {request.num_id}: must be 1..{index.num_classes - 1} ({dataset} has {index.num_classes} classes)")
+    config = TrainConfig(**asdict(request.config))
+    config.epochs = request.epochs or (preset.epochs if preset else config.epochs)
+    ranked = _check_ranked(request, dataset) if request.ranked else None
+    out = Path(request.out)
+    with run_folder(out, "study random-splits", reuse=True):  # resumable: study.json pins the settings
+        return _run_study(request, out, preset, dataset, index, config, ranked)
+
+
+def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, config: TrainConfig, ranked) -> dict:
+    settings = {
+        "benchmark": preset.name if preset else None, "dataset": dataset, "dataset_options": index.options,
+        "num_id": request.num_id, "seed": request.seed, "scorer": request.scorer,
+        "training": {"method": "standard", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")}},
+    }
+    _check_settings(out / "study.json", settings)  # --splits and --ranked may change: more splits, a ranked split added
+
+    rows = []
+    for i in range(request.splits):
+        rng = np.random.default_rng([request.seed, i])
+        classes = sorted(rng.choice(index.num_classes, request.num_id, replace=False).tolist())
+        rows.append(_run_split(request, out / "splits" / f"split-{i:02d}", f"split-{i:02d}", preset,
+                               dataset, [index.classes[c] for c in classes], config))
+    ranked_row = _run_ranked(request, out / f"ranked-{sha256_file(ranked.path)[:12]}", ranked, config) if ranked else None
+    summary = {
+        "toolkit": f"fgood-bench {__version__}",
+        "settings": settings,
+        "metric_convention": "accuracy on the ID test images; auroc, aupr (AUPR-out) and fpr95 with the holdout "
+                             "classes' test images as the positive (OOD) class, see docs/evaluation.md",
+        "splits": rows,
+        "ranked_manifest_sha256": sha256_file(ranked.path) if ranked else None,
+        "spread": {m: _spread([r[m] for r in rows]) for m in METRICS},
+        "ranked": ranked_row,
+    }
+    write_files(out, {"results.json": (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+                      "results.csv": _csv(rows, ranked_row).encode("utf-8"),
+                      "results.md": study_markdown(summary).encode("utf-8"),
+                      "figure2.png": figure2(summary)})
+    return summary
+
+
+def _check_settings(path: Path, settings: dict) -> None:
+    """A study folder holds one study: its settings are written once and must match on every run."""
+    if path.exists():
+        if json.loads(path.read_text(encoding="utf-8")) != settings:
+            raise FgoodError(f"{path}: this study was started with other settings; use another --out")
+    else:
+        write_files(path.parent, {path.name: (json.dumps(settings, indent=2) + "\n").encode("utf-8")})
+
+
+def _check_ranked(request: StudyRequest, dataset: str) -> Manifest:
+    ranked = Manifest.load(request.ranked)
+    if ranked.kind != "benchmark" or ranked.dataset != dataset or ranked.dataset_options != request.dataset_options:
+        raise FgoodError(f"{ranked.path}: --ranked takes a benchmark of {dataset} with the same dataset options")
+    if ranked.data["num_id"] != request.num_id:
+        raise FgoodError(f"{ranked.path}: has K={ranked.data['num_id']} ID classes, the study draws {request.num_id}")
+    return ranked
+
+
+def _run_split(request, folder: Path, name: str, preset, dataset: str, class_names: list[str], config) -> dict:
+    done = folder / "result.json"
+    if done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
+    from fgood_bench.ranking.build import BuildRequest, build_splits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_files(folder, {"id_classes.txt": ("\n".join(class_names) + "\n").encode("utf-8")})
+    manifest = build_splits(BuildRequest(
+        root=request.root, out=folder, benchmark=preset.name if preset else None, dataset=dataset, name=name,
+        dataset_options=request.dataset_options, id_classes=folder / "id_classes.txt", progress=False,
+        overwrite=True,  # the study's own split, rebuilt identically when a killed study resumes
+    ))
+    return _train_and_evaluate(request, folder, manifest, config, {"split": name, "id_classes": class_names})
+
+
+def _run_ranked(request, folder: Path, ranked: Manifest, config) -> dict:
+    done = folder / "result.json"
+    if done.exists():
+        return json.loads(done.read_text(encoding="utf-8"))
+    return _train_and_evaluate(request, folder, ranked.path, config, {"split": "ranked", "id_classes": ranked.id_class_names})
+
+
+def _train_and_evaluate(request, folder: Path, manifest: Path, config: TrainConfig, row: dict) -> dict:
+    """The existing train and evaluate commands, then the split's result.json (which marks it done)."""
+    from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
+    from fgood_bench.training.train import TrainRequest, train
+
+    checkpoint = train(TrainRequest(method="standard", manifest=manifest, root=request.root, out=folder / "train",
+                                    config=config, epochs=config.epochs, resume=True, progress=request.progress))
+    results = evaluate(EvaluateRequest(
+        checkpoint=checkpoint, manifest=manifest, root=request.root, out=folder / "eval", ood=["holdout"],
+        scorers=[request.scorer], config=TrainConfig(**{**asdict(config), "weights": None}), progress=request.progress,
+        overwrite=True,  # an evaluation a killed study left unfinished
+    ))
+    metrics = results["metrics"]["holdout"][request.scorer]
+    row = {**row, "accuracy": results["id_accuracy"], "auroc": metrics["auroc"], "aupr": metrics["aupr_out"],
+           "fpr95": metrics["fpr95"]}
+    write_files(folder, {"result.json": (json.dumps(row, indent=2, ensure_ascii=False) + "\n").encode("utf-8")})
+    return row
+
+
+def _spread(values: list[float]) -> dict:
+    array = np.asarray(values, np.float64)
+    return {"min": float(array.min()), "max": float(array.max()), "mean": float(array.mean()),
+            "std": float(array.std(ddof=1)) if array.size > 1 else 0.0}
+
+
+def _csv(rows: list[dict], ranked: dict | None) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["split", *METRICS, "id_classes"])
+    for row in rows + ([ranked] if ranked else []):
+        writer.writerow([row["split"], *(repr(row[m]) for m in METRICS), " ".join(row["id_classes"])])
+    return buffer.getvalue()
+
+
+def study_markdown(summary: dict) -> str:
+    settings = summary["settings"]
+    lines = [
+        f"# Random {settings['num_id']}-class splits of {settings['benchmark'] or settings['dataset']}",
+        "",
+        f"{len(summary['splits'])} splits (seed {settings['seed']}), {settings['training']['arch']} trained "
+        f"{settings['training']['epochs']} epochs each; scorer {settings['scorer']}, OOD = the holdout classes. "
+        "Sorted by AUPR as the paper's Figure 2.",
+        "",
+        "| split | accuracy | AUROC | AUPR | FPR95 |",
+        "|---|---|---|---|---|",
+    ]
+    rows = sorted(summary["splits"], key=lambda r: (r["aupr"], r["split"]))
+    if summary["ranked"]:
+        rows.append(summary["ranked"])
+    lines += [f"| {r['split']} | " + " | ".join(f"{100 * r[m]:.1f}" for m in METRICS) + " |" for r in rows]
+    lines += ["", "| spread | " + " | ".join(("accuracy", "AUROC", "AUPR", "FPR95")) + " |", "|---|---|---|---|---|"]
+    for stat in ("min", "max", "mean", "std"):
+        lines.append(f"| {stat} | " + " | ".join(f"{100 * summary['spread'][m][stat]:.1f}" for m in METRICS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure2(summary: dict) -> bytes:
+    """PNG: accuracy and AUPR of each split, sorted by AUPR; the ranked split as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(summary["splits"], key=lambda r: (r["aupr"], r["split"]))
+    x = np.arange(len(rows))
+    fig, axes = plt.subplots(2, 1, figsize=(7, 5), dpi=120, sharex=True)
+    for ax, metric, label, colour in ((axes[0], "accuracy", "ID accuracy", "tab:blue"), (axes[1], "aupr", "AUPR (MSP)", "tab:orange")):
+        ax.plot(x, [100 * r[metric] for r in rows], "o-", color=colour, label="random splits")
+        if summary["ranked"]:
+            ax.axhline(100 * summary["ranked"][metric], color="tab:red", linestyle="--", label="ranked split")
+        ax.set_ylabel(f"{label} (%)")
+        ax.legend(loc="lower right", frameon=False, fontsize=8)
+    axes[1].set_xlabel("split, sorted by AUPR")
+    axes[1].set_xticks(x, [r["split"].removeprefix("split-") for r in rows], fontsize=7)
+    settings = summary["settings"]
+    axes[0].set_title(f"{settings['benchmark'] or settings['dataset']}: random {settings['num_id']}-class splits", fontsize=10)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
