@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from fgood_bench import __version__
+from fgood_bench.commands import publish as publish_command
 from fgood_bench.errors import FgoodError
 
 EXIT_BAD_INPUT = 2
@@ -506,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="redraw the confidence plot of evaluate runs from their scores.parquet")
     plot.add_argument("runs", type=Path, nargs="+")
     plot.set_defaults(run=cmd_plot)
+    publish_command.add_parser(commands)
     return parser
 
 

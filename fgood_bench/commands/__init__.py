@@ -1,0 +1,1 @@
+"""Sub-commands that live in a module of their own: each exposes ``add_parser(subparsers)``."""
