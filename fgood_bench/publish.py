@@ -41,7 +41,7 @@ from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.manifests.verify import verify_manifest
 from fgood_bench.outliers.filter import filter_outliers
-from fgood_bench.publish_config import OOD_SETS, INET_LISTS, BenchmarkSpec, ReleaseConfig, load_config
+from fgood_bench.publish_config import INET_LISTS, OOD_SETS, BenchmarkSpec, ReleaseConfig, load_config
 from fgood_bench.ranking.build import BuildRequest, build_splits
 
 STATE_FILE = ".publish-state.json"

@@ -166,8 +166,8 @@ def test_release_resumes_after_a_crash_and_rebuilds_byte_identically(release_con
 
     expected, resumed = files_of(reference), files_of(tmp_path / "cut")
     assert expected.keys() == resumed.keys()
-    differ = sorted(name for name in expected if expected[name] != resumed[name])
-    assert differ == sorted(NOTES)  # only the notes (timings) differ; every manifest, split and export is identical
+    differ = {name for name in expected if expected[name] != resumed[name]}
+    assert differ <= set(NOTES)  # only the notes (timings) may differ; every manifest, split and export is identical
     release = json.loads(expected["release.json"])
     assert release["files"] == {name: sha256_file(reference / name) for name in expected if name not in NOTES}
     assert release["files"] == json.loads(resumed["release.json"])["files"]
@@ -256,7 +256,7 @@ def test_full_size_bird_and_car_with_predictions_and_a_trained_benchmark(full_cu
         status, out, _ = run_cli("verify", tmp_path / "a" / benchmark, "--root", roots[dataset], capsys=capsys)
         assert status == 0, out
     a, b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
-    assert a.keys() == b.keys() and sorted(n for n in a if a[n] != b[n]) == sorted(NOTES)
+    assert a.keys() == b.keys() and {n for n in a if a[n] != b[n]} <= set(NOTES)
     with open(tmp_path / "a" / "bird" / "ranking.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert release["benchmarks"]["bird"]["boundary_margin"] == pytest.approx(float(rows[99]["score"]) - float(rows[100]["score"]))
