@@ -85,7 +85,7 @@ def test_documented_command_parses(where, command):
 
 # Documents in the order a user follows them: later commands use what earlier ones built.
 SCENARIO = ["docs/build-splits.md", "docs/datasets/", "docs/manifest.md", "docs/outliers.md", "docs/training.md",
-            "docs/evaluation.md", "manifests/README.md"]
+            "docs/evaluation.md", "docs/publishing.md", "manifests/README.md"]
 # Appended to long-running commands (argparse keeps the last value): a small CPU model, one epoch.
 FAST = {
     "build-splits": ["--arch", "resnet18", "--weights", "none", "--epochs", "1", "--image-size", "32", "--batch-size", "8",
@@ -95,6 +95,22 @@ FAST = {
     "evaluate": ["--image-size", "32", "--batch-size", "8", "--workers", "0", "--gram-orders", "3"],
     "build-ood-set": ["--image-size", "32", "--size", "2"],
 }
+
+
+def prepare_release(words: list[str]) -> None:
+    """publish: the example config copied as docs/publishing.md says, with the FAST model and K=2
+    (the generated datasets have a few classes), and generated datasets where its roots point."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "docs" / "release.example.yaml").read_text())
+    config["ranking"] = {"arch": "resnet18", "weights": None, "epochs": 1, "image_size": 32, "batch_size": 8, "workers": 0}
+    config["benchmarks"] = {name: {} if name.startswith("inet") else {"num_id": 2} for name in config["benchmarks"]}
+    for dataset, root in config["roots"].items():
+        if not Path(root).expanduser().exists():
+            place_sample(dataset, Path(root).expanduser())
+    path = Path(words[words.index("--config") + 1])
+    if not path.exists():
+        path.write_text(yaml.safe_dump(config))
 
 
 def runnable(command: str) -> bool:
@@ -158,6 +174,8 @@ def test_documented_commands_run(tmp_path, monkeypatch, capsys):
             root = Path(words[words.index("--root") + 1]).expanduser()
             if not root.exists() and dataset_of(words):
                 place_sample(dataset_of(words), root)
+        if words[1] == "publish":
+            prepare_release(words)
         extra = list(FAST.get(words[1], []))
         if words[1] == "build-splits" and "--id-classes" not in words:
             extra += ["--num-id", "2"]

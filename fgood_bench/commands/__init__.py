@@ -1,1 +1,1 @@
-"""Sub-commands with their own module: each exposes ``add_parser(subparsers)``."""
+"""Sub-commands that live in a module of their own: each exposes ``add_parser(subparsers)``."""
