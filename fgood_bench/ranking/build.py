@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,13 +23,13 @@ import torchvision
 
 from fgood_bench import __version__
 from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
-from fgood_bench.datasets.base import missing_files
+from fgood_bench.datasets.base import check_inside_root, missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
     class_names_in_file, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
-from fgood_bench.outputs import clear_outputs, preflight, run_folder, write_folder
+from fgood_bench.outputs import clear_outputs, preflight, run_folder, strict_json, write_folder
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.training.engine import (
@@ -113,6 +112,8 @@ def build_splits(request: BuildRequest) -> Path | None:
         if split not in index.splits:
             why = index.absent.get(split, "not an official split of this dataset")
             raise FgoodError(f"{index.root}: the {split} split is needed and absent ({why})")
+    # every image the manifest will list, whatever gives the predictions (docs/build-splits.md, Errors)
+    _check_images(index, list(dict.fromkeys([*plan.train_splits, eval_split, *(["val"] if "val" in index.splits else [])])))
     evaluation = index.split(eval_split)
     eval_paths = evaluation.column("path").to_pylist()
     eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
@@ -170,6 +171,7 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
         if split not in index.splits:
             raise FgoodError(f"{index.root}: the {split} split is needed and absent ({index.absent.get(split, '')})")
     plan = Plan(plan.name, plan.dataset, len(id_classes), plan.train_splits, plan.train)
+    _check_images(index, list(dict.fromkeys([*plan.train_splits, eval_split, *(["val"] if "val" in index.splits else [])])))
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images, ranked=None,
                     given={"id_classes_file_sha256": sha256_file(Path(request.id_classes)),
                            "ood_classes_file_sha256": sha256_file(Path(request.ood_classes)) if request.ood_classes else None})
@@ -213,8 +215,11 @@ def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.
 
 
 def _check_images(index: DatasetIndex, splits: list[str]) -> None:
+    """Every image of ``splits`` is on disk, inside the dataset root."""
     for split in splits:
-        missing = missing_files(index.root, index.split(split).column("path").to_pylist())
+        paths = index.split(split).column("path").to_pylist()
+        check_inside_root(index.root, paths)
+        missing = missing_files(index.root, paths)
         if missing:
             raise FgoodError(
                 f"{index.root / missing[0]}: image listed in the {split} split is missing ({len(missing)} in all; "
@@ -226,7 +231,6 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
     config = plan.train
     eval_paths = index.split(eval_split).column("path").to_pylist()
     if request.checkpoint:
-        _check_images(index, [eval_split])
         model, payload = load_classifier(request.checkpoint, index.num_classes, config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != list(index.classes):
             raise FgoodError(f"{request.checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
@@ -234,7 +238,6 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         source = {"kind": "checkpoint", "sha256": sha256_file(Path(request.checkpoint)), "arch": config.arch,
                   "image_size": config.image_size}
     else:
-        _check_images(index, [*plan.train_splits, eval_split])
         train = pa.concat_tables([index.split(s) for s in plan.train_splits])
         seed_everything(config.seed)  # the new head's initialisation
         model = build_model(config.arch, index.num_classes, config.weights, config.image_size)
@@ -320,7 +323,7 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[i
                                    "source": provenance["predictions_source"]}
     else:
         manifest["given"] = given
-    files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files["manifest.json"] = (strict_json(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     return files
 
 
