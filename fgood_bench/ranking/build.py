@@ -180,19 +180,60 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
     return target / "manifest.json"
 
 
-def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.ndarray:
-    """Logits from ``path`` (arrays ``paths`` and ``logits``), reordered to ``eval_paths``."""
+MAX_PATH_CHARS = 4096  # PATH_MAX of Linux: no image path of a split is longer
+
+
+def npz_arrays(path: Path, limits: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """The arrays ``limits`` names (name -> (most elements, largest item in bytes)) of the ``.npz``
+    at ``path``, and no other. Each ``.npy`` header inside the zip is read first and an array
+    declared larger than allowed is refused before a byte of it is decompressed: a 2 MB file can
+    declare (and inflate to) gigabytes."""
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as content:
-            arrays = {key: content[key] for key in content.files}
+        archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise FgoodError(f"{path}: predictions file not found") from None
-    except Exception as err:
-        raise FgoodError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
-    for key in ("paths", "logits"):
-        if key not in arrays:
-            raise FgoodError(f"{path}: no array {key!r} (expected 'paths' and 'logits')")
-    paths, logits = [str(p) for p in arrays["paths"].tolist()], arrays["logits"]
+    except IsADirectoryError:
+        raise FgoodError(f"{path}: a folder, not a predictions file") from None
+    except (zipfile.BadZipFile, OSError) as err:
+        raise FgoodError(f"{path}: not a .npz file (numpy.savez writes a zip archive; {err})") from None
+    arrays = {}
+    with archive:
+        for name, (max_items, max_itemsize) in limits.items():
+            if f"{name}.npy" not in archive.namelist():
+                raise FgoodError(f"{path}: no array {name!r} (expected {' and '.join(map(repr, limits))})")
+            try:
+                with archive.open(f"{name}.npy") as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read_header(handle)
+                    if dtype.hasobject:
+                        raise FgoodError(f"{path}: array {name!r} holds Python objects (pickled data), which are not read")
+                    if int(np.prod(shape, dtype=object)) > max_items or dtype.itemsize > max_itemsize:
+                        raise FgoodError(f"{path}: array {name!r} is declared {shape} of {dtype}, more than the evaluation "
+                                         f"split needs ({max_items:,} values of at most {max_itemsize} bytes): refused unread")
+                with archive.open(f"{name}.npy") as handle:
+                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+            except FgoodError:
+                raise
+            except Exception as err:  # a damaged zip member or .npy header: zipfile, numpy and zlib errors alike
+                raise FgoodError(f"{path}: array {name!r} is not readable ({type(err).__name__}: {err})") from None
+    return arrays
+
+
+def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.ndarray:
+    """Logits from ``path`` (arrays ``paths`` and ``logits``), reordered to ``eval_paths``."""
+    rows = len(eval_paths)
+    arrays = npz_arrays(path, {"paths": (rows, 4 * MAX_PATH_CHARS), "logits": (rows * num_classes, 8)})
+    paths, logits = arrays["paths"], arrays["logits"]
+    if paths.dtype.kind not in "US":
+        raise FgoodError(f"{path}: 'paths' must be strings, got {paths.dtype}")
+    if logits.dtype.kind not in "fiu":  # bool, complex, strings: not logits
+        raise FgoodError(f"{path}: 'logits' must be real numbers, got {logits.dtype}")
+    if paths.ndim != 1:
+        raise FgoodError(f"{path}: 'paths' must be one-dimensional, got shape {paths.shape}")
+    paths = [str(p) for p in paths.tolist()]
     if logits.ndim != 2 or logits.shape[0] != len(paths):
         raise FgoodError(f"{path}: logits must be (number of paths, classes), got {logits.shape} for {len(paths)} paths")
     if logits.shape[1] != num_classes:
@@ -200,6 +241,11 @@ def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.
     if not np.isfinite(logits).all():
         row = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
         raise FgoodError(f"{path}: logits of {paths[row]!r} are not finite (NaN or inf)")
+    with np.errstate(over="ignore"):
+        single = logits.astype(np.float32)
+    if not np.isfinite(single).all():  # rankings are computed in float32
+        row = int(np.flatnonzero(~np.isfinite(single).all(axis=1))[0])
+        raise FgoodError(f"{path}: logits of {paths[row]!r} overflow float32 (beyond ±3.4e38): rescale them")
     position = {p: i for i, p in enumerate(paths)}
     if len(position) != len(paths):
         duplicate = next(p for i, p in enumerate(paths) if position[p] != i)
