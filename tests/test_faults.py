@@ -517,3 +517,101 @@ def test_manifests_are_strict_json(world):
 
     with pytest.raises(FgoodError, match="not a finite number"):
         strict_json({"accuracy": float("nan")})
+
+
+# ----------------------------------------------- predictions files and checkpoints (items 10, 11, 13)
+def npy_header_only(shape: tuple, dtype: str) -> bytes:
+    """A .npy whose header declares ``shape`` but carries almost no data (what a zip bomb inflates)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + bytes(1024)
+
+
+def write_npz(path: Path, **members: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(f"{name}.npy", content)
+
+
+def test_bad_predictions_files_are_refused_unread(world, tmp_path, capsys):
+    with np.load(world["bench"] / "predictions.npz") as saved:
+        paths, logits = saved["paths"], saved["logits"]
+    bad = tmp_path / "preds.npz"
+    paths_npy = tmp_path / "p.npy"
+    np.save(paths_npy, paths)
+
+    def with_logits(array):
+        np.savez(bad, paths=paths, logits=array)
+
+    cases = {
+        "zip bomb": (lambda: write_npz(bad, paths=paths_npy.read_bytes(), logits=npy_header_only((200_000_000, 12), "<f4")),
+                     "declared (200000000, 12) of float32, more than the evaluation split needs"),
+        "text file": (lambda: bad.write_text("path,logit\na.jpg,1.0\n"), "not a .npz file"),
+        "folder": (lambda: bad.mkdir(), "a folder, not a predictions file"),
+        "bool logits": (lambda: with_logits(logits > 0), "'logits' must be real numbers, got bool"),
+        "complex logits": (lambda: with_logits(logits.astype(np.complex64)), "'logits' must be real numbers, got complex64"),
+        "string logits": (lambda: with_logits(logits.astype(str)), "'logits' must be real numbers, got <U"),
+        "pickled logits": (lambda: np.savez(bad, paths=paths, logits=np.array([None] * len(paths))), "Python objects (pickled data)"),
+        "float32 overflow": (lambda: with_logits(logits.astype(np.float64) * 1e40), "overflow float32"),
+    }
+    for case, (write, message) in cases.items():
+        shutil.rmtree(bad) if bad.is_dir() else bad.unlink(missing_ok=True)
+        write()
+        before = tree(tmp_path)
+        err = refused(run_cli("build-splits", "bird", "--root", world["root"], "--out", tmp_path / "out", "--num-id", "8",
+                              "--predictions", bad, capsys=capsys), message)
+        assert "diverged" not in err, case
+        assert tree(tmp_path) == before, case
+
+
+def test_bad_checkpoints_are_one_line(world, tmp_path, capsys):
+    good = torch.load(world["base"] / "ck.pt", weights_only=True)
+    bad = tmp_path / "ck.pt"
+    cases = {
+        "folder": (lambda: bad.mkdir(), "a folder, not a checkpoint file"),
+        "classes not a list": (lambda: torch.save({**good, "classes": 8}, bad), "'classes' must be a list of class names, got int"),
+        "tensor as state_dict": (lambda: torch.save({**good, "state_dict": torch.zeros(3)}, bad), "'state_dict' must map parameter names to tensors"),
+        "truncated": (lambda: bad.write_bytes((world["base"] / "ck.pt").read_bytes()[:5000]), "not a loadable PyTorch file"),
+    }
+    for case, (write, message) in cases.items():
+        shutil.rmtree(bad) if bad.is_dir() else bad.unlink(missing_ok=True)
+        write()
+        before = tree(world["base"])
+        refused(run_cli("evaluate", "--checkpoint", bad, "--manifest", world["bench"], "--root", world["root"],
+                        "--out", world["base"] / "ev", *TINY[:2], capsys=capsys), message)
+        assert tree(world["base"]) == before, case
+
+
+def test_multi_line_library_errors_become_one_line(capsys, monkeypatch):
+    import fgood_bench.cli as cli
+    from fgood_bench.errors import FgoodError
+
+    def fails(args):
+        raise FgoodError("ck.pt: does not fit resnet18 (Error(s) in loading state_dict:\n\tMissing key(s): fc.weight\n)")
+
+    monkeypatch.setattr(cli, "cmd_datasets", fails)
+    monkeypatch.setattr(cli, "build_parser", lambda real=cli.build_parser: _parser_running(real(), fails))
+    assert refused(run_cli("datasets", capsys=capsys)) == \
+        "fgood-bench: error: ck.pt: does not fit resnet18 (Error(s) in loading state_dict: Missing key(s): fc.weight )\n"
+
+
+def _parser_running(parser, handler):
+    parser.set_defaults(run=handler)
+    return parser
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--checkpoint", "c", "--manifest", "m", "--root", "r", "--out", "o", "--base-rate", "inf"],
+     "evaluate: argument --base-rate: must be a positive finite number, got inf"),
+    (["build-ood-set", "places365", "--root", "r", "--out", "o", "--size", "0"], "build-ood-set: argument --size: must be a positive integer"),
+    (["export", "m", "--format", "zip", "--out", "o"], "export: argument --format: invalid choice: 'zip'"),
+    (["verify", "m"], "verify: the following arguments are required: --root"),
+    (["no-such-command"], "argument COMMAND: invalid choice"),
+])
+def test_bad_command_lines_are_one_line_without_usage(argv, message, capsys):
+    err = refused(run_cli(*argv, capsys=capsys), message)
+    assert "usage:" not in err and capsys.readouterr().out == ""

@@ -181,13 +181,14 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
 
 
 MAX_PATH_CHARS = 4096  # PATH_MAX of Linux: no image path of a split is longer
+KINDS = {"US": ("strings", 4 * MAX_PATH_CHARS), "fiu": ("real numbers", 8)}  # numpy dtype kinds -> (what, largest item)
 
 
-def npz_arrays(path: Path, limits: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
-    """The arrays ``limits`` names (name -> (most elements, largest item in bytes)) of the ``.npz``
-    at ``path``, and no other. Each ``.npy`` header inside the zip is read first and an array
-    declared larger than allowed is refused before a byte of it is decompressed: a 2 MB file can
-    declare (and inflate to) gigabytes."""
+def npz_arrays(path: Path, limits: dict[str, tuple[int, str]]) -> dict[str, np.ndarray]:
+    """The arrays ``limits`` names (name -> (most elements, allowed numpy dtype kinds, a key of
+    ``KINDS``)) of the ``.npz`` at ``path``, and no other. Each ``.npy`` header inside the zip is read
+    first, and an array of another type or declared larger than allowed is refused before a byte of it
+    is decompressed: a 2 MB file can declare (and inflate to) gigabytes."""
     import zipfile
 
     try:
@@ -200,9 +201,10 @@ def npz_arrays(path: Path, limits: dict[str, tuple[int, int]]) -> dict[str, np.n
         raise FgoodError(f"{path}: not a .npz file (numpy.savez writes a zip archive; {err})") from None
     arrays = {}
     with archive:
-        for name, (max_items, max_itemsize) in limits.items():
+        for name, (max_items, kinds) in limits.items():
             if f"{name}.npy" not in archive.namelist():
                 raise FgoodError(f"{path}: no array {name!r} (expected {' and '.join(map(repr, limits))})")
+            what, max_itemsize = KINDS[kinds]
             try:
                 with archive.open(f"{name}.npy") as handle:
                     version = np.lib.format.read_magic(handle)
@@ -210,6 +212,8 @@ def npz_arrays(path: Path, limits: dict[str, tuple[int, int]]) -> dict[str, np.n
                     shape, _, dtype = read_header(handle)
                     if dtype.hasobject:
                         raise FgoodError(f"{path}: array {name!r} holds Python objects (pickled data), which are not read")
+                    if dtype.kind not in kinds:  # bool, complex, strings as logits
+                        raise FgoodError(f"{path}: {name!r} must be {what}, got {dtype}")
                     if int(np.prod(shape, dtype=object)) > max_items or dtype.itemsize > max_itemsize:
                         raise FgoodError(f"{path}: array {name!r} is declared {shape} of {dtype}, more than the evaluation "
                                          f"split needs ({max_items:,} values of at most {max_itemsize} bytes): refused unread")
@@ -225,12 +229,8 @@ def npz_arrays(path: Path, limits: dict[str, tuple[int, int]]) -> dict[str, np.n
 def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.ndarray:
     """Logits from ``path`` (arrays ``paths`` and ``logits``), reordered to ``eval_paths``."""
     rows = len(eval_paths)
-    arrays = npz_arrays(path, {"paths": (rows, 4 * MAX_PATH_CHARS), "logits": (rows * num_classes, 8)})
+    arrays = npz_arrays(path, {"paths": (rows, "US"), "logits": (rows * num_classes, "fiu")})
     paths, logits = arrays["paths"], arrays["logits"]
-    if paths.dtype.kind not in "US":
-        raise FgoodError(f"{path}: 'paths' must be strings, got {paths.dtype}")
-    if logits.dtype.kind not in "fiu":  # bool, complex, strings: not logits
-        raise FgoodError(f"{path}: 'logits' must be real numbers, got {logits.dtype}")
     if paths.ndim != 1:
         raise FgoodError(f"{path}: 'paths' must be one-dimensional, got shape {paths.shape}")
     paths = [str(p) for p in paths.tolist()]
