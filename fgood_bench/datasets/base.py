@@ -188,15 +188,6 @@ def check_inside_root(root: Path, relpaths: Iterable[str], what: str = "image") 
                          f"(it resolves to {display_path(target)}; {len(escaping)} such paths): refused")
 
 
-def resolve_inside(root: Path, relpath: str) -> Path:
-    """The file ``root/relpath`` with symlinks resolved, refused when it is not inside ``root``."""
-    real = os.path.realpath(os.path.join(root, relpath))
-    if ESCAPING.search(relpath) or not inside(os.path.realpath(root), real):
-        raise FgoodError(f"{display_path(Path(root) / relpath)}: path leaves the dataset root {display_path(root)} "
-                         f"(it resolves to {display_path(real)}): refused")
-    return Path(real)
-
-
 def missing_files(root: Path, relpaths: Iterable[str]) -> list[str]:
     """Those of ``relpaths`` (POSIX, relative to ``root``) that are not files on disk, in order.
 
