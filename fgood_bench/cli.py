@@ -311,7 +311,7 @@ def _add_model_options(parser: argparse.ArgumentParser, several_archs: bool = Fa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="fgood-bench",
         description="Build, publish and validate fine-grained OOD detection benchmarks.",
     )
@@ -560,12 +560,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def one_line(err: FgoodError) -> str:
-    """The error's own message: a DataLoader worker re-raises it wrapped in its traceback."""
+    """The error's own message: a DataLoader worker re-raises it wrapped in its traceback; any other
+    message that spans lines (a library's error quoted in it) is joined into one."""
     message = str(err).strip()
     if "Original Traceback" in message:
         last = message.splitlines()[-1]
         message = last.split(": ", 1)[1] if last.startswith(type(err).__module__) else last
-    return message
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line is reported as every other error is: one line, exit 2
+    (argparse prints the usage text before it; ``--help`` still shows it)."""
+
+    def error(self, message: str):
+        command = self.prog.partition(" ")[2]
+        self.exit(EXIT_BAD_INPUT, f"fgood-bench: error: {command + ': ' if command else ''}{' '.join(message.split())} "
+                  f"(see {self.prog} --help)\n")
 
 
 def positive_int(text: str) -> int:
@@ -597,7 +608,10 @@ def non_negative_float(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a bad command line (already reported in one line)
+        return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     try:
         return args.run(args)
     except FgoodError as err:

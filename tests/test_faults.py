@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -330,3 +331,287 @@ def test_verify_images_finds_the_same_content_under_two_paths(world, tmp_path, c
     status, out, _ = run_cli("verify", bench, "--root", root, "--images", "--workers", "1", capsys=capsys)
     assert status == 1 and out.count("split leak") == 1, out
     assert f"id_test images/copy_of_a_train_image.jpg and id_train {train_path} are the same content" in out
+
+
+# --------------------------------------------- paths that loop or leave the root (issue #12 items 7-9)
+def image_folder(root: Path, names: list[str]) -> Path:
+    from PIL import Image
+
+    for k, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (k, 0, 0)).save(root / name, format="PNG")
+    return root
+
+
+def test_image_folder_links_are_not_followed_and_each_file_counts_once(tmp_path, capsys):
+    root = image_folder(tmp_path / "folder", ["classA/0.png", "classA/1.png"])
+    os.symlink("..", root / "classA" / "loop")  # 2 images used to become 82 rows
+    assert run_cli("build-ood-set", "imagefolder", "--root", root, "--out", tmp_path / "o", capsys=capsys)[0] == 0
+    rows = (tmp_path / "o" / "imagefolder" / "splits" / "ood_test.txt").read_text().splitlines()[1:]
+    assert [r.split("\t")[0] for r in rows] == ["classA/0.png", "classA/1.png"]
+    status, out, _ = run_cli("inspect", "imagefolder", "--root", root, capsys=capsys)
+    assert status == 0 and "all              2" in out
+
+    outside = image_folder(tmp_path / "outside", ["secret.png"])
+    cases = {"classA/escape": (outside, "outside the image folder"), "classB": (root / "classA", "a class folder that is a symbolic link")}
+    for link, (target, message) in cases.items():
+        os.symlink(target, root / link)
+        before = tree(tmp_path)
+        refused(run_cli("inspect", "imagefolder", "--root", root, capsys=capsys), message)
+        refused(run_cli("build-ood-set", "imagefolder", "--root", root, "--out", tmp_path / "o2", capsys=capsys), message)
+        assert tree(tmp_path) == before
+        (root / link).unlink()
+    os.symlink(outside / "secret.png", root / "classA" / "2.png")  # a file link that leaves the root
+    refused(run_cli("inspect", "imagefolder", "--root", root, capsys=capsys), "leaves the dataset root")
+    refused(run_cli("build-ood-set", "imagefolder", "--root", root, "--out", tmp_path / "o2", capsys=capsys), "leaves the dataset root")
+    assert not (tmp_path / "o2").exists()
+
+
+def test_unlistable_roots_and_latin1_names_are_one_line(tmp_path, capsys):
+    os.symlink("self", tmp_path / "self")
+    refused(run_cli("inspect", "imagefolder", "--root", tmp_path / "self", capsys=capsys), "Too many levels of symbolic links")
+    refused(run_cli("inspect", "imagefolder", "--root", tmp_path / ("x" * 300), capsys=capsys), "File name too long")
+    root = image_folder(tmp_path / "latin", ["c/ok.png", "c/cafe.png"])
+    os.rename(root / "c" / "cafe.png", os.fsencode(root / "c") + b"/caf\xe9.png")  # Latin-1, not UTF-8
+    before = tree(tmp_path)
+    for args in (["inspect"], ["build-ood-set", "--out", tmp_path / "o"]):
+        refused(run_cli(args[0], "imagefolder", "--root", root, *args[1:], capsys=capsys), "c/caf\\xe9.png", "not UTF-8")
+    assert tree(tmp_path) == before
+
+
+def private_root(world, tmp_path: Path) -> Path:
+    """A copy of the bird dataset that a test may change; returns its canonical root."""
+    shutil.copytree(world["root"], tmp_path / "birds" / "CUB_200_2011")
+    return tmp_path / "birds" / "CUB_200_2011"
+
+
+def test_files_outside_the_root_are_never_read_or_exported(world, tmp_path, capsys):
+    from fgood_bench.errors import FgoodError
+    from fgood_bench.manifests.loading import load_split
+
+    root, bench, base = private_root(world, tmp_path), world["bench"], world["base"]
+    secret = tmp_path / "etc"
+    secret.mkdir()
+    (secret / "hostname").write_text("my-machine\n")
+    os.symlink(secret, root / "images" / "escape")  # the dataset holds images/escape -> /etc
+    leak(bench, "images/escape/hostname\t0\tBird_1\n")
+    before = tree(tmp_path) | tree(base)
+    for args in (["export", bench, "--format", "hf", "--root", root, "--out", base / "hf"],
+                 ["verify", bench, "--root", root],
+                 ["evaluate", "--checkpoint", base / "ck.pt", "--manifest", bench, "--root", root, "--out", base / "ev", *TINY[:2]]):
+        refused(run_cli(*args, capsys=capsys), "images/escape/hostname: image path leaves the dataset root", str(secret))
+    with pytest.raises(FgoodError, match="leaves the dataset root"):
+        load_split(bench, "id_test", root)
+    assert tree(tmp_path) | tree(base) == before
+
+
+def test_export_checks_that_every_image_decodes(world, tmp_path, capsys):
+    root, bench, base = private_root(world, tmp_path), world["bench"], world["base"]
+    name = (bench / "splits" / "id_test.txt").read_text().splitlines()[1].split("\t")[0]
+    (root / name).unlink()
+    (root / name).write_text("not an image")
+    before = tree(base)
+    refused(run_cli("export", bench, "--format", "hf", "--root", root, "--out", base / "hf", capsys=capsys),
+            name, "not an image that decodes")
+    assert tree(base) == before
+
+
+def test_build_splits_refuses_missing_images_and_metadata_leaving_the_root(world, tmp_path, capsys):
+    root, preds = private_root(world, tmp_path), world["bench"] / "predictions.npz"
+    args = ["build-splits", "bird", "--root", root, "--out", tmp_path / "out", "--num-id", "8", "--predictions", preds]
+    train_image = next(line.split()[1] for line in (root / "images.txt").read_text().splitlines() if line.split()[1].endswith("_0001.jpg"))
+    (root / "images" / train_image).unlink()  # a train image: the predictions cover the test split only
+    refused(run_cli(*args, capsys=capsys), train_image, "is missing")
+    assert not (tmp_path / "out").exists()
+    shutil.copyfile(root / "images" / train_image.replace("_0001", "_0002"), root / "images" / train_image)
+    images = (root / "images.txt").read_text()
+    (root / "images.txt").write_text(images.replace(train_image, train_image.split("/")[0] + "/../../../outside.jpg"))
+    before = tree(tmp_path)
+    for command in (args, ["inspect", "cub", "--root", root], ["build-ood-set", "cub", "--root", root, "--out", tmp_path / "out"]):
+        refused(run_cli(*command, capsys=capsys), "outside.jpg", "outside the dataset root")
+    assert tree(tmp_path) == before
+
+
+# ------------------------------------------------ manifests and split files (issue #12 items 10, 11)
+def rewrite_split(bench: Path, split: str, content: bytes) -> None:
+    """Replace a split file, with the manifest's sha256 updated (as a careless editor would)."""
+    (bench / "splits" / f"{split}.txt").write_bytes(content)
+    manifest = json.loads((bench / "manifest.json").read_text())
+    manifest["splits"][split]["sha256"] = hashlib.sha256(content).hexdigest()
+    (bench / "manifest.json").write_text(json.dumps(manifest))
+
+
+def edit_manifest(bench: Path, change) -> None:
+    manifest = json.loads((bench / "manifest.json").read_text())
+    change(manifest)
+    (bench / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _same_label(m):
+    m["id_classes"][1]["label"] = 0
+
+
+def _same_name(m):
+    m["id_classes"][1]["name"] = m["id_classes"][0]["name"]
+
+
+def _ood_label_in_train(bench: Path) -> None:
+    lines = (bench / "splits" / "id_train.txt").read_text().splitlines(keepends=True)
+    path, _, name = lines[1].rstrip("\n").split("\t")
+    rewrite_split(bench, "id_train", "".join([lines[0], f"{path}\t-1\t{name}\n", *lines[2:]]).encode())
+
+
+BAD_MANIFESTS = {
+    "same label twice": (lambda b: edit_manifest(b, _same_label), "label 0 is given twice"),
+    "same class name twice": (lambda b: edit_manifest(b, _same_name), "is given twice"),
+    "200k nested brackets": (lambda b: (b / "manifest.json").write_text("[" * 200_000 + "]" * 200_000), "nested too deeply"),
+    "5,000-digit integer": (lambda b: (b / "manifest.json").write_text('{"schema_version": ' + "9" * 5000 + "}"),
+                            "not a readable JSON manifest"),
+    "UTF-16 split file": (lambda b: rewrite_split(b, "id_test", (b / "splits" / "id_test.txt").read_text().encode("utf-16")),
+                          "not UTF-8 text"),
+    "Latin-1 split file": (lambda b: rewrite_split(b, "id_test", (b / "splits" / "id_test.txt").read_bytes() + "caf\xe9.jpg\t0\tBird_1\n".encode("latin-1")),
+                           "not UTF-8 text"),
+    "a folder as split file": (lambda b: ((b / "splits" / "id_test.txt").unlink(), (b / "splits" / "id_test.txt").mkdir()),
+                               "a folder where the manifest lists a split file"),
+    "label -1 in id_train": (_ood_label_in_train, "label -1 (OOD) in the ID split id_train"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MANIFESTS))
+def test_bad_manifests_are_refused_by_every_reader(world, case, capsys):
+    from fgood_bench.errors import FgoodError
+    from fgood_bench.manifests.loading import load_split
+
+    base, bench, root = world["base"], world["bench"], world["root"]
+    spoil, message = BAD_MANIFESTS[case]
+    spoil(bench)
+    before = tree(base)
+    for args in (["verify", bench, "--root", root],
+                 ["export", bench, "--format", "hf", "--root", root, "--out", base / "hf"],
+                 ["export", bench, "--format", "openood", "--out", base / "oo"],
+                 ["evaluate", "--checkpoint", base / "ck.pt", "--manifest", bench, "--root", root, "--out", base / "ev", *TINY[:2]],
+                 ["train", "--method", "standard", "--manifest", bench, "--root", root, "--out", base / "t", *TINY]):
+        refused(run_cli(*args, capsys=capsys), message)
+    with pytest.raises(FgoodError, match=re.escape(message)):
+        for split in ("id_train", "id_test"):
+            load_split(bench, split, root)
+    assert tree(base) == before
+    no_leftovers(base)
+
+
+def test_an_empty_id_test_is_refused_by_evaluate(world, capsys):
+    base, bench = world["base"], world["bench"]
+    rewrite_split(bench, "id_test", b"path\tlabel\tclass_name\n")
+    edit_manifest(bench, lambda m: m["splits"]["id_test"].update(count=0))
+    before = tree(base)
+    refused(run_cli("evaluate", "--checkpoint", base / "ck.pt", "--manifest", bench, "--root", world["root"],
+                    "--out", base / "ev", *TINY[:2], capsys=capsys), "the id_test split is empty")
+    assert tree(base) == before
+
+
+def test_manifests_are_strict_json(world):
+    text = (world["bench"] / "manifest.json").read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} in a manifest"))
+    from fgood_bench.outputs import strict_json
+    from fgood_bench.errors import FgoodError
+
+    with pytest.raises(FgoodError, match="not a finite number"):
+        strict_json({"accuracy": float("nan")})
+
+
+# ----------------------------------------------- predictions files and checkpoints (items 10, 11, 13)
+def npy_header_only(shape: tuple, dtype: str) -> bytes:
+    """A .npy whose header declares ``shape`` but carries almost no data (what a zip bomb inflates)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_2_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + bytes(1024)
+
+
+def write_npz(path: Path, **members: bytes) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(f"{name}.npy", content)
+
+
+def test_bad_predictions_files_are_refused_unread(world, tmp_path, capsys):
+    with np.load(world["bench"] / "predictions.npz") as saved:
+        paths, logits = saved["paths"], saved["logits"]
+    bad = tmp_path / "preds.npz"
+    paths_npy = tmp_path / "p.npy"
+    np.save(paths_npy, paths)
+
+    def with_logits(array):
+        np.savez(bad, paths=paths, logits=array)
+
+    cases = {
+        "zip bomb": (lambda: write_npz(bad, paths=paths_npy.read_bytes(), logits=npy_header_only((200_000_000, 12), "<f4")),
+                     "declared (200000000, 12) of float32, more than the evaluation split needs"),
+        "text file": (lambda: bad.write_text("path,logit\na.jpg,1.0\n"), "not a .npz file"),
+        "folder": (lambda: bad.mkdir(), "a folder, not a predictions file"),
+        "bool logits": (lambda: with_logits(logits > 0), "'logits' must be real numbers, got bool"),
+        "complex logits": (lambda: with_logits(logits.astype(np.complex64)), "'logits' must be real numbers, got complex64"),
+        "string logits": (lambda: with_logits(logits.astype(str)), "'logits' must be real numbers, got <U"),
+        "pickled logits": (lambda: np.savez(bad, paths=paths, logits=np.array([None] * len(paths))), "Python objects (pickled data)"),
+        "float32 overflow": (lambda: with_logits(logits.astype(np.float64) * 1e40), "overflow float32"),
+    }
+    for case, (write, message) in cases.items():
+        shutil.rmtree(bad) if bad.is_dir() else bad.unlink(missing_ok=True)
+        write()
+        before = tree(tmp_path)
+        err = refused(run_cli("build-splits", "bird", "--root", world["root"], "--out", tmp_path / "out", "--num-id", "8",
+                              "--predictions", bad, capsys=capsys), message)
+        assert "diverged" not in err, case
+        assert tree(tmp_path) == before, case
+
+
+def test_bad_checkpoints_are_one_line(world, tmp_path, capsys):
+    good = torch.load(world["base"] / "ck.pt", weights_only=True)
+    bad = tmp_path / "ck.pt"
+    cases = {
+        "folder": (lambda: bad.mkdir(), "a folder, not a checkpoint file"),
+        "classes not a list": (lambda: torch.save({**good, "classes": 8}, bad), "'classes' must be a list of class names, got int"),
+        "tensor as state_dict": (lambda: torch.save({**good, "state_dict": torch.zeros(3)}, bad), "'state_dict' must map parameter names to tensors"),
+        "truncated": (lambda: bad.write_bytes((world["base"] / "ck.pt").read_bytes()[:5000]), "not a loadable PyTorch file"),
+    }
+    for case, (write, message) in cases.items():
+        shutil.rmtree(bad) if bad.is_dir() else bad.unlink(missing_ok=True)
+        write()
+        before = tree(world["base"])
+        refused(run_cli("evaluate", "--checkpoint", bad, "--manifest", world["bench"], "--root", world["root"],
+                        "--out", world["base"] / "ev", *TINY[:2], capsys=capsys), message)
+        assert tree(world["base"]) == before, case
+
+
+def test_multi_line_library_errors_become_one_line(capsys, monkeypatch):
+    import fgood_bench.cli as cli
+    from fgood_bench.errors import FgoodError
+
+    def fails(args):
+        raise FgoodError("ck.pt: does not fit resnet18 (Error(s) in loading state_dict:\n\tMissing key(s): fc.weight\n)")
+
+    monkeypatch.setattr(cli, "cmd_datasets", fails)
+    monkeypatch.setattr(cli, "build_parser", lambda real=cli.build_parser: _parser_running(real(), fails))
+    assert refused(run_cli("datasets", capsys=capsys)) == \
+        "fgood-bench: error: ck.pt: does not fit resnet18 (Error(s) in loading state_dict: Missing key(s): fc.weight )\n"
+
+
+def _parser_running(parser, handler):
+    parser.set_defaults(run=handler)
+    return parser
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--checkpoint", "c", "--manifest", "m", "--root", "r", "--out", "o", "--base-rate", "inf"],
+     "evaluate: argument --base-rate: must be a positive finite number, got inf"),
+    (["build-ood-set", "places365", "--root", "r", "--out", "o", "--size", "0"], "build-ood-set: argument --size: must be a positive integer"),
+    (["export", "m", "--format", "zip", "--out", "o"], "export: argument --format: invalid choice: 'zip'"),
+    (["verify", "m"], "verify: the following arguments are required: --root"),
+    (["no-such-command"], "argument COMMAND: invalid choice"),
+])
+def test_bad_command_lines_are_one_line_without_usage(argv, message, capsys):
+    err = refused(run_cli(*argv, capsys=capsys), message)
+    assert "usage:" not in err and capsys.readouterr().out == ""

@@ -101,8 +101,8 @@ def test_paths_leaving_the_root_are_refused(tmp_path, path, capsys):
     manifest = _write_manifest(tmp_path / "m", ["a.jpg", path])
     with pytest.raises(FgoodError, match=r"unsafe image path"):
         load_split(manifest, "ood_test", tmp_path / "data")
-    status, out, _ = run_cli("verify", manifest, "--root", tmp_path / "data", capsys=capsys)
-    assert status == 1 and "unsafe image path" in out
+    status, _, err = run_cli("verify", manifest, "--root", tmp_path / "data", capsys=capsys)
+    assert status == 2 and "unsafe image path" in err and err.count("\n") == 1  # refused as docs/manifest.md says
 
 
 def test_unknown_version_and_schema_violations_are_refused(tmp_path, capsys):
@@ -148,7 +148,7 @@ def test_parquet_export_loads_back_offline(built, tmp_path, capsys, monkeypatch)
     assert card.startswith("---\n") and "configs:" in card and "class_label" in card and "arXiv:2106.03917" in card
     shutil.rmtree(data)  # the export must not need the original files
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    loaded = datasets.load_dataset(str(exported))
+    loaded = datasets.load_dataset(str(exported), cache_dir=str(tmp_path / "hf-cache"))  # never an earlier run's cache
     rows = Manifest.load(folder).split("ood_test")
     ood = loaded["ood_test"]
     assert ood["path"][:] == rows.paths and list(ood["label"]) == rows.labels

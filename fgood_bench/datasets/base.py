@@ -13,6 +13,7 @@ contains the canonical root under one of the names the archives unpack to
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fgood_bench.datasets.matfile import load_mat
-from fgood_bench.errors import DatasetError
+from fgood_bench.errors import DatasetError, FgoodError
 
 # File-name extensions treated as images when a layout has no file list (ImageNet folders, DTD,
 # image folders). Same set as torchvision's ``IMG_EXTENSIONS``; matched case-insensitively.
@@ -96,11 +97,35 @@ def read_lines(path: Path, doc: str | None = None) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
+def display_path(path: str | Path) -> str:
+    """``path`` as it can be printed: bytes of a file name that are not UTF-8 (a Latin-1 name read
+    through Python's surrogate escapes) shown as ``\\xNN``."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
+def _utf8_name(folder: Path, name: str) -> str:
+    """``name``, refused when it is not UTF-8: manifests, Arrow and Parquet store paths as UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DatasetError(display_path(Path(folder) / name), "the file name is not UTF-8 (written on a system with "
+                           "another encoding, e.g. Latin-1): rename it to UTF-8 (convmv -f latin1 -t utf8)") from None
+    return name
+
+
+def _scan(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as err:  # a symlink loop (ELOOP), an over-long path (ENAMETOOLONG), no permission...
+        raise DatasetError(display_path(folder), f"cannot be listed ({err.strerror or err})") from None
+
+
 def list_images(folder: Path) -> list[str]:
     """Sorted names of the image files directly in ``folder`` (hidden files skipped)."""
     return sorted(
-        entry.name
-        for entry in os.scandir(folder)
+        _utf8_name(folder, entry.name)
+        for entry in _scan(folder)
         if not entry.name.startswith(".")
         and entry.name.lower().endswith(IMAGE_EXTENSIONS)
         and entry.is_file()
@@ -109,7 +134,58 @@ def list_images(folder: Path) -> list[str]:
 
 def list_subfolders(folder: Path) -> list[str]:
     """Sorted names of the non-hidden sub-folders of ``folder``."""
-    return sorted(e.name for e in os.scandir(folder) if not e.name.startswith(".") and e.is_dir())
+    return sorted(_utf8_name(folder, e.name) for e in _scan(folder) if not e.name.startswith(".") and e.is_dir())
+
+
+# -- paths that leave the dataset root -------------------------------------------------------
+# A path from metadata (or a manifest) is joined to the root and every symlink on the way is
+# resolved: the result must still be inside the root, or a dataset could make fgood-bench read,
+# hash and embed any file of the machine (``images/escape -> /etc``).
+ESCAPING = re.compile(r"^/|(^|/)\.\.(/|$)|\x00")  # absolute, a '..' component, a NUL byte
+
+
+def inside(root_real: str, path_real: str) -> bool:
+    """Whether the resolved ``path_real`` is ``root_real`` or below it (both from ``os.path.realpath``)."""
+    return path_real == root_real or path_real.startswith(root_real.rstrip("/") + "/")
+
+
+def outside_root(root: Path, relpaths: Iterable[str]) -> list[str]:
+    """Those of ``relpaths`` whose file, with every symlink resolved, is not inside ``root``.
+
+    Resolves each folder once and, within it, only the entries that are symlinks (one directory
+    scan per folder, as :func:`missing_files`); a missing file is not reported here.
+    """
+    relpaths = list(relpaths)
+    root_real = os.path.realpath(root)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for rel in relpaths:
+        folder, _, name = rel.rpartition("/")
+        wanted[folder].add(name)
+    escaping: set[str] = set()
+    for folder, names in wanted.items():
+        folder_path = os.path.join(root, folder)
+        if not inside(root_real, os.path.realpath(folder_path)):
+            escaping.update(f"{folder}/{name}" if folder else name for name in names)
+            continue
+        try:
+            with os.scandir(folder_path) as entries:
+                links = [e for e in entries if e.name in names and e.is_symlink()]
+        except OSError:  # missing or unreadable: reported by missing_files
+            continue
+        escaping.update(f"{folder}/{e.name}" if folder else e.name for e in links
+                        if not inside(root_real, os.path.realpath(e.path)))
+    return [rel for rel in relpaths if rel in escaping]
+
+
+def check_inside_root(root: Path, relpaths: Iterable[str], what: str = "image") -> None:
+    """Refuse (one line) when any of ``relpaths`` leaves ``root`` through '..', an absolute path or a symlink."""
+    relpaths = list(relpaths)
+    escaping = [rel for rel in relpaths if ESCAPING.search(rel)] or outside_root(root, relpaths)
+    if escaping:
+        first = Path(root) / escaping[0]
+        target = os.path.realpath(first)
+        raise FgoodError(f"{display_path(first)}: {what} path leaves the dataset root {display_path(root)} "
+                         f"(it resolves to {display_path(target)}; {len(escaping)} such paths): refused")
 
 
 def missing_files(root: Path, relpaths: Iterable[str]) -> list[str]:
@@ -128,7 +204,7 @@ def missing_files(root: Path, relpaths: Iterable[str]) -> list[str]:
         try:
             with os.scandir(root / folder) as entries:
                 present[folder] = {e.name for e in entries if e.name in names and not e.is_dir()}
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # missing, not a folder, a symlink loop, too long a name: its files are missing
             present[folder] = set()
     return [rel for rel in relpaths if rel.rpartition("/")[2] not in present[rel.rpartition("/")[0]]]
 
@@ -171,8 +247,14 @@ class DatasetAdapter:
         return any((path / marker).exists() for marker in self.markers)
 
     def find_root(self, root: Path) -> Path:
+        try:
+            root.stat()
+        except FileNotFoundError:
+            raise DatasetError(display_path(root), "no such folder", self.doc) from None
+        except OSError as err:  # a symlink loop (ELOOP), too long a name (ENAMETOOLONG), no permission
+            raise DatasetError(display_path(root), f"cannot be read ({err.strerror or err})", self.doc) from None
         if not root.is_dir():
-            raise DatasetError(root, "no such folder", self.doc)
+            raise DatasetError(display_path(root), "not a folder", self.doc)
         for candidate in self.root_candidates:
             path = root / candidate if candidate else root
             if path.is_dir() and self.is_canonical_root(path):
@@ -238,16 +320,35 @@ class DatasetAdapter:
         if not parts:
             reasons = "; ".join(f"{s}: {why}" for s, why in absent.items())
             raise self.error(self.root, f"no official split of {self.title} is present ({reasons})")
+        samples = self._table(parts, classes)
+        self._check_paths(samples.column("path"))
         return DatasetIndex(
             dataset=self.name,
             root=self.root,
             classes=tuple(classes),
-            samples=self._table(parts, classes),
+            samples=samples,
             absent=absent,
             options=dict(self.options),
             metadata_files=tuple(sorted(self.files_read)),
             present=tuple(parts),
         )
+
+    def _check_paths(self, paths: pa.ChunkedArray) -> None:
+        """Refuse metadata naming an image outside the root: an absolute path, a '..' component, or a
+        folder that resolves elsewhere through a symlink (symlinked files are checked where images are
+        read: inspect, verify, build-splits, build-ood-set, export)."""
+        escaping = paths.filter(pc.match_substring_regex(paths, ESCAPING.pattern))
+        if len(escaping):
+            raise self.error(self.root / str(escaping[0]), f"the metadata names an image outside the dataset root "
+                             f"({len(escaping)} such paths): refused")
+        folders = pc.unique(pc.replace_substring_regex(paths, r"/[^/]*$", "", max_replacements=1)).to_pylist()
+        root_real = os.path.realpath(self.root)
+        for folder in folders:
+            if "/" in folder or os.path.isdir(self.root / folder):  # a flat file name is not a folder
+                target = os.path.realpath(self.root / folder)
+                if not inside(root_real, target):
+                    raise self.error(self.root / folder, f"resolves to {display_path(target)}, outside the dataset root "
+                                     "(a symbolic link?): the images must be inside it")
 
     def _table(self, parts: dict[str, SplitRecords], classes: list[str]) -> pa.Table:
         paths = [p for records in parts.values() for p in records.paths]

@@ -11,7 +11,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from fgood_bench.datasets import load_dataset
-from fgood_bench.datasets.base import DatasetIndex, missing_files
+from fgood_bench.datasets.base import DatasetIndex, check_inside_root, missing_files
 
 
 @dataclass
@@ -41,6 +41,7 @@ def inspect_dataset(
 ) -> InspectReport:
     """Parse a dataset, list the images its metadata names but the disk lacks, optionally decode all."""
     index = load_dataset(name, root, **options)
+    check_inside_root(index.root, index.samples.column("path").to_pylist())
     missing = {split: missing_files(index.root, index.split(split).column("path").to_pylist()) for split in index.splits}
     report = InspectReport(index=index, missing=missing)
     if check_images:

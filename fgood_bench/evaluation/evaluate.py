@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fgood_bench import __version__
+from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.forward import forward_outputs
 from fgood_bench.evaluation.plots import EVALUATE_FILES
@@ -74,6 +75,7 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
         rows = manifest.split("ood_test")
         if not rows.paths:
             raise FgoodError(f"{manifest.path}: the OOD set {name!r} is empty")
+        check_inside_root(root, rows.paths)
         if manifest.dataset == benchmark.dataset and manifest.dataset_options == benchmark.dataset_options:
             overlap = set(rows.paths) & set(id_set.paths)
             if overlap:
@@ -100,6 +102,9 @@ def evaluate(request: EvaluateRequest) -> dict:
 def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> dict:
     id_root = benchmark.dataset_root(request.root)
     id_rows = benchmark.split("id_test")
+    if not id_rows.paths:
+        raise FgoodError(f"{benchmark.path}: the id_test split is empty; there is nothing to evaluate")
+    check_inside_root(id_root, id_rows.paths)
     id_set = ImageSet("id", id_root, id_rows.paths, id_rows.labels, benchmark)
     ood_sets = resolve_ood_sets(request, benchmark, id_set)
 
@@ -121,6 +126,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
 
     if needs & {"pooled", "gram"}:
         train_rows = benchmark.split("id_train")
+        check_inside_root(id_root, train_rows.paths)
         train = outputs_of(ImageSet("id_train", id_root, train_rows.paths, train_rows.labels, benchmark), "fitting (id_train)")
         for scorer in scorers:
             scorer.fit(train, np.asarray(train_rows.labels))

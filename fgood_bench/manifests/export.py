@@ -63,6 +63,7 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
     shards: dict[str, int] = {}
     for split in manifest.split_names:
         rows = manifest.split(split)
+        _check_images(dataset_root, rows.paths)
         chunks = _chunks_by_size(dataset_root, rows.paths)
         shards[split] = len(chunks)
         for number, (start, stop) in enumerate(chunks):
@@ -81,6 +82,21 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
     target = Path(out) / manifest.name
     write_folder(target, files, kind="hf-export", overwrite=overwrite)
     return target
+
+
+def _check_images(root: Path, paths: list[str]) -> None:
+    """Every image to embed is a file inside the dataset root (symlinks resolved) that decodes."""
+    from fgood_bench.datasets.base import check_inside_root, missing_files
+    from fgood_bench.datasets.check import find_unreadable_images
+
+    check_inside_root(root, paths)
+    missing = missing_files(root, paths)
+    if missing:
+        raise FgoodError(f"{root / missing[0]}: image listed in the manifest is missing ({len(missing)} in all)")
+    broken = find_unreadable_images(root, paths, progress=False)
+    if broken:
+        raise FgoodError(f"{root / broken[0][0]}: not an image that decodes ({broken[0][1]}; {len(broken)} in all): "
+                         "nothing exported")
 
 
 def _read(path: Path) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.manifests.manifest import Manifest
 
 
@@ -31,6 +32,7 @@ def load_split(manifest: str | Path | Manifest, split: str, root: str | Path):
     manifest = _manifest(manifest)
     rows = manifest.split(split)
     dataset_root = manifest.dataset_root(root)
+    check_inside_root(dataset_root, rows.paths)
     columns = {
         "image": [str(dataset_root / path) for path in rows.paths],
         "label": rows.labels,
@@ -58,6 +60,7 @@ class SplitDataset:
         manifest = _manifest(manifest)
         self.rows = manifest.split(split)
         self.root = manifest.dataset_root(root)
+        check_inside_root(self.root, self.rows.paths)
         self.classes = manifest.id_class_names
         self.transform = transform
 

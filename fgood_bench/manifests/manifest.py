@@ -64,6 +64,24 @@ def check_relative_path(path: str, where: str) -> None:
         raise FgoodError(f"{where}: unsafe image path {path!r} (must be relative, inside the dataset root, without '..')")
 
 
+def check_id_classes(path: Path, id_classes: list[dict]) -> None:
+    """ID labels are 0..K-1, each once, with distinct names: a label given twice would merge two
+    classes (and ``datasets.ClassLabel`` refuses repeated names)."""
+    labels = sorted(c["label"] for c in id_classes)
+    if labels != list(range(len(labels))):
+        repeated = next((a for a, b in zip(labels, labels[1:]) if a == b), None)
+        problem = f"label {repeated} is given twice" if repeated is not None else f"labels must be 0..{len(labels) - 1}"
+        raise FgoodError(f"{path}: id_classes: {problem}")
+    names = [c["name"] for c in id_classes]
+    if len(set(names)) != len(names):
+        repeated = next(n for i, n in enumerate(names) if n in names[:i])
+        raise FgoodError(f"{path}: id_classes: class name {repeated!r} is given twice")
+
+
+class SplitChanged(FgoodError):
+    """A split file that is missing or differs from the manifest's sha256 (``verify`` reports it)."""
+
+
 class Manifest:
     """A loaded ``manifest.json`` and the folder holding its split files."""
 
@@ -82,8 +100,12 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise FgoodError(f"{path}: manifest not found") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FgoodError(f"{path}: not a readable JSON manifest ({err})") from None
+        except IsADirectoryError:
+            raise FgoodError(f"{path}: a folder, not a manifest file") from None
+        except RecursionError:  # 200k nested brackets
+            raise FgoodError(f"{path}: not a readable JSON manifest (nested too deeply)") from None
+        except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: JSON syntax, a 5,000-digit integer
+            raise FgoodError(f"{path}: not a readable JSON manifest ({str(err).splitlines()[0]})") from None
         if not isinstance(data, dict):
             raise FgoodError(f"{path}: a manifest is a JSON object")
         version = data.get("schema_version")
@@ -93,6 +115,7 @@ class Manifest:
         if error is not None:
             where = "/".join(map(str, error.absolute_path)) or "(top level)"
             raise FgoodError(f"{path}: does not fit the manifest schema at {where}: {error.message}")
+        check_id_classes(path, data.get("id_classes", []))
         return cls(path, data)
 
     # -- what it describes ------------------------------------------------------------------
@@ -138,9 +161,13 @@ class Manifest:
         try:
             content = path.read_bytes()
         except FileNotFoundError:
-            raise FgoodError(f"{path}: split file listed in the manifest is missing") from None
+            raise SplitChanged(f"{path}: split file listed in the manifest is missing") from None
+        except IsADirectoryError:
+            raise FgoodError(f"{path}: a folder where the manifest lists a split file") from None
+        except OSError as err:
+            raise FgoodError(f"{path}: split file cannot be read ({err.strerror or err})") from None
         if sha256_bytes(content) != entry["sha256"]:
-            raise FgoodError(f"{path}: sha256 differs from the manifest's: the split file was changed")
+            raise SplitChanged(f"{path}: sha256 differs from the manifest's: the split file was changed")
         return content
 
     def split(self, name: str) -> SplitRows:
@@ -157,7 +184,10 @@ class Manifest:
 
     def _parse(self, name: str, content: bytes) -> SplitRows:
         path = self.folder / self._split_entry(name)["file"]
-        lines = content.decode("utf-8").split("\n")
+        try:
+            lines = content.decode("utf-8").split("\n")
+        except UnicodeDecodeError as err:  # UTF-16, Latin-1: a split file is written as UTF-8 (the sha256 matched)
+            raise FgoodError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); split files are UTF-8") from None
         header, rows = lines[0], [line for line in lines[1:] if line]
         hashed = header == SPLIT_HEADER + "\tsha256"
         if header != SPLIT_HEADER and not hashed:
@@ -183,4 +213,6 @@ class Manifest:
         bad = next((label for label in labels if label != -1 and not 0 <= label < num_id), None)
         if bad is not None:
             raise FgoodError(f"{path}: label {bad} outside -1..{num_id - 1}")
+        if name.startswith("id_") and -1 in labels:  # -1 marks OOD images: never trained on or scored as ID
+            raise FgoodError(f"{path}: line {labels.index(-1) + 2}: label -1 (OOD) in the ID split {name}")
         return SplitRows(paths, labels, names, hashes if hashed else None)

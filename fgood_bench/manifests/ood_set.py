@@ -6,7 +6,6 @@ A fixed, seeded sample of a dataset's official split(s), written like a benchmar
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,10 @@ import pyarrow as pa
 
 from fgood_bench import __version__
 from fgood_bench.datasets import load_dataset
+from fgood_bench.datasets.base import check_inside_root, missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
-from fgood_bench.outputs import preflight, write_folder
+from fgood_bench.outputs import preflight, strict_json, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 
 # Splits drawn from by default: Places365's labelled val images (the common OOD test source),
@@ -42,6 +42,11 @@ def build_ood_set(
         raise FgoodError(f"--size {size}: must be 1..{population} (the images of {', '.join(splits)})")
     chosen = np.arange(population) if size is None else np.sort(np.random.default_rng(seed).choice(population, size, replace=False))
     paths = table.column("path").take(chosen).to_pylist()
+    check_inside_root(index.root, paths)
+    missing = missing_files(index.root, paths)
+    if missing:
+        raise FgoodError(f"{index.root / missing[0]}: image listed in the dataset is missing ({len(missing)} of the "
+                         f"sampled images in all; see fgood-bench inspect {dataset})")
     class_names = table.column("class_name").take(chosen).to_pylist()
     rows = [(path, -1, class_name) for path, class_name in zip(paths, class_names)]
     content = split_file_bytes(rows, sha256_files(index.root, paths) if hash_images else None)
@@ -57,7 +62,7 @@ def build_ood_set(
         "provenance": {"toolkit": f"fgood-bench {__version__}"},
     }
     files = {"splits/ood_test.txt": content,
-             "manifest.json": (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")}
+             "manifest.json": (strict_json(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")}
     target = Path(out) / name
     write_folder(target, files, kind="ood_set", overwrite=overwrite)
     return target / "manifest.json"
@@ -145,7 +150,7 @@ def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | P
         "provenance": {"toolkit": f"fgood-bench {__version__}", "method": "paper Appendix D.3 validation outliers"},
     }
     files["splits/ood_test.txt"] = content
-    files["manifest.json"] = (json.dumps(document, indent=2) + "\n").encode("utf-8")
+    files["manifest.json"] = (strict_json(document, indent=2) + "\n").encode("utf-8")
     target = Path(out) / name
     write_folder(target, files, kind="ood_set", overwrite=overwrite)
     return target / "manifest.json"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fgood_bench.datasets.base import missing_files
+from fgood_bench.datasets.base import check_inside_root, missing_files
 from fgood_bench.datasets.check import find_unreadable_images
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_file, sha256_files
-from fgood_bench.manifests.manifest import Manifest, check_relative_path
+from fgood_bench.manifests.manifest import Manifest, SplitChanged, check_relative_path
 
 SHOWN = 3  # paths shown per problem in the summary
 
@@ -94,9 +94,10 @@ def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images
     for split in manifest.split_names:
         try:
             rows = manifest.split(split)
-        except FgoodError as err:
+        except SplitChanged as err:  # reported; an unsafe or malformed split file is refused (exit 2)
             report.split_files[split] = str(err)
             continue
+        check_inside_root(dataset_root, rows.paths)
         report.counts[split] = len(rows)
         report.missing[split] = missing_files(dataset_root, rows.paths)
         if images:

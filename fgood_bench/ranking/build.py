@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,13 +25,13 @@ import torchvision
 
 from fgood_bench import __version__
 from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
-from fgood_bench.datasets.base import missing_files
+from fgood_bench.datasets.base import check_inside_root, missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
     class_names_in_file, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
-from fgood_bench.outputs import clear_outputs, preflight, run_folder, write_folder
+from fgood_bench.outputs import clear_outputs, preflight, run_folder, strict_json, write_folder
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.ranking.stability import (
@@ -122,6 +121,8 @@ def build_splits(request: BuildRequest) -> Path | None:
         if split not in index.splits:
             why = index.absent.get(split, "not an official split of this dataset")
             raise FgoodError(f"{index.root}: the {split} split is needed and absent ({why})")
+    # every image the manifest will list, whatever gives the predictions (docs/build-splits.md, Errors)
+    _check_images(index, list(dict.fromkeys([*plan.train_splits, eval_split, *(["val"] if "val" in index.splits else [])])))
     evaluation = index.split(eval_split)
     eval_paths = evaluation.column("path").to_pylist()
     eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
@@ -214,6 +215,7 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
         if split not in index.splits:
             raise FgoodError(f"{index.root}: the {split} split is needed and absent ({index.absent.get(split, '')})")
     plan = Plan(plan.name, plan.dataset, len(id_classes), plan.train_splits, plan.train)
+    _check_images(index, list(dict.fromkeys([*plan.train_splits, eval_split, *(["val"] if "val" in index.splits else [])])))
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images, ranked=None,
                     given={"id_classes_file_sha256": sha256_file(Path(request.id_classes)),
                            "ood_classes_file_sha256": sha256_file(Path(request.ood_classes)) if request.ood_classes else None})
@@ -222,19 +224,60 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
     return target / "manifest.json"
 
 
-def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.ndarray:
-    """Logits from ``path`` (arrays ``paths`` and ``logits``), reordered to ``eval_paths``."""
+MAX_PATH_CHARS = 4096  # PATH_MAX of Linux: no image path of a split is longer
+KINDS = {"US": ("strings", 4 * MAX_PATH_CHARS), "fiu": ("real numbers", 8)}  # numpy dtype kinds -> (what, largest item)
+
+
+def npz_arrays(path: Path, limits: dict[str, tuple[int, str]]) -> dict[str, np.ndarray]:
+    """The arrays ``limits`` names (name -> (most elements, allowed numpy dtype kinds, a key of
+    ``KINDS``)) of the ``.npz`` at ``path``, and no other. Each ``.npy`` header inside the zip is read
+    first, and an array of another type or declared larger than allowed is refused before a byte of it
+    is decompressed: a 2 MB file can declare (and inflate to) gigabytes."""
+    import zipfile
+
     try:
-        with np.load(path, allow_pickle=False) as content:
-            arrays = {key: content[key] for key in content.files}
+        archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise FgoodError(f"{path}: predictions file not found") from None
-    except Exception as err:
-        raise FgoodError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
-    for key in ("paths", "logits"):
-        if key not in arrays:
-            raise FgoodError(f"{path}: no array {key!r} (expected 'paths' and 'logits')")
-    paths, logits = [str(p) for p in arrays["paths"].tolist()], arrays["logits"]
+    except IsADirectoryError:
+        raise FgoodError(f"{path}: a folder, not a predictions file") from None
+    except (zipfile.BadZipFile, OSError) as err:
+        raise FgoodError(f"{path}: not a .npz file (numpy.savez writes a zip archive; {err})") from None
+    arrays = {}
+    with archive:
+        for name, (max_items, kinds) in limits.items():
+            if f"{name}.npy" not in archive.namelist():
+                raise FgoodError(f"{path}: no array {name!r} (expected {' and '.join(map(repr, limits))})")
+            what, max_itemsize = KINDS[kinds]
+            try:
+                with archive.open(f"{name}.npy") as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read_header(handle)
+                    if dtype.hasobject:
+                        raise FgoodError(f"{path}: array {name!r} holds Python objects (pickled data), which are not read")
+                    if dtype.kind not in kinds:  # bool, complex, strings as logits
+                        raise FgoodError(f"{path}: {name!r} must be {what}, got {dtype}")
+                    if int(np.prod(shape, dtype=object)) > max_items or dtype.itemsize > max_itemsize:
+                        raise FgoodError(f"{path}: array {name!r} is declared {shape} of {dtype}, more than the evaluation "
+                                         f"split needs ({max_items:,} values of at most {max_itemsize} bytes): refused unread")
+                with archive.open(f"{name}.npy") as handle:
+                    arrays[name] = np.lib.format.read_array(handle, allow_pickle=False)
+            except FgoodError:
+                raise
+            except Exception as err:  # a damaged zip member or .npy header: zipfile, numpy and zlib errors alike
+                raise FgoodError(f"{path}: array {name!r} is not readable ({type(err).__name__}: {err})") from None
+    return arrays
+
+
+def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.ndarray:
+    """Logits from ``path`` (arrays ``paths`` and ``logits``), reordered to ``eval_paths``."""
+    rows = len(eval_paths)
+    arrays = npz_arrays(path, {"paths": (rows, "US"), "logits": (rows * num_classes, "fiu")})
+    paths, logits = arrays["paths"], arrays["logits"]
+    if paths.ndim != 1:
+        raise FgoodError(f"{path}: 'paths' must be one-dimensional, got shape {paths.shape}")
+    paths = [str(p) for p in paths.tolist()]
     if logits.ndim != 2 or logits.shape[0] != len(paths):
         raise FgoodError(f"{path}: logits must be (number of paths, classes), got {logits.shape} for {len(paths)} paths")
     if logits.shape[1] != num_classes:
@@ -242,6 +285,11 @@ def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.
     if not np.isfinite(logits).all():
         row = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
         raise FgoodError(f"{path}: logits of {paths[row]!r} are not finite (NaN or inf)")
+    with np.errstate(over="ignore"):
+        single = logits.astype(np.float32)
+    if not np.isfinite(single).all():  # rankings are computed in float32
+        row = int(np.flatnonzero(~np.isfinite(single).all(axis=1))[0])
+        raise FgoodError(f"{path}: logits of {paths[row]!r} overflow float32 (beyond ±3.4e38): rescale them")
     position = {p: i for i, p in enumerate(paths)}
     if len(position) != len(paths):
         duplicate = next(p for i, p in enumerate(paths) if position[p] != i)
@@ -257,8 +305,11 @@ def read_predictions(path: Path, eval_paths: list[str], num_classes: int) -> np.
 
 
 def _check_images(index: DatasetIndex, splits: list[str]) -> None:
+    """Every image of ``splits`` is on disk, inside the dataset root."""
     for split in splits:
-        missing = missing_files(index.root, index.split(split).column("path").to_pylist())
+        paths = index.split(split).column("path").to_pylist()
+        check_inside_root(index.root, paths)
+        missing = missing_files(index.root, paths)
         if missing:
             raise FgoodError(
                 f"{index.root / missing[0]}: image listed in the {split} split is missing ({len(missing)} in all; "
@@ -270,7 +321,6 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
              checkpoint: Path | None, config: TrainConfig, work_dir: Path):
     eval_paths = index.split(eval_split).column("path").to_pylist()
     if checkpoint:
-        _check_images(index, [eval_split])
         model, payload = load_classifier(checkpoint, index.num_classes, config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != list(index.classes):
             raise FgoodError(f"{checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
@@ -278,7 +328,6 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         source = {"kind": "checkpoint", "sha256": sha256_file(Path(checkpoint)), "arch": config.arch,
                   "image_size": config.image_size}
     else:
-        _check_images(index, [*plan.train_splits, eval_split])
         train = pa.concat_tables([index.split(s) for s in plan.train_splits])
         seed_everything(config.seed)  # the new head's initialisation
         model = build_model(config.arch, index.num_classes, config.weights, config.image_size)
@@ -368,7 +417,7 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[i
             manifest["provenance"]["stability"] = stability_summary(stability, sha256_bytes(files["stability.json"]))
     else:
         manifest["given"] = given
-    files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files["manifest.json"] = (strict_json(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     return files
 
 

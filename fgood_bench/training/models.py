@@ -45,7 +45,7 @@ def build_model(arch: str, num_classes: int, weights: str | None = None, image_s
         try:
             model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
         except RuntimeError as err:
-            raise FgoodError(f"{weights}: not a state dict of {arch} ({str(err).splitlines()[0]})") from None
+            raise FgoodError(f"{weights}: not a state dict of {arch} ({first_line(err)})") from None
     else:
         try:
             model = torchvision.models.get_model(arch, weights=weights)
@@ -62,8 +62,15 @@ def build_model(arch: str, num_classes: int, weights: str | None = None, image_s
 def _load(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and torch errors alike
-        raise FgoodError(f"{path}: not a loadable PyTorch file ({type(err).__name__}: {err})") from None
+    except IsADirectoryError:
+        raise FgoodError(f"{path}: a folder, not a checkpoint file") from None
+    except Exception as err:  # pickle, zip and torch errors alike; torch's span several lines
+        raise FgoodError(f"{path}: not a loadable PyTorch file ({type(err).__name__}: {first_line(err)})") from None
+
+
+def first_line(err: BaseException) -> str:
+    """The first non-blank line of an error's message (torch's messages run over many lines)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
 def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str], extra: dict | None = None) -> None:
@@ -76,15 +83,24 @@ def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str],
 def load_classifier(path: str | Path, num_classes: int, arch: str | None = None, image_size: int | None = None) -> tuple[nn.Module, dict]:
     """Load a classifier trained on ``num_classes`` classes; a bare state dict needs ``arch``."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise FgoodError(f"{path}: a folder, not a checkpoint file (give its classifier.pt)")
     if not path.is_file():
         raise FgoodError(f"{path}: checkpoint file not found")
     payload = _load(path)
     if not isinstance(payload, dict):
         raise FgoodError(f"{path}: expected a checkpoint dict, got {type(payload).__name__}")
     state = payload.get("state_dict", payload)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise FgoodError(f"{path}: 'state_dict' must map parameter names to tensors, got {type(state).__name__}")
+    classes = payload.get("classes", [])
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        raise FgoodError(f"{path}: 'classes' must be a list of class names, got {type(classes).__name__}")
     arch = payload.get("arch", arch)
     if arch is None:
         raise FgoodError(f"{path}: a bare state dict; say which architecture it is with --arch")
+    if not isinstance(arch, str):
+        raise FgoodError(f"{path}: 'arch' must be a torchvision model name, got {type(arch).__name__}")
     rotation = any(k.startswith("rotation_head.") for k in state)
     head = [v for k, v in state.items() if k.endswith(".weight") and getattr(v, "ndim", 0) == 2
             and not k.startswith("rotation_head.")]
@@ -100,7 +116,7 @@ def load_classifier(path: str | Path, num_classes: int, arch: str | None = None,
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise FgoodError(f"{path}: does not fit {arch} ({str(err).splitlines()[0]})") from None
+        raise FgoodError(f"{path}: does not fit {arch} ({first_line(err)})") from None
     return model, payload
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import clear_outputs, run_folder
 from fgood_bench.ranking.benchmarks import BENCHMARKS
@@ -74,6 +75,7 @@ def train(request: TrainRequest) -> Path | None:
     if not rows.paths:
         raise FgoodError(f"{benchmark.path}: the id_train split is empty; there is nothing to train on")
     root = benchmark.dataset_root(request.root)
+    check_inside_root(root, rows.paths)
     hyper = paper_hyper(benchmark.name, request.hyper, request.method)
     hyper.check()
     outliers = _outliers(request, benchmark) if request.method in OUTLIER_METHODS else None
@@ -138,4 +140,5 @@ def _outliers(request: TrainRequest, benchmark: Manifest) -> Outliers:
             raise FgoodError(f"{manifest.path}: the outlier set contains {len(overlap)} images of the benchmark, "
                              f"e.g. {sorted(overlap)[0]}")
     root = manifest.dataset_root(request.outlier_root or request.root)
+    check_inside_root(root, rows.paths)
     return Outliers(root, rows.paths, request.outlier_batch)
