@@ -239,7 +239,8 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
                                  config, runtime, work_dir, resume=request.resume, progress=request.progress)
         if runtime.is_main:
-            save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes), {"image_size": config.image_size})
+            save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
+                            {"image_size": config.image_size, "resize_mode": config.resize_mode})
         source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
                   "precision": "bf16-autocast" if (config.amp and runtime.cuda) else "fp32",
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
