@@ -104,7 +104,7 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
         dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
-        id_classes=args.id_classes, ood_classes=args.ood_classes,
+        id_classes=args.id_classes, ood_classes=args.ood_classes, split_protocol=args.split_protocol,
         progress=sys.stderr.isatty(),
     )
     manifest = build_splits(request)
@@ -374,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--resume", action="store_true", help="continue an interrupted training from OUT/NAME.work/checkpoint.pt")
     build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
     build.add_argument("--hash-images", action="store_true", help="record each image's sha256 in the split files")
+    build.add_argument("--split-protocol", choices=("paper", "official"),
+                       help="flower: paper (default; trains on the official test split, ranks and tests on train + val, "
+                       "as Table 3's 5,878 ID training images imply) or official (trains on train, tests on test)")
     build.add_argument("--id-classes", type=Path, help="give the ID classes instead of ranking (e.g. manifests/inet/inet_a.tsv); "
                        "a TSV with a wnid column or one class name per line; needs --dataset")
     build.add_argument("--ood-classes", type=Path, help="with --id-classes: the only classes whose images form ood_test "
