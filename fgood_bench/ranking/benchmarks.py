@@ -22,8 +22,8 @@ class Protocol:
 # train + val splits of 90 classes hold 900 and 1,800 images; the official test split minus 12
 # held-out classes' test images gives 5,878 when those classes hold 271 test images (the real
 # imagelabels.mat / setid.mat: 20-238 test images a class, the 12 smallest hold 245), i.e. the
-# held-out classes are among the smallest, as a classifier trained on that class-imbalanced
-# split ranks them. Training on the large test split is common practice for Flowers-102.
+# held-out classes are among the smallest, consistent with a ranking classifier trained on that
+# class-imbalanced split. Training on the large test split is common practice for Flowers-102.
 FLOWER_PAPER = Protocol(("test",), ("train", "val"),
                         "paper Table 3 (5,878 = 6,149 official test images - 271 of the 12 held-out classes)")
 
