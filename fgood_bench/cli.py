@@ -97,7 +97,8 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
     archs = args.arch or ["resnet50"]
     train = TrainConfig(
         arch=archs[0], weights=args.weights, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
-        seed=args.seed, device=args.device, workers=args.workers, amp=not args.no_amp,
+        resize_mode=args.resize_mode, weight_decay=args.weight_decay, seed=args.seed, device=args.device,
+        workers=args.workers, amp=not args.no_amp,
     )
     benchmark = None if args.benchmark == "custom" else args.benchmark
     request = BuildRequest(
@@ -105,6 +106,7 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
         dataset_options=_dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
         id_classes=args.id_classes, ood_classes=args.ood_classes, overwrite=args.overwrite, seeds=args.seeds, archs=archs,
+        split_protocol=args.split_protocol,
         progress=sys.stderr.isatty(),
     )
     manifest = build_splits(request)
@@ -153,20 +155,20 @@ def cmd_build_ood_set(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from fgood_bench.training.engine import TrainConfig
     from fgood_bench.training.train import TrainRequest, train
 
-    config = TrainConfig(arch=args.arch, weights=args.weights, lr=args.lr, batch_size=args.batch_size,
-                         image_size=args.image_size, seed=args.seed, device=args.device, workers=args.workers,
-                         amp=not args.no_amp)
+    settings = {"arch": args.arch, "weights": args.weights, "lr": args.lr, "batch_size": args.batch_size,
+                "image_size": args.image_size, "resize_mode": args.resize_mode, "weight_decay": args.weight_decay,
+                "seed": args.seed, "device": args.device, "workers": args.workers, "amp": not args.no_amp}
     hyper = {"beta": args.beta, "alpha": args.alpha, "beta_in_in": args.beta_in_in, "alpha_in_in": args.alpha_in_in,
              "beta_out": args.beta_out, "mix_op": args.mix_op, "coarse": args.coarse or None, "m_in": args.m_in,
              "m_out": args.m_out, "energy_weight": args.energy_weight, "rotation_weight": args.rotation_weight}
     request = TrainRequest(
         method=args.method, manifest=args.manifest, root=args.root, out=args.out, outliers=args.outliers,
-        outlier_root=args.outlier_root, config=config, epochs=args.epochs, hyper=hyper, init=args.init,
+        outlier_root=args.outlier_root, settings=settings, epochs=args.epochs, hyper=hyper, init=args.init,
         from_scratch=args.from_scratch, outlier_batch=args.outlier_batch_size, max_steps=args.max_steps,
-        resume=args.resume, overwrite=args.overwrite, progress=sys.stderr.isatty(),
+        allow_pretrained_leak=args.allow_pretrained_leak, resume=args.resume, overwrite=args.overwrite,
+        progress=sys.stderr.isatty(),
     )
     classifier = train(request)
     if classifier is not None:
@@ -291,19 +293,40 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--level", help="fgvc_aircraft: variant|family|manufacturer (default variant)")
 
 
-def _add_model_options(parser: argparse.ArgumentParser, several_archs: bool = False) -> None:
-    group = parser.add_argument_group("model and training (defaults: the paper's recipe, Appendix D.1)")
+def _add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, several_archs: bool = False) -> None:
+    """Model and training options; with ``recipes`` their defaults are the benchmark's recipe (train)."""
+    title = ("model and training (defaults: the benchmark's recipe, Appendix D.1 or H.2 for inet-*)" if recipes
+             else "model and training (defaults: the paper's recipe, Appendix D.1)")
+    group = parser.add_argument_group(title)
+
+    def default(value, text: str):
+        return (None, "recipe: " + text) if recipes else (value, f"default {value}")
+
+    value, text = default("resnet50", "resnet50; resnet18 for inet-*")
     if several_archs:  # build-splits: one ranking per architecture (and seed)
-        group.add_argument("--arch", action="append", help="any torchvision classification model (default resnet50); "
+        group.add_argument("--arch", action="append", help=f"any torchvision classification model ({text}); "
                            "repeatable: --seeds rankings for each")
     else:
-        group.add_argument("--arch", default="resnet50", help="any torchvision classification model (default resnet50)")
-    group.add_argument("--weights", default="IMAGENET1K_V2",
-                       help="torchvision weights name, a local state-dict file, or 'none' (default IMAGENET1K_V2)")
-    group.add_argument("--epochs", type=positive_int, help="default: 60 for bird, car, aircraft; 30 for dog, flower")
-    group.add_argument("--lr", type=positive_float, default=1e-3, help="initial learning rate, cosine schedule (default 1e-3)")
-    group.add_argument("--batch-size", type=positive_int, default=32, help="global batch size (default 32)")
-    group.add_argument("--image-size", type=positive_int, default=448, help="crop size; images are first resized to 8/7 of it (default 448 after 512)")
+        group.add_argument("--arch", default=value, help=f"any torchvision classification model ({text})")
+    value, text = default("IMAGENET1K_V1", "IMAGENET1K_V1; none for inet-*")
+    group.add_argument("--weights", default=value,
+                       help=f"torchvision weights name, a local state-dict file, or 'none' ({text}; "
+                       "IMAGENET1K_V1 = the MixOE reference's pretrained=True)")
+    group.add_argument("--epochs", type=positive_int, help="default: 60 for bird, car, aircraft; 30 for dog, flower"
+                       + ("; 90 for inet-*; 10 when fine-tuning" if recipes else ""))
+    value, text = default(1e-3, "1e-3; 0.1 for inet-* standard training")
+    group.add_argument("--lr", type=positive_float, default=value, help=f"initial learning rate, cosine schedule ({text})")
+    value, text = default(32, "32, rotation 16; 256 for inet-*")
+    group.add_argument("--batch-size", type=positive_int, default=value, help=f"global batch size ({text})")
+    value, text = default(448, "448; 224 for inet-*")
+    group.add_argument("--image-size", type=positive_int, default=value,
+                       help=f"crop size; images are first resized to 8/7 of it ({text})")
+    value, text = default("square", "square; shorter for inet-*")
+    group.add_argument("--resize-mode", choices=("square", "shorter"), default=value,
+                       help=f"square: Resize((s, s)) as Appendix D.1; shorter: the shorter side to s, as H.2 ({text})")
+    value, text = default(1e-5, "1e-5")
+    group.add_argument("--weight-decay", type=non_negative_float, default=value,
+                       help=f"SGD weight decay ({text}, the MixOE reference's)")
     group.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     group.add_argument("--workers", type=non_negative_int, help="data-loader processes per GPU (default: CPUs, at most 16)")
@@ -381,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(build, "replace an earlier OUT/NAME and start its training over", restart=True)
     build.add_argument("--work-dir", type=Path, help="training checkpoints (default OUT/NAME.work)")
     build.add_argument("--hash-images", action="store_true", help="record each image's sha256 in the split files")
+    build.add_argument("--split-protocol", choices=("paper", "official"),
+                       help="flower: paper (default; trains on the official test split, ranks and tests on train + val, "
+                       "as Table 3's 5,878 ID training images imply) or official (trains on train, tests on test)")
     build.add_argument("--id-classes", type=Path, help="give the ID classes instead of ranking (e.g. manifests/inet/inet_a.tsv); "
                        "a TSV with a wnid column or one class name per line; needs --dataset")
     build.add_argument("--ood-classes", type=Path, help="with --id-classes: the only classes whose images form ood_test "
@@ -437,9 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     training = commands.add_parser(
         "train", help="train a reference method (standard, oe, energy-oe, rotation, mixupoe) on a benchmark",
-        description="Train on the benchmark's id_train split. Presets (Appendix D): standard and rotation train "
+        description="Train on the benchmark's id_train split. Recipes (Appendix D.1): standard and rotation train "
         "60 epochs (bird, car, aircraft) or 30 (flower, dog) from ImageNet weights; oe, energy-oe and mixupoe "
         "fine-tune the standard model (--init) for 10 epochs with 32 outliers per step, or --from-scratch. "
+        "inet-* benchmarks (Appendix H.2): ResNet-18 from scratch, 90 epochs at lr 0.1, batch 256; oe, energy-oe, "
+        "mixupoe and rotation fine-tune for 10 epochs at lr 1e-3 with 512 outliers per step. "
         "Writes OUT/classifier.pt, OUT/checkpoint.pt (resumable) and OUT/metrics.jsonl. Multi-GPU: "
         "torchrun --nproc-per-node N -m fgood_bench train ...",
     )
@@ -449,9 +477,14 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--out", type=Path, required=True, help="folder for the checkpoints and the log")
     training.add_argument("--outliers", type=Path, help="outlier set: a filter-outliers (or build-ood-set) manifest")
     training.add_argument("--outlier-root", type=Path, help="the outlier dataset's folder (default --root)")
-    training.add_argument("--outlier-batch-size", type=positive_int, default=32, help="outliers per step (default 32)")
-    training.add_argument("--init", type=Path, help="the standard model that OE-style methods fine-tune")
-    training.add_argument("--from-scratch", action="store_true", help="OE-style methods: train from ImageNet weights instead")
+    training.add_argument("--outlier-batch-size", type=positive_int,
+                          help="outliers per step (recipe: 32; 512 for inet-*); mixupoe mixes one per ID image and "
+                          "draws more only for --beta-out")
+    training.add_argument("--init", type=Path, help="the standard model that fine-tuning methods start from")
+    training.add_argument("--from-scratch", action="store_true",
+                          help="fine-tuning methods: train as standard training does instead (its weights and epochs)")
+    training.add_argument("--allow-pretrained-leak", action="store_true",
+                          help="accept ImageNet-pretrained weights for a benchmark built from ImageNet (they have seen its OOD classes)")
     training.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     _add_overwrite(training, "start over in an OUT that holds an earlier run (its files are replaced)", restart=True)
     training.add_argument("--max-steps", type=positive_int, help="stop after this many steps (smoke runs)")
@@ -466,8 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     hyper.add_argument("--m-in", type=float, help="EnergyOE m_in (default -15)")
     hyper.add_argument("--m-out", type=float, help="EnergyOE m_out (default -5)")
     hyper.add_argument("--energy-weight", type=float, help="EnergyOE lambda (default 0.1)")
-    hyper.add_argument("--rotation-weight", type=float, help="rotation: weight of the rotation loss (default 0.5)")
-    _add_model_options(training)
+    hyper.add_argument("--rotation-weight", type=float, help="rotation: weight of the rotation loss (default 1.0, the MixOE reference's)")
+    _add_model_options(training, recipes=True)
     training.set_defaults(run=cmd_train)
 
     evaluate = commands.add_parser(
@@ -589,6 +622,13 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 

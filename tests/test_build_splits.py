@@ -265,3 +265,72 @@ def test_given_classes_build_the_inet_benchmarks(full_imagenet_val, tmp_path, ca
     status, _, err = run_cli("build-splits", "--dataset", "imagenet", "--root", full_imagenet_val, "--out", tmp_path,
                              "--id-classes", inet / "inet_a.tsv", "--ood-classes", inet / "inet_a.tsv", capsys=capsys)
     assert status == 2 and "is also an ID class" in err
+
+
+FLOWERS_META = Path(__file__).parent / "data" / "reference-meta" / "flowers102"
+
+
+def real_flowers(folder: Path) -> Path:
+    """The official imagelabels.mat and setid.mat (md5 as torchvision checks them); no images:
+    a build from a predictions file reads none."""
+    folder.mkdir()
+    for name in ("imagelabels.mat", "setid.mat"):
+        shutil.copyfile(FLOWERS_META / name, folder / name)
+    return folder
+
+
+def test_flower_table_3_count_needs_the_official_test_split():
+    """Table 3: 5,878 ID training images. Not the official train (900) or train + val (1,800) of 90
+    classes; the official test split (6,149) minus 12 held-out classes holding 271 test images is
+    possible, and only with small classes (the 12 smallest hold 245, a mean class 723)."""
+    from scipy.io import loadmat
+
+    labels = loadmat(FLOWERS_META / "imagelabels.mat")["labels"].ravel().astype(int)
+    ids = {k: loadmat(FLOWERS_META / "setid.mat")[k].ravel().astype(int) for k in ("trnid", "valid", "tstid")}
+    per_class = {k: np.bincount(labels[v - 1], minlength=103)[1:] for k, v in ids.items()}
+    assert (len(ids["trnid"]), len(ids["valid"]), len(ids["tstid"])) == (1020, 1020, 6149)
+    assert set(per_class["trnid"]) == set(per_class["valid"]) == {10}
+    assert 90 * 10 != 5878 and 90 * 20 != 5878
+    held_out_test = 6149 - 5878
+    assert held_out_test == 271
+    smallest = np.sort(per_class["tstid"])
+    assert smallest[:12].sum() == 245 <= held_out_test <= smallest[-12:].sum()
+    assert 12 * per_class["tstid"].mean() > 2.5 * held_out_test
+
+
+def test_flower_paper_protocol_is_the_default(tmp_path, capsys):
+    """--split-protocol paper (default for flower): the ranking classifier and id_train take the
+    official test split, ranking, id_test and ood_test the train + val images; official: train / test."""
+    from scipy.io import loadmat
+
+    root = real_flowers(tmp_path / "flowers-102")
+    index = load_dataset("flowers102", root)
+    labels = loadmat(FLOWERS_META / "imagelabels.mat")["labels"].ravel().astype(int) - 1
+    tests_per_class = np.bincount(labels[loadmat(FLOWERS_META / "setid.mat")["tstid"].ravel().astype(int) - 1], minlength=102)
+    worst = set(np.argsort(tests_per_class, kind="stable")[:12].tolist())  # the 12 smallest classes rank last
+    for protocol, splits in (("paper", ("train", "val")), ("official", ("test",))):
+        paths = [p for s in splits for p in index.split(s).column("path").to_pylist()]
+        truth = np.concatenate([index.split(s).column("label").to_numpy() for s in splits])
+        logits = np.where(np.arange(102) == truth[:, None], 0.0, -5.0)  # correct and confident
+        logits[np.isin(truth, list(worst))] = 0.0  # uniform: wrong and uncertain
+        np.savez(tmp_path / f"{protocol}.npz", paths=np.array(paths), logits=logits.astype(np.float32))
+    status, _, err = run_cli("build-splits", "flower", "--root", root, "--out", tmp_path / "paper",
+                             "--predictions", tmp_path / "paper.npz", capsys=capsys)
+    assert status == 0, err
+    manifest = json.loads((tmp_path / "paper" / "flower" / "manifest.json").read_text())
+    assert {c["index"] for c in manifest["ood_classes"]} == worst
+    assert manifest["train_splits"] == ["test"] and manifest["eval_splits"] == ["train", "val"]
+    assert manifest["eval_split"] == "train+val" and manifest["split_protocol"]["name"] == "paper"
+    counts = {name: entry["count"] for name, entry in manifest["splits"].items()}
+    assert counts == {"id_train": 6149 - 245, "id_test": 90 * 20, "ood_test": 12 * 20}
+    status, _, err = run_cli("build-splits", "flower", "--root", root, "--out", tmp_path / "official", "--split-protocol",
+                             "official", "--predictions", tmp_path / "official.npz", capsys=capsys)
+    assert status == 0, err
+    manifest = json.loads((tmp_path / "official" / "flower" / "manifest.json").read_text())
+    assert manifest["train_splits"] == ["train"] and manifest["eval_split"] == "test"
+    assert manifest["split_protocol"]["name"] == "official"
+    counts = {name: entry["count"] for name, entry in manifest["splits"].items()}
+    assert counts == {"id_train": 900, "id_val": 900, "id_test": 6149 - 245, "ood_test": 245}
+    status, _, err = run_cli("build-splits", "flower", "--root", root, "--out", tmp_path / "bad", "--split-protocol",
+                             "official", "--predictions", tmp_path / "paper.npz", capsys=capsys)
+    assert status == 2 and "is not an image of the evaluation split" in err

@@ -11,7 +11,10 @@ import pytest
 import torch
 from torch import nn
 
+from pathlib import Path
+
 from conftest import run_cli
+from fgood_bench.cli import main
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.training.methods import (
     Hyper, cutmix_box, energy_regulariser, method_loss, mix, mixed_target, rotations, soft_cross_entropy,
@@ -80,14 +83,58 @@ def test_mixupoe_loss_by_hand_and_lam_from_beta():
     assert max(coarse) <= 0.5
 
 
-def test_oe_and_energy_oe_losses_by_hand():
-    net = Tiny()
-    x_id, x_out, y = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2), torch.tensor([0, 1, 2, 1])
-    ce = nn.functional.cross_entropy(net(x_id), y)
+class Counting(Tiny):
+    """Tiny, recording the batch size of every forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(len(x))
+        return super().forward(x)
+
+
+def test_oe_and_energy_oe_use_every_outlier_of_the_step():
+    """4 ID images and 8 outliers: the outlier terms average over all 8 and the network sees 12 images."""
+    net = Counting()
+    x_id, x_out, y = torch.randn(4, 3, 2, 2), torch.randn(8, 3, 2, 2), torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        ce = nn.functional.cross_entropy(net.fc(x_id.flatten(1)), y)
+        logits_out = net.fc(x_out.flatten(1))
+        uniform_ce = np.mean([-np.mean(log_softmax_by_hand(row)) for row in logits_out.tolist()])
+        logits_in = net.fc(x_id.flatten(1))
     loss, _ = method_loss("oe", net, x_id, y, x_out, 3, Hyper(beta=2.0), torch.Generator())
-    assert loss.item() == pytest.approx((ce + 2.0 * uniform_cross_entropy(net(x_out))).item(), rel=1e-6)
-    loss, _ = method_loss("energy-oe", net, x_id, y, x_out, 3, Hyper(), torch.Generator())
-    assert loss.item() == pytest.approx((ce + 0.1 * energy_regulariser(net(x_id), net(x_out), -15, -5)).item(), rel=1e-6)
+    assert net.seen == [12]
+    assert loss.item() == pytest.approx(ce.item() + 2.0 * uniform_ce, rel=1e-6)
+    net.seen.clear()
+    loss, _ = method_loss("energy-oe", net, x_id, y, x_out, 3, Hyper(m_in=-1.0, m_out=1.0), torch.Generator())
+    energy_in = -torch.logsumexp(logits_in, 1)
+    energy_out = -torch.logsumexp(logits_out, 1)  # all 8
+    expected = ce + 0.1 * ((energy_in + 1.0).relu().pow(2).mean() + (1.0 - energy_out).relu().pow(2).mean())
+    assert net.seen == [12] and loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_mixupoe_pairs_each_id_image_with_one_outlier():
+    """The reference's pairing (train_mixoe.py): ID image i with outlier i; outliers beyond the ID
+    batch only feed eq. (2)'s OOD term, and are not drawn at all without it."""
+    from fgood_bench.training.methods import outliers_per_step
+
+    assert outliers_per_step("mixupoe", Hyper(), 4, 8) == 4
+    assert outliers_per_step("mixupoe", Hyper(beta_out=1.0), 4, 8) == 8
+    assert outliers_per_step("mixupoe", Hyper(), 4, 2) == 2
+    assert outliers_per_step("oe", Hyper(), 4, 8) == outliers_per_step("energy-oe", Hyper(), 4, 8) == 8
+    net = Counting()
+    x_id, x_out, y = torch.randn(4, 3, 2, 2), torch.randn(8, 3, 2, 2), torch.tensor([0, 1, 2, 1])
+    torch.manual_seed(5)
+    loss, logs = method_loss("mixupoe", net, x_id, y, x_out, 3, Hyper(beta=5.0, beta_out=0.5), torch.Generator())
+    lam = logs["lam"]
+    with torch.no_grad():
+        expected = (nn.functional.cross_entropy(net.fc(x_id.flatten(1)), y)
+                    + 5.0 * soft_cross_entropy(net.fc((lam * x_id + (1 - lam) * x_out[:4]).flatten(1)),
+                                               mixed_target(y, lam, 3))
+                    + 0.5 * uniform_cross_entropy(net.fc(x_out.flatten(1))))
+    assert net.seen == [4, 4, 8] and loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_rotations_and_hyperparameter_checks():
@@ -210,3 +257,115 @@ def test_paper_hyperparameter_presets():
     assert (inet.alpha, inet.beta, inet.coarse, inet.m_in, inet.energy_weight) == (0.4, 5.0, True, -27.0, 0.05)
     assert paper_hyper("inet-b", {}, "oe").beta == 0.5
     assert paper_hyper("dog", {"beta": 2.0, "alpha": None}).beta == 2.0
+
+
+def test_gaussian_validation_noise_is_the_oe_codes():
+    """OE's CIFAR/test.py: N(0, sigma=0.5) clipped to [-1, 1] in the network's normalised input
+    space; the image, normalised as the models normalise it, gives that noise back."""
+    from fgood_bench.manifests.ood_set import synthetic_outlier
+    from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD
+
+    rng = np.random.default_rng(0)
+    pixels = synthetic_outlier("gaussian", [np.zeros((64, 64, 3))], rng)
+    assert pixels.min() >= 0 and pixels.max() <= 1
+    z = (pixels - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    assert np.abs(z).max() <= 1 + 1e-9 and abs(z.mean()) < 0.02
+    clipped = np.clip(np.random.default_rng(1).normal(0, 0.5, 10**6), -1, 1)
+    assert z.std() == pytest.approx(clipped.std(), abs=0.01)
+    assert np.mean(np.isclose(np.abs(z), 1)) == pytest.approx(np.mean(np.abs(clipped) == 1), abs=0.01)  # ~4.6% clipped
+
+
+def test_recipes_cite_the_paper_and_the_reference():
+    """Appendix D.1 / H.2 values, and the MixOE reference's where the paper is silent."""
+    from fgood_bench.training.engine import TrainConfig
+    from fgood_bench.training.presets import FINE_GRAINED, INET, recipe_for
+    from fgood_bench.training.train import recipe_config
+
+    assert recipe_for("bird") is FINE_GRAINED and recipe_for("inet-a") is recipe_for("inet-b") is INET
+    standard = recipe_config(FINE_GRAINED, "standard", False, {})
+    assert (standard.arch, standard.weights, standard.lr, standard.batch_size, standard.image_size, standard.resize_mode,
+            standard.weight_decay) == ("resnet50", "IMAGENET1K_V1", 1e-3, 32, 448, "square", 1e-5)
+    assert recipe_config(FINE_GRAINED, "rotation", False, {}).batch_size == 16  # D.1
+    assert Hyper().rotation_weight == 1.0 and TrainConfig().weights == "IMAGENET1K_V1" and TrainConfig().weight_decay == 1e-5
+    inet = recipe_config(INET, "standard", False, {"batch_size": 8, "arch": None})
+    assert (inet.arch, inet.weights, inet.lr, inet.batch_size, inet.image_size, inet.resize_mode) == (
+        "resnet18", None, 0.1, 8, 224, "shorter")
+    tuned = recipe_config(INET, "rotation", True, {})
+    assert (tuned.lr, tuned.batch_size, INET.epochs, INET.fine_tune_epochs, INET.outlier_batch_size) == (1e-3, 256, 90, 10, 512)
+    assert "rotation" in INET.fine_tuned and "rotation" not in FINE_GRAINED.fine_tuned
+
+
+def test_outliers_drawn_per_step_follow_the_method(bench, tmp_path, capsys):
+    """OE draws (and uses) every outlier asked for; MixupOE one per ID image, more only for --beta-out."""
+    init = bench["base"] / "standard-for-methods" / "classifier.pt"
+    common = ["--manifest", bench["base"] / "out" / "bird", "--root", bench["root"], "--init", init, "--max-steps", "1",
+              "--outliers", bench["base"] / "out" / "places365", "--outlier-root", bench["places"], "--outlier-batch-size", "16", *TINY]
+    drawn = {}
+    for name, extra in (("oe", []), ("mixupoe", []), ("mixupoe-out", ["--beta-out", "0.5"])):
+        status, out, err = run_cli("train", "--method", name.split("-")[0], "--out", tmp_path / name, *extra, *common, capsys=capsys)
+        assert status == 0, err
+        drawn[name] = torch.load(out.strip(), weights_only=True)["outliers_per_step"]
+        position = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["outlier_position"]
+        assert position > 0 and position % drawn[name] == 0  # whole steps of that many outliers
+    assert drawn == {"oe": 16, "mixupoe": 8, "mixupoe-out": 16}
+
+
+def test_rotation_uses_the_papers_batch_and_fine_grained_rotation_refuses_init(bench, tmp_path, capsys):
+    tiny = [a for a in TINY if a not in ("--batch-size", "8")]
+    common = ["--manifest", bench["base"] / "out" / "bird", "--root", bench["root"], "--max-steps", "1", *tiny]
+    status, out, err = run_cli("train", "--method", "rotation", "--out", tmp_path / "rot", *common, capsys=capsys)
+    assert status == 0, err
+    payload = torch.load(out.strip(), weights_only=True)
+    assert payload["training"]["batch_size"] == 16 and payload["hyper"]["rotation_weight"] == 1.0
+    assert payload["recipe"] == "fine-grained" and payload["resize_mode"] == "square"
+    status, _, err = run_cli("train", "--method", "rotation", "--out", tmp_path / "rot2", *common,
+                             "--init", bench["base"] / "standard-for-methods" / "classifier.pt", capsys=capsys)
+    assert status == 2 and "drop --init" in err
+
+
+@pytest.fixture(scope="module")
+def inet_a(tmp_path_factory):
+    from fgood_bench.datasets import synthetic
+
+    base = tmp_path_factory.mktemp("inet")
+    root = synthetic.write_sample("imagenet", base)
+    inet = Path(__file__).parents[1] / "manifests" / "inet"
+    assert main(["build-splits", "--dataset", "imagenet", "--name", "inet-a", "--root", str(root), "--out", str(base / "out"),
+                 "--id-classes", str(inet / "inet_a.tsv"), "--ood-classes", str(inet / "inet_b.tsv")]) == 0
+    return {"manifest": base / "out" / "inet-a", "root": root}
+
+
+def test_inet_recipe_trains_from_scratch_and_refuses_imagenet_weights(inet_a, tmp_path, capsys):
+    """Appendix H.2: ResNet-18 from scratch, 90 epochs at lr 0.1, shorter side 256 -> 224; Rotation
+    fine-tunes. ImageNet weights have seen INet-B: refused unless forced."""
+    common = ["--manifest", inet_a["manifest"], "--root", inet_a["root"], "--max-steps", "1", "--workers", "0"]
+    small = ["--image-size", "32", "--batch-size", "8"]
+    status, _, err = run_cli("train", "--method", "standard", "--out", tmp_path / "leak", *common, *small,
+                             "--weights", "IMAGENET1K_V1", capsys=capsys)
+    assert status == 2 and "have seen inet-a's OOD classes" in err and "--allow-pretrained-leak" in err
+    assert "Traceback" not in err and not (tmp_path / "leak").exists()
+    import torchvision
+
+    weights = tmp_path / "resnet18-state.pt"
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    status, _, err = run_cli("train", "--method", "standard", "--out", tmp_path / "leak", *common, *small, "--weights", weights,
+                             capsys=capsys)
+    assert status == 2 and "--allow-pretrained-leak" in err
+    status, _, err = run_cli("train", "--method", "standard", "--out", tmp_path / "leak", *common, *small, "--weights", weights,
+                             "--allow-pretrained-leak", capsys=capsys)
+    assert status == 0, err
+    status, out, err = run_cli("train", "--method", "standard", "--out", tmp_path / "standard", *common, *small, capsys=capsys)
+    assert status == 0, err
+    payload = torch.load(out.strip(), weights_only=True)
+    training = payload["training"]
+    assert (payload["arch"], training["weights"], training["lr"], payload["epochs"], payload["resize_mode"]) == (
+        "resnet18", None, 0.1, 90, "shorter")
+    assert payload["geometry"] == {"crop": 32, "resize": 37, "mode": "shorter"} and payload["recipe"] == "inet"
+    status, _, err = run_cli("train", "--method", "rotation", "--out", tmp_path / "rot", *common, *small, capsys=capsys)
+    assert status == 2 and "give --init" in err
+    status, out, err = run_cli("train", "--method", "rotation", "--out", tmp_path / "rot", *common, *small,
+                               "--init", tmp_path / "standard" / "classifier.pt", capsys=capsys)
+    assert status == 0, err
+    payload = torch.load(out.strip(), weights_only=True)
+    assert (payload["epochs"], payload["training"]["lr"], payload["fine_tuned_from"]) == (
+        10, 1e-3, str(tmp_path / "standard" / "classifier.pt"))

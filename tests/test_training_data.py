@@ -101,3 +101,35 @@ def test_device_batch_normalises_and_jitters_within_range():
     assert jittered.min() >= 0 and jittered.max() <= 1 and not torch.allclose(jittered, images.float() / 255)
     gray_kept = color_jitter(torch.full((1, 3, 2, 2), 0.5), torch.tensor([[1.0, 0.0]]))
     assert torch.allclose(gray_kept, torch.full((1, 3, 2, 2), 0.5))
+
+
+@pytest.mark.parametrize("size", [(300, 200), (200, 300), (256, 256)])
+def test_shorter_side_mode_matches_imagenet_resize_then_crop(tmp_path, size):
+    """Appendix H.2: the shorter side to 256 (aspect ratio kept), then a 224 crop: torchvision's
+    Resize(256) + CenterCrop(224), and random crops inside that frame."""
+    geometry = Geometry.for_crop(224, "shorter")
+    assert (geometry.resize, geometry.crop) == (256, 224)
+    save(photo(*size), tmp_path / "a.png", "PNG")
+    image = Image.open(tmp_path / "a.png").convert("RGB")
+    resized = transforms.Resize(256)(image)
+    assert geometry.resized_size(image.height, image.width) == (resized.height, resized.width)
+    expected = np.asarray(transforms.CenterCrop(224)(resized), np.float64)
+    ours = load_image(tmp_path / "a.png", geometry).permute(1, 2, 0).numpy().astype(np.float64)
+    assert ours.shape == (224, 224, 3) and np.abs(ours - expected).max() <= 1
+    free_w, free_h = resized.width - 224, resized.height - 224
+    corner = load_image(tmp_path / "a.png", geometry, position=(0.999, 0.999)).permute(1, 2, 0).numpy().astype(np.float64)
+    far = np.asarray(resized.crop((free_w, free_h, free_w + 224, free_h + 224)), np.float64)
+    assert np.abs(corner - far).max() <= 1
+    dataset = ImageDataset(tmp_path, ["a.png"], [0], geometry, train=True)
+    crops = {tuple(dataset[(0, seed)][0][:, 0, 0].tolist()) for seed in range(8)}
+    assert len(crops) > 1 and torch.equal(dataset[(0, 3)][0], dataset[(0, 3)][0])
+
+
+def test_square_mode_is_the_paper_default_and_bad_modes_are_refused():
+    from fgood_bench.errors import FgoodError
+    from fgood_bench.training.engine import TrainConfig
+
+    assert TrainConfig().geometry == Geometry(448, 512, "square")
+    assert TrainConfig(image_size=224, resize_mode="shorter").geometry == Geometry(224, 256, "shorter")
+    with pytest.raises(FgoodError, match="resize mode 'shortest'"):
+        Geometry(224, 256, "shortest")

@@ -71,11 +71,24 @@ def build_ood_set(
 SYNTHETIC_KINDS = ("gaussian", "rademacher", "blobs", "arithmetic_mean", "geometric_mean", "speckle", "inverted", "pixelated")
 
 
+GAUSSIAN_SIGMA = 0.5  # "Gaussian Noise (sigma = 0.5)", hendrycks/outlier-exposure CIFAR/test.py
+
+
+def normalised_to_pixels(z: np.ndarray) -> np.ndarray:
+    """HxWx3 values of the normalised input space -> pixels in [0, 1] (the inverse of the
+    ImageNet ``Normalize`` of training/data.py); z in [-1, 1] always lands inside [0, 1]."""
+    from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD
+
+    return np.asarray(IMAGENET_MEAN) + np.asarray(IMAGENET_STD) * z
+
+
 def synthetic_outlier(kind: str, images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """One validation outlier of Appendix D.3 (after Hendrycks et al.'s OE), float HxWx3 in [0, 1].
 
-    Noise: Gaussian N(0.5, 0.5) per pixel, Rademacher {0, 1}, Blobs (Bernoulli(0.7) noise blurred
-    with sigma 1.5, below 0.75 set to 0). Corruptions of random ID images: arithmetic or geometric
+    Noise: Gaussian as the OE code defines it (``CIFAR/test.py``: N(0, sigma=0.5) clipped to
+    [-1, 1] in the network's normalised input space), written in pixel space through the
+    ImageNet normalisation the models use, so that the network sees that noise again;
+    Rademacher {0, 1}, Blobs (Bernoulli(0.7) noise blurred with sigma 1.5, below 0.75 set to 0). Corruptions of random ID images: arithmetic or geometric
     mean of two, speckle noise x + x * N(0, 0.5), inverted colours, pixelation by 8.
     """
     from scipy.ndimage import gaussian_filter
@@ -83,7 +96,7 @@ def synthetic_outlier(kind: str, images: list[np.ndarray], rng: np.random.Genera
     first = images[rng.integers(len(images))]
     shape = first.shape
     if kind == "gaussian":
-        return np.clip(rng.normal(0.5, 0.5, shape), 0, 1)
+        return normalised_to_pixels(np.clip(rng.normal(0.0, GAUSSIAN_SIGMA, shape), -1, 1))
     if kind == "rademacher":
         return rng.integers(0, 2, shape).astype(np.float64)
     if kind == "blobs":

@@ -1,7 +1,8 @@
 """``build-splits``: rank a dataset's classes with a classifier and write the benchmark's manifest.
 
 Predictions on the official test split (the val split for datasets without a test split, e.g.
-Tsinghua Dogs) come from a predictions file, a trained checkpoint, or a classifier trained
+Tsinghua Dogs; the train and val splits under Flower's paper protocol, which trains on the
+test split, see ranking/benchmarks.py) come from a predictions file, a trained checkpoint, or a classifier trained
 here on the official training images of all classes. The classes are ranked as in Appendix A;
 the top K are in-distribution (ID labels 0..K-1 in class-index order), the rest are the holdout
 OOD classes (label -1). The official val split, where it exists and is not trained on, becomes
@@ -72,6 +73,7 @@ class BuildRequest:
     # the only classes whose images form ood_test (a `wnid` column of a TSV, or one class name a line).
     id_classes: Path | None = None
     ood_classes: Path | None = None
+    split_protocol: str | None = None  # a benchmark's split roles (flower: paper or official); None: its default
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Plan:
     num_id: int
     train_splits: tuple[str, ...]
     train: TrainConfig
+    eval_splits: tuple[str, ...] | None = None  # None: test, or val where the dataset has no test split
+    protocol: dict | None = None  # the split roles' name and source, recorded in the manifest
 
 
 def make_plan(request: BuildRequest) -> Plan:
@@ -95,7 +99,11 @@ def make_plan(request: BuildRequest) -> Plan:
             raise FgoodError(f"benchmark {preset.name} is built from {preset.dataset}, not {request.dataset}")
         train.epochs = preset.epochs if request.epochs is None else request.epochs
         num_id = preset.num_id if request.num_id is None else request.num_id
-        return Plan(request.name or preset.name, preset.dataset, num_id, preset.train_splits, train)
+        name, protocol = preset.protocol(request.split_protocol)
+        return Plan(request.name or preset.name, preset.dataset, num_id, protocol.train_splits, train,
+                    protocol.eval_splits, {"name": name, "source": protocol.source})
+    if request.split_protocol is not None:
+        raise FgoodError("--split-protocol belongs to a benchmark preset (flower); a custom benchmark uses the official splits")
     if request.id_classes is not None:
         if not request.dataset or request.benchmark:
             raise FgoodError("--id-classes needs --dataset ID (and no benchmark preset): the classes are given, not ranked")
@@ -116,14 +124,14 @@ def build_splits(request: BuildRequest) -> Path | None:
         return _build_given(request, plan, index)
     if not 1 <= plan.num_id < index.num_classes:
         raise FgoodError(f"--num-id {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
-    eval_split = "test" if "test" in get_adapter(plan.dataset).splits else "val"  # declared, not merely present
-    for split in (*plan.train_splits, eval_split):
+    eval_split = evaluation_splits(plan)
+    for split in (*plan.train_splits, *eval_split):
         if split not in index.splits:
             why = index.absent.get(split, "not an official split of this dataset")
             raise FgoodError(f"{index.root}: the {split} split is needed and absent ({why})")
     # every image the manifest will list, whatever gives the predictions (docs/build-splits.md, Errors)
-    _check_images(index, list(dict.fromkeys([*plan.train_splits, eval_split, *(["val"] if "val" in index.splits else [])])))
-    evaluation = index.split(eval_split)
+    _check_images(index, list(dict.fromkeys([*plan.train_splits, *eval_split, *(["val"] if "val" in index.splits else [])])))
+    evaluation = pa.concat_tables([index.split(s) for s in eval_split])
     eval_paths = evaluation.column("path").to_pylist()
     eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
 
@@ -149,7 +157,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     scores = rankings[0] if len(rankings) == 1 else consensus_scores(rankings)
     empty = np.flatnonzero(scores.num_test == 0)
     if empty.size:
-        raise FgoodError(f"class {index.classes[empty[0]]!r} has no image in the {eval_split} split: it cannot be ranked")
+        raise FgoodError(f"class {index.classes[empty[0]]!r} has no image in the {'+'.join(eval_split)} split: it cannot be ranked")
     id_classes = scores.top(plan.num_id)
     ood_classes = [c for c in range(index.num_classes) if c not in set(id_classes)]
     if len(runs) == 1:
@@ -188,6 +196,12 @@ def _ranking_runs(request: BuildRequest, plan: Plan) -> list[tuple[Path | None, 
     if len(runs) > 1:
         runs = [(None, config, base / f"{config.arch}-seed{config.seed}") for _, config, _ in runs]
     return runs
+def evaluation_splits(plan: Plan) -> tuple[str, ...]:
+    """The splits the ranking classifier is scored on: the plan's, else test (val where the
+    adapter declares no test split)."""
+    if plan.eval_splits:
+        return plan.eval_splits
+    return ("test",) if "test" in get_adapter(plan.dataset).splits else ("val",)  # declared, not merely present
 
 
 def read_class_list(path: Path, classes: tuple[str, ...]) -> list[int]:
@@ -210,12 +224,12 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
     overlap = set(id_classes) & set(ood_classes)
     if overlap:
         raise FgoodError(f"{request.ood_classes}: class {index.classes[min(overlap)]!r} is also an ID class")
-    eval_split = "test" if "test" in get_adapter(plan.dataset).splits else "val"
-    for split in ("train", eval_split):
+    eval_split = evaluation_splits(plan)
+    for split in ("train", *eval_split):
         if split not in index.splits:
             raise FgoodError(f"{index.root}: the {split} split is needed and absent ({index.absent.get(split, '')})")
     plan = Plan(plan.name, plan.dataset, len(id_classes), plan.train_splits, plan.train)
-    _check_images(index, list(dict.fromkeys([*plan.train_splits, eval_split, *(["val"] if "val" in index.splits else [])])))
+    _check_images(index, list(dict.fromkeys([*plan.train_splits, *eval_split, *(["val"] if "val" in index.splits else [])])))
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images, ranked=None,
                     given={"id_classes_file_sha256": sha256_file(Path(request.id_classes)),
                            "ood_classes_file_sha256": sha256_file(Path(request.ood_classes)) if request.ood_classes else None})
@@ -317,9 +331,9 @@ def _check_images(index: DatasetIndex, splits: list[str]) -> None:
             )
 
 
-def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split: str, runtime: Runtime,
+def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], runtime: Runtime,
              checkpoint: Path | None, config: TrainConfig, work_dir: Path):
-    eval_paths = index.split(eval_split).column("path").to_pylist()
+    eval_paths = pa.concat_tables([index.split(s) for s in eval_split]).column("path").to_pylist()
     if checkpoint:
         model, payload = load_classifier(checkpoint, index.num_classes, config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != list(index.classes):
@@ -338,7 +352,8 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
             model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
                                      config, runtime, work_dir, resume=request.resume, progress=request.progress)
             if runtime.is_main:
-                save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes), {"image_size": config.image_size})
+                save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
+                                {"image_size": config.image_size, "resize_mode": config.resize_mode})
         source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
                   "precision": "bf16-autocast" if (config.amp and runtime.cuda) else "fp32",
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
@@ -346,13 +361,13 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
     return logits, source
 
 
-def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[int], ood_classes: list[int],
+def _render(plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], id_classes: list[int], ood_classes: list[int],
             hash_images: bool, ranked: tuple | None, given: dict | None = None,
             stability: dict | None = None) -> dict[str, bytes]:
     """The files of a benchmark: split files, and for a ranked one the ranking and predictions."""
     new_label = {c: i for i, c in enumerate(id_classes)}
     ood = set(ood_classes)
-    val_for_id = "val" in index.splits and "val" not in plan.train_splits and eval_split != "val"
+    val_for_id = "val" in index.splits and "val" not in plan.train_splits and "val" not in eval_split
 
     def rows(splits, keep_id: bool):
         for split in splits:
@@ -364,8 +379,8 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[i
     split_rows = {"id_train": rows(plan.train_splits, True)}
     if val_for_id:
         split_rows["id_val"] = rows(["val"], True)
-    split_rows["id_test"] = rows([eval_split], True)
-    split_rows["ood_test"] = rows([eval_split], False)
+    split_rows["id_test"] = rows(eval_split, True)
+    split_rows["ood_test"] = rows(eval_split, False)
 
     files: dict[str, bytes] = {}
     splits = {}
@@ -386,7 +401,9 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: str, id_classes: list[i
         "selection": "ranked" if ranked is not None else "given",
         "image_sha256": hash_images,
         "train_splits": list(plan.train_splits),
-        "eval_split": eval_split,
+        "eval_split": "+".join(eval_split),  # one name, or several joined with '+' (eval_splits lists them)
+        "eval_splits": list(eval_split),
+        **({"split_protocol": plan.protocol} if plan.protocol else {}),
         "splits": splits,
         "provenance": {
             "toolkit": f"fgood-bench {__version__}",

@@ -45,30 +45,53 @@ class UnreadableImage(FgoodError):
     """An image file that cannot be decoded (the message names it)."""
 
 
+RESIZE_MODES = ("square", "shorter")
+
+
 @dataclass(frozen=True)
 class Geometry:
-    """``Resize((resize, resize))`` followed by a ``crop x crop`` crop (paper: 512 and 448)."""
+    """A resize followed by a ``crop x crop`` crop.
+
+    ``mode='square'``: ``Resize((resize, resize))``, the paper's fine-grained recipe (Appendix
+    D.1, 512 then 448, as the MixOE reference's transform). ``mode='shorter'``: ``Resize(resize)``,
+    the shorter side to ``resize`` with the aspect ratio kept, the ImageNet practice of Appendix
+    H.2 (256 then 224).
+    """
 
     crop: int = 448
     resize: int = 512
+    mode: str = "square"
+
+    def __post_init__(self):
+        if self.mode not in RESIZE_MODES:
+            raise FgoodError(f"resize mode {self.mode!r}: expected one of {', '.join(RESIZE_MODES)}")
 
     @classmethod
-    def for_crop(cls, crop: int) -> "Geometry":
-        """The paper's 512/448 ratio kept for another crop size."""
-        return cls(crop=crop, resize=round(crop * 512 / 448))
+    def for_crop(cls, crop: int, mode: str = "square") -> "Geometry":
+        """The paper's 512/448 ratio (the same as H.2's 256/224) kept for another crop size."""
+        return cls(crop=crop, resize=round(crop * 512 / 448), mode=mode)
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) after the resize, as torchvision computes it."""
+        if self.mode == "square":
+            return self.resize, self.resize
+        if height <= width:
+            return self.resize, int(self.resize * width / height)
+        return int(self.resize * height / width), self.resize
 
 
-def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | None = None, flip: bool = False) -> torch.Tensor:
+def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | None = None, flip: bool = False,
+               position: tuple[float, float] | None = None) -> torch.Tensor:
     """Decode ``path`` into the ``crop x crop`` RGB uint8 tensor (3, H, W) of the paper's transform.
 
-    ``offset`` is the crop's top-left corner in the ``resize x resize`` frame (the centre when
-    None), as ``RandomCrop`` / ``CenterCrop`` pick it. libjpeg-turbo decoding and the uint8
-    antialiased resize of torchvision do the usual case; JPEGs at least twice the resize in both
-    sides are decoded at reduced scale by PIL instead, and PIL also reads what torchvision cannot.
+    ``offset`` is the crop's (left, top) corner in the resized frame; ``position`` gives it instead
+    as fractions in [0, 1) of the free span (a random crop whose frame depends on the image, as
+    with ``mode='shorter'``); the centre when both are None, as ``RandomCrop`` / ``CenterCrop``
+    pick it. libjpeg-turbo decoding and the uint8 antialiased resize of torchvision do the usual
+    case; JPEGs at least twice the resize in both sides are decoded at reduced scale by PIL
+    instead, and PIL also reads what torchvision cannot.
     """
     resize, crop = geometry.resize, geometry.crop
-    if offset is None:  # CenterCrop's rounding
-        offset = (int(round((resize - crop) / 2.0)),) * 2
     try:
         data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as header:
@@ -78,7 +101,12 @@ def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | N
             image = _decode_pil(data, resize)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImage(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
-    image = F.resize(image, [resize, resize], antialias=True)
+    height, width = geometry.resized_size(*image.shape[-2:])
+    image = F.resize(image, [height, width], antialias=True)
+    if offset is None and position is not None:  # RandomCrop: uniform over the free span
+        offset = (int(position[0] * (width - crop + 1)), int(position[1] * (height - crop + 1)))
+    if offset is None:  # CenterCrop's rounding
+        offset = (int(round((width - crop) / 2.0)), int(round((height - crop) / 2.0)))
     left, top = offset
     image = image[:, top:top + crop, left:left + crop]
     return image.flip(-1) if flip else image
@@ -119,13 +147,17 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, key):
         """``key`` is a row index, or ``(row index, seed)`` from ``EpochSampler`` for a seeded crop."""
         index, seed = key if isinstance(key, tuple) else (key, None)
-        offset, flip = None, False
+        offset, position, flip = None, None, False
         if self.train:
             generator = torch.Generator().manual_seed(seed) if seed is not None else None
-            span = self.geometry.resize - self.geometry.crop + 1
-            offset = tuple(torch.randint(0, span, (2,), generator=generator).tolist())
+            if self.geometry.mode == "square":
+                span = self.geometry.resize - self.geometry.crop + 1
+                offset = tuple(torch.randint(0, span, (2,), generator=generator).tolist())
+            else:  # the frame's size depends on the image's aspect ratio
+                position = tuple(torch.rand(2, generator=generator).tolist())
             flip = bool(torch.rand((), generator=generator) < 0.5)
-        return load_image(self.root / self.paths[index], self.geometry, offset, flip), int(self.labels[index]), index
+        image = load_image(self.root / self.paths[index], self.geometry, offset, flip, position)
+        return image, int(self.labels[index]), index
 
 
 def available_cpus() -> int:

@@ -31,14 +31,15 @@ class TrainConfig:
     """Standard (cross-entropy) training; defaults are the paper's recipe (Appendix D.1)."""
 
     arch: str = "resnet50"
-    weights: str | None = "IMAGENET1K_V2"
+    weights: str | None = "IMAGENET1K_V1"  # the MixOE reference's resnet50(pretrained=True)
     epochs: int = 30
     lr: float = 1e-3
     momentum: float = 0.9
     nesterov: bool = True  # SGD as in the OE code lineage the paper builds on
-    weight_decay: float = 5e-4
+    weight_decay: float = 1e-5  # the MixOE reference's --decay default (train/train_*.py)
     batch_size: int = 32
     image_size: int = 448
+    resize_mode: str = "square"  # 'square' (Appendix D.1) or 'shorter' (H.2), see data.Geometry
     seed: int = 0
     device: str = "auto"
     workers: int | None = None
@@ -47,7 +48,7 @@ class TrainConfig:
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry.for_crop(self.image_size)
+        return Geometry.for_crop(self.image_size, self.resize_mode)
 
 
 @dataclass

@@ -16,9 +16,18 @@ already on the device (mixing happens there); ``y`` are ID labels 0..K-1.
   image and sets lam to the exact kept-pixel ratio; ``coarse`` uses lam' = min(lam, 1 - lam)
   (Appendix H.2).
 
-OE and EnergyOE send ID and outlier images through the network in one pass (as the OE and
-energy code do); MixupOE uses separate passes for the ID and the mixed batch, as the MixOE
-reference does, so BatchNorm statistics are those of each batch.
+OE and EnergyOE send ID and outlier images through the network in one pass and use every
+outlier of the step, however many (Hendrycks et al.'s ``CIFAR/oe_tune.py`` and the MixOE
+reference's ``train/train_oe.py`` draw twice as many outliers as ID images and use them all).
+MixupOE uses separate passes for the ID and the mixed batch, as the MixOE reference does, so
+BatchNorm statistics are those of each batch.
+
+MixupOE pairing (:func:`outliers_per_step`): ID image i is mixed with outlier i, one to one, as
+in the reference's ``train/train_mixoe.py`` (its outlier loader has the ID batch size and it
+asserts that both batches are equally large). Outliers beyond the ID batch are used only by the
+OOD term of eq. (2) (``beta_out``), which averages over every outlier of the step; without that
+term they are not drawn at all. An outlier batch smaller than the ID batch mixes the first ID
+images only (the ID cross-entropy still takes them all).
 """
 
 from __future__ import annotations
@@ -92,7 +101,9 @@ class Hyper:
     m_in: float = -15.0
     m_out: float = -5.0
     energy_weight: float = 0.1  # EnergyOE lambda
-    rotation_weight: float = 0.5
+    # Rotation's weight: 1.0 as the MixOE reference (train/train_rot.py, --beta default) and
+    # OpenOOD's RotPred trainer (cross-entropy + rotation loss, unweighted)
+    rotation_weight: float = 1.0
 
     def check(self) -> None:
         if self.alpha <= 0 or (self.alpha_in_in is not None and self.alpha_in_in <= 0):
@@ -132,6 +143,14 @@ def rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rotated, labels
 
 
+def outliers_per_step(method: str, hyper: Hyper, id_batch: int, outlier_batch: int) -> int:
+    """How many outliers a step draws: all ``outlier_batch`` for OE and EnergyOE; for MixupOE one
+    per ID image (the reference's pairing) unless eq. (2)'s OOD term (``beta_out``) uses the rest."""
+    if method == "mixupoe" and not hyper.beta_out:
+        return min(id_batch, outlier_batch)
+    return outlier_batch
+
+
 def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor, x_out: torch.Tensor | None,
                 num_classes: int, hyper: Hyper, generator: torch.Generator, logits_of=lambda o: o) -> tuple[torch.Tensor, dict]:
     """The loss of one step and the numbers to log (floats)."""
@@ -145,9 +164,7 @@ def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor
         ce = F.cross_entropy(logits[: len(x_id)], y)
         rotation = F.cross_entropy(model.rotation_head(), rotation_labels)
         return ce + hyper.rotation_weight * rotation, {"ce": ce.item(), "rotation": rotation.item()}
-    n = min(len(x_id), len(x_out))
-    x_out = x_out[:n]
-    if method in ("oe", "energy-oe"):
+    if method in ("oe", "energy-oe"):  # every outlier of the step
         logits = logits_of(net(torch.cat([x_id, x_out])))
         logits_in, logits_out = logits[: len(x_id)], logits[len(x_id):]
         ce = F.cross_entropy(logits_in, y)
@@ -162,7 +179,8 @@ def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor
     lam = float(torch.distributions.Beta(hyper.alpha, hyper.alpha).sample().item()) if hyper.alpha else 1.0
     if hyper.coarse:
         lam = min(lam, 1 - lam)
-    mixed, share = mix(x_id[:n], x_out, lam, hyper.mix_op, generator)
+    n = min(len(x_id), len(x_out))  # ID image i is mixed with outlier i (train_mixoe.py)
+    mixed, share = mix(x_id[:n], x_out[:n], lam, hyper.mix_op, generator)
     in_out = soft_cross_entropy(logits_of(net(mixed)), mixed_target(y[:n], share, num_classes))
     loss = ce + hyper.beta * in_out
     logs = {"ce": ce.item(), "in_out": in_out.item(), "lam": share}
@@ -174,7 +192,7 @@ def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor
         in_in = soft_cross_entropy(logits_of(net(lam2 * x_id + (1 - lam2) * x_id[order])), target)
         loss = loss + hyper.beta_in_in * in_in
         logs["in_in"] = in_in.item()
-    if hyper.beta_out:
+    if hyper.beta_out:  # eq. (2)'s OOD term: every outlier of the step
         out = uniform_cross_entropy(logits_of(net(x_out)))
         loss = loss + hyper.beta_out * out
         logs["out"] = out.item()

@@ -1,17 +1,21 @@
 """``fgood-bench train``: the reference methods on a benchmark's ID training split.
 
-Presets follow Appendix D: standard (and rotation) training for 60 epochs (bird, car, aircraft)
-or 30 (flower, dog) from ImageNet weights; OE, EnergyOE and MixupOE fine-tune the standard model
-(``--init``) for 10 epochs at lr 1e-3 with 32 outliers per step, or train from scratch
-(``--from-scratch``) as standard training does. OE beta and MixupOE beta_in-out are 5.0 (1.0
-for dog); EnergyOE m_in -15, m_out -5, lambda 0.1; MixupOE alpha 1.0. For the INet-A/B
-benchmarks (Appendix H.2): OE beta 0.5; EnergyOE m_in -27, m_out -5, lambda 0.05; MixupOE
-alpha 0.4, beta 5.0 with lam' = min(lam, 1 - lam); their lr, epochs and batch sizes are options.
+Two recipes (training/presets.py, each value with its source): the fine-grained benchmarks'
+(Appendix D.1: ResNet-50 from ImageNet weights, standard and rotation training for 60 epochs
+(bird, car, aircraft) or 30 (flower, dog), batch 32 (rotation 16), OE, EnergyOE and MixupOE
+fine-tuning the standard model (``--init``) for 10 epochs at lr 1e-3 with 32 outliers per step,
+or training from scratch (``--from-scratch``) as standard training does) and INet-A/B's
+(Appendix H.2: ResNet-18 from scratch for 90 epochs at lr 0.1, batch 256, 10 epochs of
+fine-tuning at lr 1e-3 with 512 outliers per step for OE, EnergyOE, MixupOE and Rotation, the
+shorter side resized to 256 then a 224 crop). Any value given explicitly replaces the recipe's.
+OE beta and MixupOE beta_in-out are 5.0 (1.0 for dog); EnergyOE m_in -15, m_out -5, lambda 0.1;
+MixupOE alpha 1.0 (Appendix D.3). For INet-A/B (H.2): OE beta 0.5; EnergyOE m_in -27, m_out -5,
+lambda 0.05; MixupOE alpha 0.4, beta 5.0 with lam' = min(lam, 1 - lam).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from fgood_bench.errors import FgoodError
@@ -21,12 +25,12 @@ from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import clear_outputs, run_folder
 from fgood_bench.ranking.benchmarks import BENCHMARKS
 from fgood_bench.training.engine import Outliers, TrainConfig, seed_everything, setup_runtime, train_classifier
-from fgood_bench.training.methods import METHODS, Hyper
+from fgood_bench.training.methods import METHODS, Hyper, outliers_per_step
 from fgood_bench.training.models import build_model, load_classifier, save_classifier
+from fgood_bench.training.presets import Recipe, check_weights_leak, recipe_for
 
 RUN_FILES = ("checkpoint.pt", "classifier.pt", "metrics.jsonl")  # what train writes into --out
 OUTLIER_METHODS = ("oe", "energy-oe", "mixupoe")
-FINE_TUNE_EPOCHS = 10
 
 
 @dataclass
@@ -37,12 +41,14 @@ class TrainRequest:
     out: Path
     outliers: Path | None = None
     outlier_root: Path | None = None
-    config: TrainConfig = field(default_factory=TrainConfig)
-    epochs: int | None = None  # None: the preset
+    config: TrainConfig | None = None  # None: the benchmark's recipe with ``settings`` applied
+    settings: dict = field(default_factory=dict)  # TrainConfig fields given by the user (None: the recipe's)
+    epochs: int | None = None  # None: the recipe's
     hyper: dict = field(default_factory=dict)  # overrides of Hyper's fields
     init: Path | None = None  # the standard model to fine-tune
     from_scratch: bool = False
-    outlier_batch: int = 32
+    outlier_batch: int | None = None  # None: the recipe's
+    allow_pretrained_leak: bool = False  # ImageNet weights for an ImageNet-derived benchmark
     max_steps: int | None = None
     resume: bool = False
     overwrite: bool = False  # start over in an --out that holds an earlier run (--restart)
@@ -62,6 +68,22 @@ def paper_hyper(benchmark: str, overrides: dict, method: str = "mixupoe") -> Hyp
     return hyper
 
 
+def recipe_config(recipe: Recipe, method: str, fine_tune: bool, settings: dict) -> TrainConfig:
+    """The recipe's settings for ``method`` (fine-tuning or not), then the user's."""
+    config = TrainConfig(
+        arch=recipe.arch, weights=recipe.weights, lr=recipe.fine_tune_lr if fine_tune else recipe.lr,
+        batch_size=recipe.rotation_batch_size if method == "rotation" else recipe.batch_size,
+        image_size=recipe.image_size, resize_mode=recipe.resize_mode, weight_decay=recipe.weight_decay,
+    )
+    known = {f.name for f in fields(TrainConfig)}
+    for key, value in settings.items():
+        if key not in known:
+            raise FgoodError(f"unknown training setting {key!r}")
+        if value is not None:
+            setattr(config, key, value)
+    return config
+
+
 def train(request: TrainRequest) -> Path | None:
     """Train; returns the path of ``classifier.pt`` (None on non-zero torchrun ranks)."""
     if request.method not in METHODS:
@@ -78,18 +100,24 @@ def train(request: TrainRequest) -> Path | None:
     check_inside_root(root, rows.paths)
     hyper = paper_hyper(benchmark.name, request.hyper, request.method)
     hyper.check()
-    outliers = _outliers(request, benchmark) if request.method in OUTLIER_METHODS else None
+    recipe = recipe_for(benchmark.name)
+    fine_tune = request.method in recipe.fine_tuned and not request.from_scratch
+    if request.init is not None and not fine_tune:
+        raise FgoodError(f"--init: {request.method} {'trains from scratch' if request.from_scratch else 'is not fine-tuned'} "
+                         f"in the {recipe.name} recipe; drop --init")
+    config = request.config or recipe_config(recipe, request.method, fine_tune, request.settings)
+    config = TrainConfig(**asdict(config))
+    outliers = _outliers(request, benchmark, recipe, hyper, config) if request.method in OUTLIER_METHODS else None
     if outliers is None and request.outliers is not None:
         raise FgoodError(f"method {request.method} uses no outliers; drop --outliers")
-    fine_tune = request.method in OUTLIER_METHODS and not request.from_scratch
     preset = BENCHMARKS.get(benchmark.name)
-    config = TrainConfig(**asdict(request.config))
-    config.epochs = request.epochs or (FINE_TUNE_EPOCHS if fine_tune else preset.epochs if preset else config.epochs)
-    if fine_tune and request.init is None:
-        raise FgoodError(f"{request.method} fine-tunes the standard model: give --init CHECKPOINT, or --from-scratch")
+    standard_epochs = recipe.epochs or (preset.epochs if preset else config.epochs)
+    config.epochs = request.epochs or (recipe.fine_tune_epochs if fine_tune else standard_epochs)
+    if not fine_tune:
+        check_weights_leak(config.weights, benchmark.dataset, benchmark.name, request.allow_pretrained_leak)
     out = Path(request.out)
     with run_folder(out, "train", reuse=request.resume or request.overwrite, owned=RUN_FILES, hint=_rerun_hint(out)):
-        return _train(request, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out)
+        return _train(request, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out, recipe)
 
 
 def _rerun_hint(out: Path) -> str:
@@ -98,7 +126,8 @@ def _rerun_hint(out: Path) -> str:
     return "pass --resume to continue it, or --restart to start over"
 
 
-def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out) -> Path | None:
+def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out,
+           recipe: Recipe) -> Path | None:
     seed_everything(config.seed)
     if fine_tune:
         model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
@@ -119,11 +148,14 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
     save_classifier(out / "classifier.pt", model, config.arch, classes, extra={
         "method": request.method, "benchmark": benchmark.name, "hyper": asdict(hyper), "epochs": config.epochs,
         "fine_tuned_from": str(request.init) if fine_tune else None, "image_size": config.image_size,
+        "resize_mode": config.resize_mode, "geometry": asdict(config.geometry), "recipe": recipe.name,
+        "training": {k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
+        "outliers_per_step": outliers.batch_size if outliers else 0,
     })
     return out / "classifier.pt"
 
 
-def _outliers(request: TrainRequest, benchmark: Manifest) -> Outliers:
+def _outliers(request: TrainRequest, benchmark: Manifest, recipe: Recipe, hyper: Hyper, config: TrainConfig) -> Outliers:
     if request.outliers is None:
         raise FgoodError(f"method {request.method} needs --outliers (a filter-outliers or build-ood-set manifest)")
     manifest = Manifest.load(request.outliers)
@@ -141,4 +173,5 @@ def _outliers(request: TrainRequest, benchmark: Manifest) -> Outliers:
                              f"e.g. {sorted(overlap)[0]}")
     root = manifest.dataset_root(request.outlier_root or request.root)
     check_inside_root(root, rows.paths)
-    return Outliers(root, rows.paths, request.outlier_batch)
+    wanted = request.outlier_batch or recipe.outlier_batch_size
+    return Outliers(root, rows.paths, outliers_per_step(request.method, hyper, config.batch_size, wanted))
