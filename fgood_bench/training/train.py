@@ -101,6 +101,7 @@ def train(request: TrainRequest) -> Path | None:
     save_classifier(out / "classifier.pt", model, config.arch, classes, extra={
         "method": request.method, "benchmark": benchmark.name, "hyper": asdict(hyper), "epochs": config.epochs,
         "fine_tuned_from": str(request.init) if fine_tune else None, "image_size": config.image_size,
+        "geometry": asdict(config.geometry),  # the resize rule, which evaluate reuses
     })
     return out / "classifier.pt"
 
