@@ -442,8 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="score ID test images against holdout and coarse OOD sets; FPR95 / AUROC / AUPR per scorer",
         description="One forward pass per image feeds every scorer (higher score = more ID). Metrics: OOD is the "
-        "positive class, detected by a low score (paper, Appendix C); AUPR in the table is AUPR-out. Writes "
-        "results.json, results.csv, results.md and scores.parquet (per-image scores) into --out.",
+        "positive class, detected by a low score (paper, Appendix C); AUPR in the table is AUPR-out. Validation "
+        "outliers (build-ood-set synthetic-val) are scored against held-out ID validation images, never the ID test "
+        "images. Writes results.json, results.csv, results.md and scores.parquet (per-image scores) into --out.",
     )
     evaluate.add_argument("--checkpoint", type=Path, required=True, help="a classifier of the benchmark's K ID classes")
     evaluate.add_argument("--manifest", type=Path, required=True, help="the benchmark's manifest (build-splits)")
@@ -462,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "id_train when the benchmark has no id_val split (default 0)")
     evaluate.add_argument("--odin-epsilon", type=float, default=0.0,
                           help="ODIN input perturbation, a step in [0, 1] pixel units (divided by each channel's std on the "
-                          "normalised input, as ODIN, OpenOOD and pytorch-ood; ODIN's 0.0014 = 0.36/255) "
+                          "normalised input, as ODIN, OpenOOD and pytorch-ood, whose default is 0.0014) "
                           "(default 0: off, as in the paper)")
     evaluate.add_argument("--gram-orders", type=positive_int, default=10, help="Gram scorer: orders 1..P (default 10)")
     evaluate.add_argument("--feature-layers", choices=("stages", "blocks"), default="stages",

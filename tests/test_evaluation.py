@@ -92,7 +92,7 @@ def test_gram_bounds_from_every_training_image_and_scale_from_validation():
         return total
 
     probe = {"gram": [rng.normal(size=(5, 2, 3)) * 3, rng.normal(size=(5, 1, 5)) * 3], "logits": rng.normal(size=(5, 3))}
-    expected = -(deviations(probe) / deviations(validation).mean(0)).sum(1)
+    expected = -(deviations(probe) / (deviations(validation).mean(0) + 1e-7)).sum(1)
     assert scorer.score(probe) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(FgoodError, match="needs held-out ID validation images"):
         Gram().fit({"gram": train, "logits": logits}, logits.argmax(1))

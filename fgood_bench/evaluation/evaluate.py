@@ -112,16 +112,18 @@ def model_geometry(payload: dict, image_size: int | None, checkpoint: Path) -> t
         try:
             stored = Geometry(**payload["geometry"])
         except TypeError:
-            raise FgoodError(f"{checkpoint}: unknown resize rule {payload['geometry']} (expected {[f.name for f in fields(Geometry)]})") from None
+            expected = ", ".join(f.name for f in fields(Geometry))
+            raise FgoodError(f"{checkpoint}: unknown resize rule {payload['geometry']} (expected the fields {expected})") from None
     elif payload.get("image_size"):
         stored = Geometry.for_crop(int(payload["image_size"]))
     if image_size is None:
         return (stored, "checkpoint") if stored else (Geometry.for_crop(PAPER_IMAGE_SIZE), "default (paper, Appendix D.1)")
     if stored is None:
         return Geometry.for_crop(image_size), "--image-size"
-    if image_size != stored.crop:
-        print(f"warning: {checkpoint} was trained at image size {stored.crop}; evaluating at --image-size {image_size} "
-              f"as asked, so the numbers are not those of the trained model's resolution", file=sys.stderr)
+    if image_size == stored.crop:
+        return stored, "checkpoint"
+    print(f"warning: {checkpoint} was trained at image size {stored.crop}; evaluating at --image-size {image_size} "
+          f"as asked, so the numbers are not those of the trained model's resolution", file=sys.stderr)
     return replace(stored, crop=image_size, resize=round(image_size * stored.resize / stored.crop)), "--image-size"
 
 
@@ -157,7 +159,8 @@ def id_validation(benchmark: Manifest, root: Path, seed: int) -> Validation:
     return Validation(images, carved, record)
 
 
-def _rows(outputs: dict, mask: np.ndarray) -> dict:
+def _subset(outputs: dict, mask: np.ndarray) -> dict:
+    """The rows ``mask`` of every output of :func:`forward_outputs`."""
     return {k: [v[mask] for v in value] if isinstance(value, list) else value[mask] for k, value in outputs.items()}
 
 
@@ -204,15 +207,15 @@ def evaluate(request: EvaluateRequest) -> dict:
         train_rows = benchmark.split("id_train")
         train_labels = np.asarray(train_rows.labels)
         train = outputs_of(ImageSet("id_train", id_root, train_rows.paths, train_rows.labels, benchmark), "fitting (id_train)")
+        outside = np.ones(len(train_labels), bool)  # the training images outside the ID validation images
         if validation is not None and validation.carved is not None:
-            validation_outputs = _rows(train, validation.carved)
+            validation_outputs, outside = _subset(train, validation.carved), ~validation.carved
         for scorer in fitted:
-            if scorer.needs_validation:  # fitted on the training images outside the validation images
+            if scorer.needs_validation:
                 if validation_outputs is None:
                     validation_outputs = outputs_of(validation.images, "scoring id_val")
-                kept = ~validation.carved if validation.carved is not None else np.ones(len(train_labels), bool)
-                scorer.fit(_rows(train, kept), train_labels[kept], validation=validation_outputs)
-            else:
+                scorer.fit(_subset(train, outside), train_labels[outside], validation=validation_outputs)
+            else:  # Mahalanobis: every ID training image, as Lee et al.
                 scorer.fit(train, train_labels)
     if validation is not None and validation_outputs is None:
         validation_outputs = outputs_of(validation.images, "scoring id_val")

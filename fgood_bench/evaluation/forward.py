@@ -52,8 +52,10 @@ def float32_head(model: nn.Module):
                 return function(module, args[0].float())
         return hook
 
-    hooks = [head.register_forward_hook(exact(lambda m, x: F.linear(x, m.weight.float(), m.bias.float() if m.bias is not None else None)))
-             for head in classification_heads(model)]
+    def linear(module, x):
+        return F.linear(x, module.weight.float(), None if module.bias is None else module.bias.float())
+
+    hooks = [head.register_forward_hook(exact(linear)) for head in classification_heads(model)]
     pool = getattr(model, "avgpool", None)
     if isinstance(pool, nn.AdaptiveAvgPool2d):
         hooks.append(pool.register_forward_hook(exact(lambda m, x: F.adaptive_avg_pool2d(x, m.output_size))))
@@ -81,8 +83,9 @@ def forward_outputs(
     odin_temperature: float = 1000.0, amp: bool | None = None, progress: bool = True, desc: str = "scoring",
 ) -> dict:
     """``logits`` always; ``pooled`` / ``gram`` (one array per feature layer: ``layers`` is ``stages``
-    or ``blocks``, see :func:`feature_layers`) when ``needs`` says so; ``odin_logits`` when ``odin_epsilon`` > 0 (ODIN's input perturbation,
-    which needs a gradient). ``geometry``: the images' resize and crop (default ``config.geometry``).
+    or ``blocks``, see :func:`feature_layers`) when ``needs`` says so; ``odin_logits`` when
+    ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient). ``geometry``: the
+    images' resize and crop (default ``config.geometry``).
 
     ``amp`` (default: ``config.amp`` on CUDA) runs the backbone under bf16 autocast; the heads, the
     pooling before them and everything the scorers compute stay float32 (:func:`float32_head`).

@@ -115,8 +115,9 @@ class Gram(Scorer):
     sign(G)|G|^(1/p), are compared with their minimum and maximum over the ID training images of
     the predicted class (all of them, as the original); deviations outside that range, relative to
     the bound, are summed per layer and normalised by the layer's mean deviation on held-out ID
-    validation images (the original's ``detect``: a validation share of ID images not used for the
-    bounds). The score is minus the sum of the normalised deviations.
+    validation images (``detect()`` of VectorInstitute/gram-ood-detection normalises by the mean
+    over 10% of the ID images it does not score). The score is minus the sum of the normalised
+    deviations.
     """
 
     name = "gram"
@@ -138,7 +139,7 @@ class Gram(Scorer):
                 if rows.any():
                     low[c], high[c] = layer[rows].min(axis=0), layer[rows].max(axis=0)
             self.bounds.append((low, high))
-        self.scale = np.maximum(self._deviations(validation).mean(axis=0), 1e-12)
+        self.scale = self._deviations(validation).mean(axis=0) + 1e-7  # + 1e-7 as the original's detect()
         return self
 
     def _deviations(self, outputs) -> np.ndarray:
