@@ -11,11 +11,11 @@ import torch
 
 from conftest import run_cli
 from fgood_bench.errors import FgoodError
-from fgood_bench.evaluation.evaluate import model_geometry
+from fgood_bench.evaluation.evaluate import id_validation, model_geometry
 from fgood_bench.evaluation.forward import feature_layers, forward_outputs, gram_statistics, odin_perturbed
 from fgood_bench.evaluation.scorers import MSP, ODIN, Energy, Gram, Mahalanobis, MaxLogit, make_scorers
 from fgood_bench.manifests.files import sha256_file
-from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.manifest import Manifest, SplitRows
 from fgood_bench.manifests.ood_set import build_synthetic_val_set
 from fgood_bench.metrics import CONVENTION, ood_metrics
 from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD, Geometry
@@ -332,3 +332,34 @@ def test_bf16_backbone_with_float32_head(tmp_path, monkeypatch):
         assert spearmanr(ours, reference)[0] >= 0.997
         a, b = ood_metrics(ours[:64], ours[64:]), ood_metrics(reference[:64], reference[64:])
         assert abs(a["auroc"] - b["auroc"]) <= 0.01 and abs(a["aupr_out"] - b["aupr_out"]) <= 0.02
+
+
+class _Splits:
+    """A stand-in benchmark manifest: only its splits."""
+
+    def __init__(self, **splits):
+        self.path, self.splits = Path("bench/manifest.json"), splits
+
+    @property
+    def split_names(self):
+        return list(self.splits)
+
+    def split(self, name):
+        paths, labels = self.splits[name]
+        return SplitRows(paths, labels, [str(label) for label in labels], None)
+
+
+def test_id_validation_images():
+    """The benchmark's id_val split where there is one; else a seeded 10% of each class of id_train."""
+    train = ([f"t{i}.jpg" for i in range(45)], [0] * 30 + [1] * 14 + [2])
+    given = id_validation(_Splits(id_train=train, id_val=(["v0.jpg", "v1.jpg"], [0, 1])), Path("root"), seed=0)
+    assert given.images.paths == ["v0.jpg", "v1.jpg"] and given.carved is None and given.record["count"] == 2
+    carved = id_validation(_Splits(id_train=train), Path("root"), seed=0)
+    labels = np.asarray(train[1])
+    assert np.bincount(labels[carved.carved], minlength=3).tolist() == [3, 1, 0]  # 10% of 30, at least one of 14, none of 1
+    assert carved.images.paths == [p for p, keep in zip(train[0], carved.carved) if keep]
+    assert carved.record["source"] == "carved from id_train" and carved.record["seed"] == 0
+    again, other = (id_validation(_Splits(id_train=train), Path("root"), seed=s) for s in (0, 1))
+    assert again.images.paths == carved.images.paths and other.images.paths != carved.images.paths
+    with pytest.raises(FgoodError, match="too few id_train images"):
+        id_validation(_Splits(id_train=(["a.jpg"], [0])), Path("root"), seed=0)
