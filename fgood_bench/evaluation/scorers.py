@@ -1,7 +1,7 @@
 """OOD scorers (paper section 3.2, Appendix D.2). Every score is an *ID score*: higher = more ID.
 
 Each scorer is a small class: ``needs`` says which network outputs it reads (``logits``, the
-spatially averaged features of each residual stage ``pooled``, their Gram statistics ``gram``),
+spatially averaged features of each feature layer ``pooled``, their Gram statistics ``gram``),
 ``fit`` sees the ID training split where the method needs it (and, for ``needs_validation``
 scorers, the held-out ID validation images), ``score`` maps outputs to scores.
 All outputs of one forward pass per image feed every scorer.
