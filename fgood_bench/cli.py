@@ -203,13 +203,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not name or not path:
             raise FgoodError(f"--ood-root {spec!r}: expected NAME=DIR")
         ood_roots[name] = Path(path)
-    config = TrainConfig(arch=args.arch, weights=None, batch_size=args.batch_size, image_size=args.image_size,
-                         device=args.device, workers=args.workers, amp=not args.no_amp)
+    config = TrainConfig(weights=None, batch_size=args.batch_size, device=args.device, workers=args.workers, amp=not args.no_amp)
     base_rate, convention = resolve(args.protocol, args.base_rate, args.metrics)
     request = EvaluateRequest(
         checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
-        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, base_rate=base_rate,
-        metric_convention=convention, repeats=args.repeats, seed=args.seed, odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders,
+        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, arch=args.arch,
+        image_size=args.image_size, base_rate=base_rate, metric_convention=convention, repeats=args.repeats, seed=args.seed,
+        odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders, feature_layers=args.feature_layers,
         plots=args.plots, overwrite=args.overwrite, progress=sys.stderr.isatty(),
     )
     print(markdown_table(evaluate(request)), end="")
@@ -506,8 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="score ID test images against holdout and coarse OOD sets; FPR95 / AUROC / AUPR per scorer",
         description="One forward pass per image feeds every scorer (higher score = more ID). Metrics: OOD is the "
-        "positive class, detected by a low score (paper, Appendix C); AUPR in the table is AUPR-out. Writes "
-        "results.json, results.csv, results.md and scores.parquet (per-image scores) into --out.",
+        "positive class, detected by a low score (paper, Appendix C); AUPR in the table is AUPR-out. Validation "
+        "outliers (build-ood-set synthetic-val) are scored against held-out ID validation images, never the ID test "
+        "images. Writes results.json, results.csv, results.md and scores.parquet (per-image scores) into --out.",
     )
     evaluate.add_argument("--checkpoint", type=Path, required=True, help="a classifier of the benchmark's K ID classes")
     evaluate.add_argument("--manifest", type=Path, required=True, help="the benchmark's manifest (build-splits)")
@@ -525,18 +526,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--protocol", choices=("paper",),
                           help="paper: the paper's Appendix C protocol, i.e. --base-rate 5 with the paper's metric convention")
     evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the subsampling and of the Gram scorer's split")
-    evaluate.add_argument("--odin-epsilon", type=non_negative_float, default=0.0, help="ODIN input perturbation (default 0: off, as in the paper)")
+    evaluate.add_argument("--seed", type=int, default=0,
+                          help="seed of every random choice: --base-rate draws and the ID validation images held out of "
+                          "id_train when the benchmark has no id_val split (default 0)")
+    evaluate.add_argument("--odin-epsilon", type=non_negative_float, default=0.0,
+                          help="ODIN input perturbation, a step in [0, 1] pixel units (divided by each channel's std on the "
+                          "normalised input, as ODIN, OpenOOD and pytorch-ood, whose default is 0.0014) "
+                          "(default 0: off, as in the paper)")
     evaluate.add_argument("--gram-orders", type=positive_int, default=10, help="Gram scorer: orders 1..P (default 10)")
+    evaluate.add_argument("--feature-layers", choices=("stages", "blocks"), default="stages",
+                          help="what mahalanobis and gram read: the four residual stages' outputs (default, as Lee et al.'s "
+                          "code) or every residual block's output (Appendix D.2's wording)")
     evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
     _add_overwrite(evaluate, "replace the results of an earlier evaluation in OUT")
     group = evaluate.add_argument_group("model and data")
-    group.add_argument("--arch", default="resnet50", help="architecture of a bare state-dict checkpoint (default resnet50)")
+    group.add_argument("--arch", help="architecture of a bare state-dict checkpoint (a fgood-bench checkpoint names its own)")
     group.add_argument("--batch-size", type=positive_int, default=32)
-    group.add_argument("--image-size", type=positive_int, default=448)
+    group.add_argument("--image-size", type=positive_int,
+                       help="crop size (default: the checkpoint's training size and resize rule; 448 for a bare state dict); "
+                       "another size than the checkpoint's is used with a warning")
     group.add_argument("--device", default="auto")
     group.add_argument("--workers", type=non_negative_int)
-    group.add_argument("--no-amp", action="store_true", help="fp32 on CUDA (default: bf16 autocast)")
+    group.add_argument("--no-amp", action="store_true",
+                       help="all float32 on CUDA, for exact scores (default: bf16 autocast backbone, float32 head and scorers)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")

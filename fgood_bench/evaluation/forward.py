@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -12,16 +13,57 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.training.data import DeviceBatch, ImageDataset, make_loader
+from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
 from fgood_bench.training.engine import Runtime, TrainConfig
 
 
-def residual_stages(model: nn.Module) -> list[nn.Module]:
-    """The residual stages whose outputs feature-based scorers read (``layer1``..``layer4`` of a ResNet)."""
+FEATURE_LAYERS = ("stages", "blocks")
+
+
+def feature_layers(model: nn.Module, which: str = "stages") -> list[nn.Module]:
+    """The modules whose outputs the feature-based scorers read: the four residual ``stages``
+    (``layer1``..``layer4`` of a ResNet) or every residual ``blocks`` (each BasicBlock /
+    Bottleneck of those stages: 8 in a ResNet-18, 16 in a ResNet-50)."""
+    if which not in FEATURE_LAYERS:
+        raise FgoodError(f"--feature-layers {which!r}: choose from {', '.join(FEATURE_LAYERS)}")
     stages = [getattr(model, f"layer{i}", None) for i in range(1, 5)]
     if not all(isinstance(stage, nn.Module) for stage in stages):
         raise FgoodError(f"feature-based scorers need a ResNet-style model with layer1..layer4, not {type(model).__name__}")
-    return stages
+    return stages if which == "stages" else [block for stage in stages for block in stage.children()]
+
+
+def classification_heads(model: nn.Module) -> list[nn.Linear]:
+    """The class head (the last ``nn.Linear`` outside the rotation head) and the rotation head's linear layer."""
+    linear = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    heads = [m for name, m in linear if not name.startswith("rotation_head.")][-1:]
+    return heads + [m for name, m in linear if name.startswith("rotation_head.")]
+
+
+@contextmanager
+def float32_head(model: nn.Module):
+    """Under bf16 autocast, recompute the classification heads and the global average pooling
+    that feeds them (``avgpool`` of torchvision ResNets and most CNNs) in float32 from the
+    backbone's bf16 output: the backbone keeps bf16's speed, the logits lose the rounding of
+    bf16's 8-bit mantissa, which ties and reorders nearby scores (docs/evaluation.md)."""
+
+    def exact(function):
+        def hook(module, args, output):
+            with torch.autocast(args[0].device.type, enabled=False):
+                return function(module, args[0].float())
+        return hook
+
+    def linear(module, x):
+        return F.linear(x, module.weight.float(), None if module.bias is None else module.bias.float())
+
+    hooks = [head.register_forward_hook(exact(linear)) for head in classification_heads(model)]
+    pool = getattr(model, "avgpool", None)
+    if isinstance(pool, nn.AdaptiveAvgPool2d):
+        hooks.append(pool.register_forward_hook(exact(lambda m, x: F.adaptive_avg_pool2d(x, m.output_size))))
+    try:
+        yield model
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
@@ -37,48 +79,57 @@ def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
 
 def forward_outputs(
     model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, needs: set[str],
-    *, gram_orders: int = 10, odin_epsilon: float = 0.0, odin_temperature: float = 1000.0,
-    progress: bool = True, desc: str = "scoring",
+    *, geometry: Geometry | None = None, gram_orders: int = 10, layers: str = "stages", odin_epsilon: float = 0.0,
+    odin_temperature: float = 1000.0, amp: bool | None = None, progress: bool = True, desc: str = "scoring",
 ) -> dict:
-    """``logits`` always; ``pooled`` / ``gram`` (one array per residual stage) when ``needs`` says so;
-    ``odin_logits`` when ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient)."""
+    """``logits`` always; ``pooled`` / ``gram`` (one array per feature layer: ``layers`` is ``stages``
+    or ``blocks``, see :func:`feature_layers`) when ``needs`` says so; ``odin_logits`` when
+    ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient). ``geometry``: the
+    images' resize and crop (default ``config.geometry``).
+
+    ``amp`` (default: ``config.amp`` on CUDA) runs the backbone under bf16 autocast; the heads, the
+    pooling before them and everything the scorers compute stay float32 (:func:`float32_head`).
+    """
     model = model.to(runtime.device).eval()
-    stages, captured, hooks = [], {}, []
+    modules, captured, hooks = [], {}, []
     if needs & {"pooled", "gram"}:
-        stages = residual_stages(model)
-        for i, stage in enumerate(stages):
-            hooks.append(stage.register_forward_hook(lambda module, args, output, i=i: captured.__setitem__(i, output)))
-    loader = make_loader(ImageDataset(root, paths, np.zeros(len(paths), np.int64), config.geometry),
+        modules = feature_layers(model, layers)
+        for i, module in enumerate(modules):
+            hooks.append(module.register_forward_hook(lambda module, args, output, i=i: captured.__setitem__(i, output)))
+    loader = make_loader(ImageDataset(root, paths, np.zeros(len(paths), np.int64), geometry or config.geometry),
                          config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device)
     if "rotation" in needs and not hasattr(model, "rotation_head"):
         raise FgoodError("the rotation scorer needs a model trained with --method rotation (it has no rotation head)")
-    collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(stages))},
-                                  **{f"gram{i}": [] for i in range(len(stages))}}
-    autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=config.amp and runtime.cuda)
+    collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(modules))},
+                                  **{f"gram{i}": [] for i in range(len(modules))}}
+    amp = config.amp and runtime.cuda if amp is None else amp
+    autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=amp)
     try:
-        for images, _, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress):
-            inputs = to_input(images)
-            with torch.inference_mode(), autocast:
-                logits = model(inputs)
-            collected["logits"].append(logits.float().cpu())
-            for i in range(len(stages)):
-                if "pooled" in needs:
-                    collected[f"pooled{i}"].append(captured[i].float().mean(dim=(2, 3)).cpu())
-                if "gram" in needs:
-                    collected[f"gram{i}"].append(gram_statistics(captured[i].float(), gram_orders).cpu())
-            if odin_epsilon > 0:
-                collected["odin_logits"].append(_odin_perturbed(model, inputs, odin_epsilon, odin_temperature).cpu())
-            if "rotation" in needs:
-                collected["rotation"].append(_rotation_loss(model, inputs, autocast).cpu())
+        with float32_head(model) if amp else nullcontext():
+            for images, _, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+                inputs = to_input(images)
+                with torch.inference_mode(), autocast:
+                    logits = model(inputs)
+                collected["logits"].append(logits.float().cpu())
+                for i in range(len(modules)):
+                    if "pooled" in needs:
+                        collected[f"pooled{i}"].append(captured[i].float().mean(dim=(2, 3)).cpu())
+                    if "gram" in needs:
+                        collected[f"gram{i}"].append(gram_statistics(captured[i].float(), gram_orders).cpu())
+                if odin_epsilon > 0:
+                    collected["odin_logits"].append(
+                        odin_perturbed(model, inputs, odin_epsilon, odin_temperature, to_input.std).cpu())
+                if "rotation" in needs:
+                    collected["rotation"].append(_rotation_loss(model, inputs, autocast).cpu())
     finally:
         for hook in hooks:
             hook.remove()
     outputs = {"logits": torch.cat(collected["logits"]).numpy()}
     if "pooled" in needs:
-        outputs["pooled"] = [torch.cat(collected[f"pooled{i}"]).numpy() for i in range(len(stages))]
+        outputs["pooled"] = [torch.cat(collected[f"pooled{i}"]).numpy() for i in range(len(modules))]
     if "gram" in needs:
-        outputs["gram"] = [torch.cat(collected[f"gram{i}"]).numpy() for i in range(len(stages))]
+        outputs["gram"] = [torch.cat(collected[f"gram{i}"]).numpy() for i in range(len(modules))]
     if odin_epsilon > 0:
         outputs["odin_logits"] = torch.cat(collected["odin_logits"]).numpy()
     if "rotation" in needs:
@@ -97,23 +148,32 @@ def _rotation_loss(model: nn.Module, inputs: torch.Tensor, autocast) -> torch.Te
     return losses.view(4, len(inputs)).mean(dim=0)
 
 
-def _odin_perturbed(model: nn.Module, inputs: torch.Tensor, epsilon: float, temperature: float) -> torch.Tensor:
-    """Logits after ODIN's step against the gradient of the temperature-scaled loss of the predicted class."""
+def odin_perturbed(model: nn.Module, inputs: torch.Tensor, epsilon: float, temperature: float,
+                   std: torch.Tensor) -> torch.Tensor:
+    """Logits after ODIN's step against the gradient of the temperature-scaled loss of the predicted class.
+
+    ``inputs`` are normalised by the per-channel ``std``; the step eps * sign(grad) is divided by
+    it, so that ``epsilon`` is a step in [0, 1] pixel units, as in ODIN's code (Liang et al. 2018,
+    facebookresearch/odin), OpenOOD (``odin_postprocessor.py``) and pytorch-ood (``odin_preprocessing``
+    with ``norm_std``). Runs in float32.
+    """
     inputs = inputs.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         logits = model(inputs) / temperature
         loss = F.cross_entropy(logits, logits.argmax(dim=1))
         (gradient,) = torch.autograd.grad(loss, inputs)
+    step = gradient.sign() / std.view(1, -1, *([1] * (gradient.ndim - 2)))
     with torch.inference_mode():
-        return model(inputs.detach() - epsilon * gradient.sign()).float()
+        return model(inputs.detach() - epsilon * step).float()
 
 
 def mixed_outputs(model: nn.Module, root_a: Path, paths_a: Sequence[str], root_b: Path, paths_b: Sequence[str],
-                  weight: float, config: TrainConfig, runtime: Runtime) -> np.ndarray:
+                  weight: float, config: TrainConfig, runtime: Runtime, geometry: Geometry | None = None) -> np.ndarray:
     """Logits of weight * x_a + (1 - weight) * x_b, pixel-wise, for pairs of images (paper Figure 4)."""
     model = model.to(runtime.device).eval()
     count = min(len(paths_a), len(paths_b))
-    loaders = [make_loader(ImageDataset(root, list(paths)[:count], np.zeros(count, np.int64), config.geometry),
+    geometry = geometry or config.geometry
+    loaders = [make_loader(ImageDataset(root, list(paths)[:count], np.zeros(count, np.int64), geometry),
                            config.batch_size * 2, workers=config.workers) for root, paths in ((root_a, paths_a), (root_b, paths_b))]
     to_input = DeviceBatch(runtime.device)
     logits = []

@@ -40,13 +40,13 @@ def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str =
     return path
 
 
-def plot_interpolation(model, id_set, ood_set, config, runtime, path: Path, title: str = "") -> Path:
+def plot_interpolation(model, id_set, ood_set, config, runtime, path: Path, title: str = "", geometry=None) -> Path:
     """MSP densities of ID images and of their interpolations with OOD images at lam = 0.5, 0.6, 0.7."""
     from fgood_bench.evaluation.forward import mixed_outputs
 
     panels = {1.0: None, **{lam: None for lam in LAMBDAS}}
     for lam in panels:
-        logits = mixed_outputs(model, id_set.root, id_set.paths, ood_set.root, ood_set.paths, lam, config, runtime)
+        logits = mixed_outputs(model, id_set.root, id_set.paths, ood_set.root, ood_set.paths, lam, config, runtime, geometry)
         panels[lam] = softmax(logits.astype(np.float64), axis=1).max(axis=1)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for lam, values in panels.items():

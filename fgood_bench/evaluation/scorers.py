@@ -1,8 +1,9 @@
 """OOD scorers (paper section 3.2, Appendix D.2). Every score is an *ID score*: higher = more ID.
 
 Each scorer is a small class: ``needs`` says which network outputs it reads (``logits``, the
-spatially averaged features of each residual stage ``pooled``, their Gram statistics ``gram``),
-``fit`` sees the ID training split where the method needs it, ``score`` maps outputs to scores.
+spatially averaged features of each feature layer ``pooled``, their Gram statistics ``gram``),
+``fit`` sees the ID training split where the method needs it (and, for ``needs_validation``
+scorers, the held-out ID validation images), ``score`` maps outputs to scores.
 All outputs of one forward pass per image feed every scorer.
 """
 
@@ -17,8 +18,9 @@ from fgood_bench.errors import FgoodError
 class Scorer:
     name: str = ""
     needs: frozenset[str] = frozenset({"logits"})
+    needs_validation: bool = False
 
-    def fit(self, outputs: dict, labels: np.ndarray) -> "Scorer":
+    def fit(self, outputs: dict, labels: np.ndarray, validation: dict | None = None) -> "Scorer":
         return self
 
     def score(self, outputs: dict) -> np.ndarray:
@@ -73,14 +75,16 @@ class MaxLogit(Scorer):
 
 
 class Mahalanobis(Scorer):
-    """Class-conditional Gaussians with a tied covariance on each residual stage's averaged features
-    (Lee et al., 2018), fitted on the ID training split; the stage scores (negative distance to the
-    closest class mean) are summed. No input preprocessing, as in the paper (Appendix D.2)."""
+    """Class-conditional Gaussians with a tied covariance on the spatially averaged features of each
+    feature layer (residual stage or block, see ``forward.feature_layers``; Lee et al., 2018), fitted
+    on the ID training split; the layer scores (negative distance to the closest class mean) are
+    summed, following the paper (Appendix D.2, after Hsu et al. 2020). No input preprocessing, as in
+    the paper (Appendix D.2)."""
 
     name = "mahalanobis"
     needs = frozenset({"pooled"})
 
-    def fit(self, outputs, labels):
+    def fit(self, outputs, labels, validation=None):
         labels = np.asarray(labels)
         self.stages = []
         for features in outputs["pooled"]:
@@ -105,37 +109,37 @@ class Mahalanobis(Scorer):
 
 
 class Gram(Scorer):
-    """Gram-matrix deviations (Sastry & Oore, 2020) on each residual stage.
+    """Gram-matrix deviations (Sastry & Oore, 2020) on each feature layer.
 
-    For orders p = 1..P, the row sums of the p-th-order Gram matrix of a stage's feature maps,
+    For orders p = 1..P, the row sums of the p-th-order Gram matrix of a layer's feature maps,
     sign(G)|G|^(1/p), are compared with their minimum and maximum over the ID training images of
-    the predicted class; deviations outside that range, relative to the bound, are summed per
-    stage, normalised by the stage's mean deviation on held-out ID training images, and summed.
-    The score is minus that total deviation.
+    the predicted class (all of them, as the original); deviations outside that range, relative to
+    the bound, are summed per layer and normalised by the layer's mean deviation on held-out ID
+    validation images (``detect()`` of VectorInstitute/gram-ood-detection normalises by the mean
+    over 10% of the ID images it does not score). The score is minus the sum of the normalised
+    deviations.
     """
 
     name = "gram"
     needs = frozenset({"gram", "logits"})
+    needs_validation = True
 
-    def fit(self, outputs, labels, seed: int = 0):
+    def fit(self, outputs, labels, validation=None):
+        if validation is None or len(validation["logits"]) == 0:
+            raise FgoodError("the Gram scorer needs held-out ID validation images to normalise its deviations")
         gram = [np.asarray(g, np.float64) for g in outputs["gram"]]
         predicted = np.asarray(outputs["logits"]).argmax(axis=1)
-        order = np.random.default_rng(seed).permutation(len(predicted))
-        fit_rows, norm_rows = order[: len(order) // 2], order[len(order) // 2:]
-        if len(norm_rows) == 0 or len(fit_rows) == 0:
-            raise FgoodError("the Gram scorer needs at least two ID training images")
         self.num_classes = np.asarray(outputs["logits"]).shape[1]
         self.bounds = []
-        for stage in gram:
-            low = np.full((self.num_classes,) + stage.shape[1:], np.inf)
+        for layer in gram:
+            low = np.full((self.num_classes,) + layer.shape[1:], np.inf)
             high = np.full_like(low, -np.inf)
             for c in range(self.num_classes):
-                rows = fit_rows[predicted[fit_rows] == c]
-                if len(rows):
-                    low[c], high[c] = stage[rows].min(axis=0), stage[rows].max(axis=0)
+                rows = predicted == c
+                if rows.any():
+                    low[c], high[c] = layer[rows].min(axis=0), layer[rows].max(axis=0)
             self.bounds.append((low, high))
-        held_out = {"gram": [g[norm_rows] for g in gram], "logits": np.asarray(outputs["logits"])[norm_rows]}
-        self.scale = np.maximum(self._deviations(held_out).mean(axis=0), 1e-12)
+        self.scale = self._deviations(validation).mean(axis=0) + 1e-7  # + 1e-7 as the original's detect()
         return self
 
     def _deviations(self, outputs) -> np.ndarray:
@@ -144,7 +148,7 @@ class Gram(Scorer):
         for stage, (low, high) in zip(outputs["gram"], self.bounds):
             stage = np.asarray(stage, np.float64)
             lo, hi = low[predicted], high[predicted]
-            seen = np.isfinite(lo)  # classes never predicted on the fit half: no bounds, no deviation
+            seen = np.isfinite(lo)  # classes never predicted on the training images: no bounds, no deviation
             with np.errstate(invalid="ignore", divide="ignore"):  # the inf bounds of unseen classes
                 below = np.where(seen & (stage < lo), (lo - stage) / (np.abs(lo) + 1e-6), 0.0)
                 above = np.where(seen & (stage > hi), (stage - hi) / (np.abs(hi) + 1e-6), 0.0)

@@ -115,6 +115,8 @@ def train(request: TrainRequest) -> Path | None:
     config.epochs = request.epochs or (recipe.fine_tune_epochs if fine_tune else standard_epochs)
     if not fine_tune:
         check_weights_leak(config.weights, benchmark.dataset, benchmark.name, request.allow_pretrained_leak)
+    if fine_tune and request.init is None:
+        raise FgoodError(f"{request.method} fine-tunes the standard model: give --init CHECKPOINT, or --from-scratch")
     out = Path(request.out)
     with run_folder(out, "train", reuse=request.resume or request.overwrite, owned=RUN_FILES, hint=_rerun_hint(out)):
         return _train(request, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out, recipe)
