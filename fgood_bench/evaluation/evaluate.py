@@ -6,6 +6,7 @@ base rate they were computed at; per-image scores are kept for reuse.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
             if not name or not path:
                 raise FgoodError(f"--ood {spec!r}: expected 'holdout' or NAME=MANIFEST")
             manifest = Manifest.load(path)
-            root = manifest.dataset_root(request.ood_roots.get(name, request.root))
+            root = _ood_root(name, manifest, request)
         if "ood_test" not in manifest.split_names:
             raise FgoodError(f"{manifest.path}: no ood_test split to evaluate against")
         rows = manifest.split("ood_test")
@@ -77,7 +78,22 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
         if any(s.name == name for s in sets):
             raise FgoodError(f"--ood {name!r} given twice")
         sets.append(ImageSet(name, root, rows.paths, rows.labels, manifest))
+    unknown = sorted(set(request.ood_roots) - {s.name for s in sets})
+    if unknown:
+        raise FgoodError(f"--ood-root {unknown[0]}=...: no OOD set is named {unknown[0]!r} "
+                         f"(the sets: {', '.join(s.name for s in sets)}; name one with --ood {unknown[0]}=MANIFEST)")
     return sets
+
+
+def _ood_root(name: str, manifest: Manifest, request: EvaluateRequest) -> Path:
+    """The OOD set's dataset folder: its --ood-root, else --root (a set of the benchmark's own dataset)."""
+    if name in request.ood_roots:
+        return manifest.dataset_root(request.ood_roots[name])
+    try:
+        return manifest.dataset_root(request.root)
+    except FgoodError as err:
+        raise FgoodError(f"OOD set {name!r} is a {manifest.dataset} set, and --root is not its folder: give it with "
+                         f"--ood-root {name}=DIR ({err})") from None
 
 
 def evaluate(request: EvaluateRequest) -> dict:
@@ -118,6 +134,10 @@ def evaluate(request: EvaluateRequest) -> dict:
 
     scores = {"id": _scores(scorers, id_outputs)}
     scores.update({name: _scores(scorers, outputs) for name, outputs in set_outputs.items()})
+    degenerate = degenerate_scorers(scores, [s.name for s in scorers])
+    for name, spread, count in degenerate:
+        print(f"fgood-bench: warning: the {name} scorer gives (nearly) the same score to all {count:,} images "
+              f"(spread {spread:.3g}): its metrics say nothing about OOD detection", file=sys.stderr)
     accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels)))
     metrics = {}
     for image_set in ood_sets:
@@ -138,6 +158,8 @@ def evaluate(request: EvaluateRequest) -> dict:
         "metrics_reported": list(METRICS),
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
         "checkpoint_sha256": sha256_file(Path(request.checkpoint)),
+        "model": {"method": payload.get("method", "unknown"), "arch": payload.get("arch", config.arch),
+                  "checkpoint": str(request.checkpoint)},
         "id_accuracy": accuracy,
         "counts": {"id_test": len(id_set.paths), **{s.name: len(s.paths) for s in ood_sets}},
         "ood_sets": {s.name: {"dataset": s.manifest.dataset, "manifest_sha256": sha256_file(s.manifest.path)} for s in ood_sets},
@@ -145,18 +167,36 @@ def evaluate(request: EvaluateRequest) -> dict:
         "settings": {"odin_temperature": 1000.0, "odin_epsilon": request.odin_epsilon, "energy_temperature": 1.0,
                      "gram_orders": request.gram_orders, "image_size": config.image_size},
         "metrics": metrics,
+        "degenerate_scorers": [name for name, _, _ in degenerate],
     }
     out = Path(request.out)
     write_reports(results, out)
     _write_scores(out / "scores.parquet", id_set, ood_sets, scores, [s.name for s in scorers])
     if request.plots:
-        from fgood_bench.evaluation.plots import plot_confidence, plot_interpolation
+        from fgood_bench.evaluation import plots
 
+        title = f"{benchmark.name} · {plots.model_label(results['model'], Path(request.checkpoint).name)}"
         confidence = {name: _msp(outputs) for name, outputs in (("id", id_outputs), *set_outputs.items())}
-        plot_confidence(confidence, out / "confidence.png", title=f"{benchmark.name}: MSP")
+        plots.plot_confidence(confidence, out / "confidence.png", title=f"{title}: MSP")
         coarse = next((s for s in ood_sets if s.name != "holdout"), ood_sets[0])
-        plot_interpolation(model, id_set, coarse, config, runtime, out / "interpolation.png", title=benchmark.name)
+        panels = plots.interpolation_confidences(model, id_set, coarse, config, runtime)
+        plots.write_interpolation(panels, coarse.name, out / "interpolation.parquet")
+        plots.plot_interpolation(panels, out / "interpolation.png", title=title, ood_name=coarse.name)
     return results
+
+
+def degenerate_scorers(scores: dict[str, dict[str, np.ndarray]], names: list[str],
+                       tolerance: float = 1e-6) -> list[tuple[str, float, int]]:
+    """(scorer, spread, images) for each scorer whose scores over every image, ID and OOD, are
+    equal or nearly (spread at most ``tolerance`` times their magnitude): no threshold separates
+    anything, and its FPR95 / AUROC are artefacts of tie handling."""
+    found = []
+    for name in names:
+        values = np.concatenate([by_scorer[name] for by_scorer in scores.values()])
+        spread = float(np.ptp(values)) if values.size else 0.0
+        if spread <= tolerance * max(1.0, float(np.abs(values).max(initial=0.0))):
+            found.append((name, spread, int(values.size)))
+    return found
 
 
 def _msp(outputs: dict) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from fgood_bench import __version__
-from fgood_bench.datasets import load_dataset
+from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
@@ -28,7 +28,7 @@ def build_ood_set(
     splits: list[str] | None = None, dataset_options: dict | None = None, hash_images: bool = False,
 ) -> Path:
     """Sample ``size`` images (all when None) of ``splits`` with ``seed``; returns the manifest path."""
-    index = load_dataset(dataset, root, **(dataset_options or {}))
+    index = load_index(dataset, root, **(dataset_options or {}))
     splits = list(splits or DEFAULT_SPLITS.get(dataset, index.splits))
     absent = [s for s in splits if s not in index.splits]
     if absent:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fgood_bench import __version__
-from fgood_bench.datasets import get_adapter, load_dataset
+from fgood_bench.datasets import get_adapter, load_index
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import SPLIT_HEADER, ensure_output_folder, sha256_bytes, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
@@ -40,7 +40,7 @@ def filter_outliers(
         raise FgoodError("MINC-2500's categories are materials, not WordNet concepts: nothing can be excluded by synset")
     excluded = exclusion_set(roots, list(exclude_wnids)) if source != "minc2500" else []
     ensure_output_folder(Path(out))
-    index = load_dataset(source, root, **(dataset_options or {}))
+    index = load_index(source, root, **(dataset_options or {}))
     if source == "webvision":
         table = index.split("train")
         concepts = _webvision_concepts(index, table)

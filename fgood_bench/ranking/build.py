@@ -23,7 +23,7 @@ import torch
 import torchvision
 
 from fgood_bench import __version__
-from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
+from fgood_bench.datasets import DatasetIndex, get_adapter, load_index
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
@@ -100,7 +100,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     """Build the benchmark; returns the manifest's path (None on non-zero ``torchrun`` ranks)."""
     plan = make_plan(request)
     ensure_output_folder(Path(request.out))
-    index = load_dataset(plan.dataset, request.root, **request.dataset_options)
+    index = load_index(plan.dataset, request.root, **request.dataset_options)
     if request.id_classes is not None:
         return _build_given(request, plan, index)
     if not 1 <= plan.num_id < index.num_classes:

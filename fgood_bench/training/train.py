@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import ensure_output_folder
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.ranking.benchmarks import BENCHMARKS
-from fgood_bench.training.engine import Outliers, TrainConfig, seed_everything, setup_runtime, train_classifier
+from fgood_bench.training.engine import (
+    Outliers, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
+)
 from fgood_bench.training.methods import METHODS, Hyper
 from fgood_bench.training.models import build_model, load_classifier, save_classifier
 
@@ -96,13 +100,27 @@ def train(request: TrainRequest) -> Path | None:
     model = train_classifier(model, root, rows.paths, rows.labels, config, runtime, out, resume=request.resume,
                              progress=request.progress, method=request.method, hyper=hyper, outliers=outliers,
                              max_steps=request.max_steps, log=log)
+    accuracy = _id_accuracy(model, benchmark, root, config, runtime, request.progress)
     if not runtime.is_main:
         return None
     save_classifier(out / "classifier.pt", model, config.arch, classes, extra={
         "method": request.method, "benchmark": benchmark.name, "hyper": asdict(hyper), "epochs": config.epochs,
         "fine_tuned_from": str(request.init) if fine_tune else None, "image_size": config.image_size,
+        "id_accuracy": accuracy,
     })
     return out / "classifier.pt"
+
+
+def _id_accuracy(model, benchmark: Manifest, root: Path, config: TrainConfig, runtime, progress: bool) -> dict | None:
+    """Top-1 accuracy of the trained model on id_val (where the benchmark has one) or id_test,
+    for the summary and the checkpoint's record (every rank takes part in the sharded pass)."""
+    split = "id_val" if "id_val" in benchmark.split_names else "id_test"
+    rows = benchmark.split(split)
+    logits = predict_logits(model, root, rows.paths, config, runtime, progress=progress)
+    if logits is None or not rows.paths:
+        return None
+    correct = logits.argmax(axis=1) == np.asarray(rows.labels)
+    return {"split": split, "images": len(rows.paths), "accuracy": float(correct.mean())}
 
 
 def _outliers(request: TrainRequest, benchmark: Manifest) -> Outliers:
