@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
 from fgood_bench.datasets import load_index
+from fgood_bench.datasets.base import DatasetIndex, missing_files
 from fgood_bench.interrupt import ignore_sigint
 from fgood_bench.progress import progress as progress_bar
-from fgood_bench.datasets.base import DatasetIndex, missing_files
 
 
 @dataclass

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from fgood_bench.errors import FgoodError
 from fgood_bench.progress import progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, ImageDataset, make_loader

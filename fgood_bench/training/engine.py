@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+
 from fgood_bench.errors import FgoodError
 from fgood_bench.interrupt import interruptible
 from fgood_bench.progress import SlowRunNotice, progress as progress_bar
