@@ -10,6 +10,7 @@ the official structure and counts.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,11 @@ from fgood_bench.datasets import load_dataset, synthetic
 from fgood_bench.datasets.imagenet import imagenet_synsets
 
 REFERENCE = Path(__file__).parent / "data" / "reference-meta"
+
+# Progress lines (fgood_bench.progress) come every 30 s of a command's run, which depends on the
+# machine's speed: off in tests, so that what a command prints is the same everywhere (test_ux.py
+# turns them on where it checks them).
+os.environ.setdefault("FGOOD_BENCH_PROGRESS_SECONDS", "1e9")
 
 DTD_CLASSES = (
     "banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted fibrous "
