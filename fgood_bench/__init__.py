@@ -8,7 +8,8 @@ _LAZY = {
     "SplitDataset": "fgood_bench.manifests.loading",
     "Manifest": "fgood_bench.manifests.manifest",
     "verify_manifest": "fgood_bench.manifests.verify",
-    "load_dataset": "fgood_bench.datasets",
+    "load_index": "fgood_bench.datasets",
+    "load_dataset": "fgood_bench.datasets",  # the former name of load_index
 }
 
 

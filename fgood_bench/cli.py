@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from fgood_bench import __version__
+from fgood_bench import __version__, summary
 from fgood_bench.errors import FgoodError
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process killed by a closed pipe
 
 
 def _dataset_options(args: argparse.Namespace) -> dict:
@@ -44,23 +46,25 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             if args.root is not None and args.root.exists() and any(args.root.iterdir()):
                 raise FgoodError(f"{args.root}: --sample writes a synthetic dataset and needs an empty or new folder")
             root = write_sample(args.dataset, Path(args.root or scratch))
-            print(f"wrote a synthetic {args.dataset} sample in its native layout to {root}", file=sys.stderr)
+            where = root if args.root else "a temporary folder, removed after the check (--root DIR keeps it)"
+            print(f"wrote a synthetic {args.dataset} sample in its native layout to {where}", file=sys.stderr)
         elif root is None:
             raise FgoodError("inspect needs --root DIR (or --sample for a generated sample)")
         report = inspect_dataset(
             args.dataset, root, check_images=args.check_images, workers=args.workers,
-            progress=not args.json and sys.stderr.isatty(), **_dataset_options(args),
+            progress=True, **_dataset_options(args),
         )
+    temporary = args.sample and args.root is None  # its folder is gone: do not show its path
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(), **({"root": None} if temporary else {})}, indent=2))
     else:
-        _print_report(report)
+        _print_report(report, "(temporary sample, removed)" if temporary else report.index.root)
     return _report_problems(report)
 
 
-def _print_report(report) -> None:
+def _print_report(report, root) -> None:
     index = report.index
-    print(f"{index.dataset}: {report.index.root}")
+    print(f"{index.dataset}: {root}")
     print(f"classes: {index.num_classes}")
     print(f"{'split':<8}{'images':>10}{'missing':>10}")
     for split, count in index.split_counts().items():
@@ -107,11 +111,12 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
         id_classes=args.id_classes, ood_classes=args.ood_classes, overwrite=args.overwrite, seeds=args.seeds, archs=archs,
         split_protocol=args.split_protocol,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     manifest = build_splits(request)
     if manifest is not None:
         print(manifest)
+        summary.say(summary.benchmark_lines(manifest))
     return 0
 
 
@@ -119,7 +124,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from fgood_bench.manifests.verify import verify_manifest
 
     report = verify_manifest(args.manifest, args.root, images=args.images, workers=args.workers,
-                             progress=sys.stderr.isatty())
+                             progress=True)
     for line in report.summary():
         print(line)
     return 0 if report.ok else 1
@@ -151,6 +156,7 @@ def cmd_build_ood_set(args: argparse.Namespace) -> int:
                              splits=args.split, dataset_options=_dataset_options(args), hash_images=args.hash_images,
                              overwrite=args.overwrite)
     print(manifest)
+    summary.say(summary.ood_set_lines(manifest))
     return 0
 
 
@@ -168,11 +174,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         outlier_root=args.outlier_root, settings=settings, epochs=args.epochs, hyper=hyper, init=args.init,
         from_scratch=args.from_scratch, outlier_batch=args.outlier_batch_size, max_steps=args.max_steps,
         allow_pretrained_leak=args.allow_pretrained_leak, resume=args.resume, overwrite=args.overwrite,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     classifier = train(request)
     if classifier is not None:
         print(classifier)
+        summary.say(summary.training_lines(classifier))
     return 0
 
 
@@ -185,7 +192,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         workdir = args.workdir or Path(scratch)
         with run_folder(workdir, "demo", reuse=args.overwrite, hint="pass --overwrite to run the demo there again"):
             clear_outputs(workdir, DEMO_FOLDERS)
-            run_demo(workdir, progress=sys.stderr.isatty(), epochs=args.epochs, device=args.device)
+            run_demo(workdir, progress=True, epochs=args.epochs, device=args.device)
         if args.workdir is None:
             print("(the demo ran in a temporary folder, now removed: pass --workdir DIR to keep its artefacts)")
     return 0
@@ -210,9 +217,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, arch=args.arch,
         image_size=args.image_size, base_rate=base_rate, metric_convention=convention, repeats=args.repeats, seed=args.seed,
         odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders, feature_layers=args.feature_layers,
-        plots=args.plots, overwrite=args.overwrite, progress=sys.stderr.isatty(),
+        plots=args.plots, overwrite=args.overwrite, progress=True,
     )
-    print(markdown_table(evaluate(request)), end="")
+    results = evaluate(request)
+    print(markdown_table(results), end="")
+    summary.say(summary.evaluation_lines(results, args.out))
     return 0
 
 
@@ -231,10 +240,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from fgood_bench.evaluation.plots import plot_run
+    from fgood_bench.evaluation.plots import plot_run, plot_runs
 
-    for run in args.runs:
-        print(plot_run(run, overwrite=args.overwrite))
+    style = "hist" if args.hist else "kde"
+    if args.out is None and len(args.runs) > 1:
+        raise FgoodError("plot of several runs draws comparison figures: give the folder for them with --out DIR")
+    if args.out:
+        paths = plot_runs(args.runs, args.out, style, overwrite=args.overwrite)
+    else:
+        paths = [plot_run(args.runs[0], style, overwrite=args.overwrite)]
+    for path in paths:
+        print(path)
     return 0
 
 
@@ -265,10 +281,11 @@ def cmd_filter_outliers(args: argparse.Namespace) -> int:
     manifest = filter_outliers(
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
         exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
-        dataset_options=_dataset_options(args), progress=sys.stderr.isatty(), overwrite=args.overwrite,
+        dataset_options=_dataset_options(args), progress=True, overwrite=args.overwrite,
         exclude_duplicates_of=args.exclude_duplicates_of,
     )
     print(manifest)
+    summary.say(summary.outlier_lines(manifest))
     return 0
 
 
@@ -591,9 +608,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset_options(outliers)
     outliers.set_defaults(run=cmd_filter_outliers)
 
-    plot = commands.add_parser("plot", help="redraw the confidence plot of evaluate runs from their scores.parquet")
-    plot.add_argument("runs", type=Path, nargs="+")
-    _add_overwrite(plot, "redraw an existing confidence.png")
+    plot = commands.add_parser(
+        "plot", help="redraw a run's confidence plot, or draw the paper's comparison figures of several runs",
+        description="One run: redraw RUN/confidence.png from its scores.parquet. Several runs (e.g. Standard, OE and "
+        "MixupOE on one benchmark) with --out: OUT/confidence.png, one panel per model on shared axes (paper "
+        "Figures 3 and 6), and OUT/interpolation.png, one row per model (Figure 4; needs runs evaluated with --plots).",
+    )
+    plot.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
+    plot.add_argument("--out", type=Path, help="folder for the comparison figures (needed for several runs)")
+    plot.add_argument("--hist", action="store_true", help="step histograms instead of kernel density curves")
+    _add_overwrite(plot, "redraw an existing confidence.png, or replace earlier comparison figures in OUT")
     plot.set_defaults(run=cmd_plot)
 
     from fgood_bench.commands import audit, publish, study  # noqa: E402  (commands with a module of their own)
@@ -665,13 +689,30 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help, --version, or a bad command line (already reported in one line)
         return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except FgoodError as err:
         print(f"fgood-bench: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("fgood-bench: interrupted", file=sys.stderr)
+        from fgood_bench.interrupt import RESUME_HINT
+
+        print("fgood-bench: interrupted" + (f"; {RESUME_HINT}" if hasattr(args, "resume") else ""), file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `fgood-bench inspect ... | head`: the reader has what it wanted
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush finds no closed pipe
+    (the Python documentation's recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (captured output)
+        pass
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ def pytest_runtest_setup(item):
             pytest.fail(f"FGOOD_BENCH_REQUIRE_WORDNET is set but {INSTALL_HINT}")
         pytest.skip(f"needs WordNet 3.0 data. {INSTALL_HINT}")
 
+# Progress lines (fgood_bench.progress) come every 30 s of a command's run, which depends on the
+# machine's speed: off in tests, so that what a command prints is the same everywhere (test_ux.py
+# turns them on where it checks them).
+os.environ.setdefault("FGOOD_BENCH_PROGRESS_SECONDS", "1e9")
+
 DTD_CLASSES = (
     "banded blotchy braided bubbly bumpy chequered cobwebbed cracked crosshatched crystalline dotted fibrous "
     "flecked freckled frilly gauzy grid grooved honeycombed interlaced knitted lacelike lined marbled matted "

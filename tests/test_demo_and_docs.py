@@ -22,7 +22,8 @@ def test_demo_runs_every_stage(tmp_path, capsys):
         assert match and Path(match.group(1)).is_file(), line
     assert "bird images removed by WordNet" in out
     report = (tmp_path / "demo" / "report.md").read_text()
-    assert "## standard" in report and "## mixupoe" in report and "| mahalanobis |" in report
+    assert "## standard" in report and "## mixupoe" in report and "| mahalanobis" in report
+    assert "mean nothing about the methods" in report and "NOTE: These numbers come from generated images" in out
     status, _, err = run_cli("demo", "--workdir", tmp_path / "demo", capsys=capsys)
     assert status == 2 and "needs an empty or new folder" in err
 

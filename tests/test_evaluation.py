@@ -125,7 +125,7 @@ def test_evaluate_writes_every_report(setting, tmp_path, capsys):
                                               "--gram-orders", "2", "--plots"), capsys=capsys)
     assert status == 0, err
     run = tmp_path / "run"
-    assert sorted(p.name for p in run.iterdir()) == [".fgood-bench.json", "confidence.png", "interpolation.png", "results.csv", "results.json",
+    assert sorted(p.name for p in run.iterdir()) == [".fgood-bench.json", "confidence.png", "interpolation.parquet", "interpolation.png", "results.csv", "results.json",
                                                        "results.md", "scores.parquet"]
     results = json.loads((run / "results.json").read_text())
     assert "OOD is the positive class" in results["convention"] and results["base_rate"] == "none: all images of each set"

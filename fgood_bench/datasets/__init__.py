@@ -1,7 +1,7 @@
 """Dataset adapters: each reads one official download in its native layout (one module each).
 
->>> from fgood_bench.datasets import load_dataset
->>> index = load_dataset("cub", "/data/CUB_200_2011")       # doctest: +SKIP
+>>> from fgood_bench.datasets import load_index
+>>> index = load_index("cub", "/data/CUB_200_2011")       # doctest: +SKIP
 >>> index.num_classes, index.split_counts()                  # doctest: +SKIP
 (200, {'train': 5994, 'test': 5794})
 """
@@ -40,9 +40,13 @@ def get_adapter(name: str) -> type[DatasetAdapter]:
         raise FgoodError(f"unknown dataset {name!r}; choose from {', '.join(ADAPTERS)}") from None
 
 
-def load_dataset(name: str, root: str | Path, **options) -> DatasetIndex:
+def load_index(name: str, root: str | Path, **options) -> DatasetIndex:
     """Parse the dataset ``name`` found under ``root``; ``options`` are adapter options."""
     return get_adapter(name)(root, **options).load()
 
 
-__all__ = ["ADAPTERS", "DatasetAdapter", "DatasetIndex", "get_adapter", "load_dataset"]
+# The former name, kept for existing code; it is easily confused with Hugging Face's
+# ``datasets.load_dataset`` when both are imported.
+load_dataset = load_index
+
+__all__ = ["ADAPTERS", "DatasetAdapter", "DatasetIndex", "get_adapter", "load_index", "load_dataset"]

@@ -299,6 +299,11 @@ class DatasetAdapter:
         if not low <= value <= high:
             raise self.error(path, f"{where}: {what} {value} out of range {low}..{high}")
 
+    def options_in_effect(self) -> dict[str, object]:
+        """Every option's value as used, defaults included (read from the adapter's property of
+        the option's name), so that a manifest records which images it means."""
+        return {name: getattr(self, name) for name in self.option_names}
+
     # -- the adapter's job -----------------------------------------------------------------
 
     def read_classes(self) -> list[str]:
@@ -328,7 +333,7 @@ class DatasetAdapter:
             classes=tuple(classes),
             samples=samples,
             absent=absent,
-            options=dict(self.options),
+            options=self.options_in_effect(),
             metadata_files=tuple(sorted(self.files_read)),
             present=tuple(parts),
         )

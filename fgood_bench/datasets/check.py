@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-from tqdm.auto import tqdm
 
-from fgood_bench.datasets import load_dataset
+from fgood_bench.datasets import load_index
 from fgood_bench.datasets.base import DatasetIndex, check_inside_root, missing_files
+from fgood_bench.interrupt import ignore_sigint
+from fgood_bench.progress import progress as progress_bar
 
 
 @dataclass
@@ -28,6 +29,7 @@ class InspectReport:
             "num_classes": self.index.num_classes,
             "splits": self.index.split_counts(),
             "missing": {split: len(paths) for split, paths in self.missing.items()},
+            "missing_paths": {split: paths for split, paths in self.missing.items() if paths},
             "absent": self.index.absent,
         }
         if self.unreadable is not None:
@@ -40,7 +42,7 @@ def inspect_dataset(
     progress: bool = True, **options,
 ) -> InspectReport:
     """Parse a dataset, list the images its metadata names but the disk lacks, optionally decode all."""
-    index = load_dataset(name, root, **options)
+    index = load_index(name, root, **options)
     check_inside_root(index.root, index.samples.column("path").to_pylist())
     missing = {split: missing_files(index.root, index.split(split).column("path").to_pylist()) for split in index.splits}
     report = InspectReport(index=index, missing=missing)
@@ -67,11 +69,15 @@ def find_unreadable_images(
     """``(path, error)`` for each image under ``root`` that does not decode, in the order given."""
     workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     files = [str(root / path) for path in paths]
-    bar = dict(total=len(files), desc="decoding images", unit="img", disable=not progress, smoothing=0.1)
+    bar = dict(total=len(files), desc="decoding images", unit="img", enabled=progress)
     if workers <= 1 or len(files) < 64:
-        problems = [image_problem(f) for f in tqdm(files, **bar)]
+        problems = [image_problem(f) for f in progress_bar(files, **bar)]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with ProcessPoolExecutor(workers, initializer=ignore_sigint) as pool:
             chunk = max(1, min(256, len(files) // (workers * 8)))
-            problems = list(tqdm(pool.map(image_problem, files, chunksize=chunk), **bar))
+            try:
+                problems = list(progress_bar(pool.map(image_problem, files, chunksize=chunk), **bar))
+            except KeyboardInterrupt:  # drop the queued chunks rather than decode them all first
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return [(path, problem) for path, problem in zip(paths, problems) if problem]

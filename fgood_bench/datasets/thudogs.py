@@ -39,16 +39,20 @@ class TsinghuaDogs(DatasetAdapter):
         return any((path / folder).is_dir() for folder in VARIANT_FOLDERS.values())
 
     @property
-    def image_folder(self) -> str:
-        """``high-resolution`` unless asked otherwise or only the low-resolution images exist."""
+    def variant(self) -> str:
+        """``high`` unless asked otherwise or only the low-resolution images exist."""
         variant = self.options.get("variant")
         if variant is None:
             variant = "high" if (self.root / VARIANT_FOLDERS["high"]).is_dir() else "low"
         if variant not in VARIANT_FOLDERS:
             raise self.error(self.root, f"variant must be 'low' or 'high', got {variant!r}")
-        folder = VARIANT_FOLDERS[variant]
+        return variant
+
+    @property
+    def image_folder(self) -> str:
+        folder = VARIANT_FOLDERS[self.variant]
         if not (self.root / folder).is_dir():
-            raise self.error(self.root / folder, f"folder missing (asked for the {variant}-resolution images)")
+            raise self.error(self.root / folder, f"folder missing (asked for the {self.variant}-resolution images)")
         return folder
 
     @cached_property

@@ -83,7 +83,7 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
             if not name or not path:
                 raise FgoodError(f"--ood {spec!r}: expected 'holdout' or NAME=MANIFEST")
             manifest = Manifest.load(path)
-            root = manifest.dataset_root(request.ood_roots.get(name, request.root))
+            root = _ood_root(name, manifest, request)
         if "ood_test" not in manifest.split_names:
             raise FgoodError(f"{manifest.path}: no ood_test split to evaluate against")
         rows = manifest.split("ood_test")
@@ -98,7 +98,22 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
         if any(s.name == name for s in sets):
             raise FgoodError(f"--ood {name!r} given twice")
         sets.append(ImageSet(name, root, rows.paths, rows.labels, manifest, validation=is_validation_outliers(manifest)))
+    unknown = sorted(set(request.ood_roots) - {s.name for s in sets})
+    if unknown:
+        raise FgoodError(f"--ood-root {unknown[0]}=...: no OOD set is named {unknown[0]!r} "
+                         f"(the sets: {', '.join(s.name for s in sets)}; name one with --ood {unknown[0]}=MANIFEST)")
     return sets
+
+
+def _ood_root(name: str, manifest: Manifest, request: EvaluateRequest) -> Path:
+    """The OOD set's dataset folder: its --ood-root, else --root (a set of the benchmark's own dataset)."""
+    if name in request.ood_roots:
+        return manifest.dataset_root(request.ood_roots[name])
+    try:
+        return manifest.dataset_root(request.root)
+    except FgoodError as err:
+        raise FgoodError(f"OOD set {name!r} is a {manifest.dataset} set, and --root is not its folder: give it with "
+                         f"--ood-root {name}=DIR ({err})") from None
 
 
 # Share of each class's id_train images held out as ID validation images when the benchmark has
@@ -244,6 +259,10 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
     validation_scored = any(s.validation for s in ood_sets)
     if validation_scored:
         scores["id_val"] = _scores(scorers, validation_outputs)
+    degenerate = degenerate_scorers(scores, [s.name for s in scorers])
+    for name, spread, count in degenerate:
+        print(f"fgood-bench: warning: the {name} scorer gives (nearly) the same score to all {count:,} images "
+              f"(spread {spread:.3g}): its metrics say nothing about OOD detection", file=sys.stderr)
     accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels)))
     metrics = {}
     for image_set in ood_sets:
@@ -268,6 +287,8 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
         "checkpoint_sha256": sha256_file(Path(request.checkpoint)),
         "training": {"method": payload.get("method"), "fine_tuned": payload.get("fine_tuned_from") is not None},
+        "model": {"method": payload.get("method", "unknown"), "arch": payload.get("arch", config.arch),
+                  "checkpoint": str(request.checkpoint)},
         "id_accuracy": accuracy,
         "counts": {"id_test": len(id_set.paths), **({"id_val": len(validation.images.paths)} if validation_scored else {}),
                    **{s.name: len(s.paths) for s in ood_sets}},
@@ -282,6 +303,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
             "id_validation": validation.record if validation is not None else None,
         },
         "metrics": metrics,
+        "degenerate_scorers": [name for name, _, _ in degenerate],
     }
     out = Path(request.out)
     clear_outputs(out, ("results.json",))  # written last: its absence marks an incomplete evaluation
@@ -289,13 +311,15 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
     written = [*ood_sets, *([replace(validation.images, name="id_val")] if validation_scored else [])]
     _write_scores(out / "scores.parquet", id_set, written, scores, [s.name for s in scorers])
     if request.plots:
-        from fgood_bench.evaluation.plots import plot_confidence, plot_interpolation
+        from fgood_bench.evaluation import plots
 
+        title = f"{benchmark.name} · {plots.model_label(results['model'], Path(request.checkpoint).name)}"
         confidence = {name: _msp(outputs) for name, outputs in (("id", id_outputs), *set_outputs.items())}
-        plot_confidence(confidence, out / "confidence.png", title=f"{benchmark.name}: MSP")
+        plots.plot_confidence(confidence, out / "confidence.png", title=f"{title}: MSP")
         coarse = next((s for s in ood_sets if s.name != "holdout"), ood_sets[0])
-        plot_interpolation(model, id_set, coarse, config, runtime, out / "interpolation.png", title=benchmark.name,
-                           geometry=geometry)
+        panels = plots.interpolation_confidences(model, id_set, coarse, config, runtime, geometry)
+        plots.write_interpolation(panels, coarse.name, out / "interpolation.parquet")
+        plots.plot_interpolation(panels, out / "interpolation.png", title=title, ood_name=coarse.name)
     write_reports(results, out)
     return results
 
@@ -319,6 +343,20 @@ def _scorer_settings(name: str, request: EvaluateRequest) -> dict:
         return {"feature_layers": request.feature_layers, "orders": request.gram_orders,
                 "bounds_from": "id_train outside the ID validation images", "normalised_on": "id_val"}
     return {}
+
+
+def degenerate_scorers(scores: dict[str, dict[str, np.ndarray]], names: list[str],
+                       tolerance: float = 1e-6) -> list[tuple[str, float, int]]:
+    """(scorer, spread, images) for each scorer whose scores over every image, ID and OOD, are
+    equal or nearly (spread at most ``tolerance`` times their magnitude): no threshold separates
+    anything, and its FPR95 / AUROC are artefacts of tie handling."""
+    found = []
+    for name in names:
+        values = np.concatenate([by_scorer[name] for by_scorer in scores.values()])
+        spread = float(np.ptp(values)) if values.size else 0.0
+        if spread <= tolerance * max(1.0, float(np.abs(values).max(initial=0.0))):
+            found.append((name, spread, int(values.size)))
+    return found
 
 
 def _msp(outputs: dict) -> np.ndarray:

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.progress import progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
 from fgood_bench.training.engine import Runtime, TrainConfig
 
@@ -107,7 +107,7 @@ def forward_outputs(
     autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=amp)
     try:
         with float32_head(model) if amp else nullcontext():
-            for images, _, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+            for images, _, _ in progress_bar(loader, desc=desc, enabled=progress, items_per_step=config.batch_size * 2):
                 inputs = to_input(images)
                 with torch.inference_mode(), autocast:
                     logits = model(inputs)

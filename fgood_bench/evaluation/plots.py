@@ -1,8 +1,16 @@
 """Confidence plots of the paper: densities of the MSP on ID, holdout and coarse OOD images
-(Figures 3 and 6), and on pixel-wise interpolations lam * x_id + (1 - lam) * x_ood (Figure 4)."""
+(Figures 3 and 6), and on pixel-wise interpolations lam * x_id + (1 - lam) * x_ood (Figure 4).
+
+Curves are Gaussian kernel density estimates (``scipy.stats.gaussian_kde``), the smooth
+densities the paper draws; ``style="hist"`` draws step histograms instead. Legends sit below
+the panels, never over the curves. ``plot_runs`` draws the comparison figures of several
+evaluate runs: one panel per model on shared axes (Figure 3/6) and one row per model of the
+interpolation densities (Figure 4, from each run's ``interpolation.parquet``).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -11,78 +19,133 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.special import softmax  # noqa: E402
+from scipy.stats import gaussian_kde  # noqa: E402
 
-from fgood_bench.outputs import atomic_write  # noqa: E402
+from fgood_bench.errors import FgoodError  # noqa: E402
+from fgood_bench.outputs import atomic_write, run_folder  # noqa: E402
 
-LAMBDAS = (0.5, 0.6, 0.7)
+LAMBDAS = (0.5, 0.6, 0.7)  # Figure 4 of the paper
 # what evaluate writes into its --out (results.json last: its presence marks a complete evaluation)
-EVALUATE_FILES = ("scores.parquet", "results.csv", "results.md", "confidence.png", "interpolation.png", "results.json")
+EVALUATE_FILES = ("scores.parquet", "results.csv", "results.md", "confidence.png", "interpolation.parquet",
+                  "interpolation.png", "results.json")
+PLOT_FILES = ("confidence.png", "interpolation.png")  # what plot RUN... --out writes
 BINS = np.linspace(0.0, 1.0, 41)
+GRID = np.linspace(0.0, 1.0, 401)
+METHOD_NAMES = {"standard": "Standard", "oe": "OE", "energy-oe": "EnergyOE", "rotation": "Rotation", "mixupoe": "MixupOE"}
+XLABEL = "prediction confidence (max softmax)"
 
 
-def _density(ax, values: np.ndarray, label: str, **style) -> None:
-    ax.hist(values, bins=BINS, density=True, histtype="step", linewidth=1.8, label=f"{label} (n={len(values):,})", **style)
+def _set_label(name: str) -> str:
+    return "ID test" if name == "id" else name
 
 
-def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """One density curve of the maximum softmax probability per image set."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for name, values in confidences.items():
-        _density(ax, np.asarray(values), "ID test" if name == "id" else name)
-    ax.set_xlabel("prediction confidence (max softmax)")
-    ax.set_ylabel("density")
-    ax.set_xlim(0, 1)
-    ax.set_title(title)
-    ax.legend(loc="upper left", frameon=False)
-    fig.tight_layout()
-    atomic_write(Path(path), lambda partial: fig.savefig(partial, format="png"))
-    plt.close(fig)
+def _density(ax, values: np.ndarray, label: str, style: str = "kde", color=None) -> None:
+    """One density curve; a set too small or too uniform for a kernel estimate gets a histogram."""
+    values = np.asarray(values, np.float64)
+    label = f"{label} (n={len(values):,})"
+    if style == "kde" and len(values) > 1 and np.ptp(values) > 0:
+        density = gaussian_kde(values)(GRID)
+        (line,) = ax.plot(GRID, density, linewidth=1.8, label=label, color=color)
+        ax.fill_between(GRID, density, alpha=0.15, color=line.get_color())
+    else:
+        ax.hist(values, bins=BINS, density=True, histtype="step", linewidth=1.8, label=label, color=color)
+
+
+def _figure(rows: int, cols: int, width: float, height: float):
+    """Panels on shared axes, with room for a legend below them (constrained layout)."""
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), dpi=120, sharex=True, sharey=True,
+                             squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.set_xlim(0, 1)
+    for ax in axes[-1]:
+        ax.set_xlabel(XLABEL)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("density")
+    return fig, axes
+
+
+def _legend_below(fig, ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False)
+
+
+def confidence_figure(panels: dict[str, dict[str, np.ndarray]], title: str = "", style: str = "kde"):
+    """Figure 3/6: one panel per model (name -> {set name -> MSP values}), shared axes."""
+    fig, axes = _figure(1, len(panels), 4.2, 3.6)
+    colors = {}
+    for ax, (model, confidences) in zip(axes[0], panels.items()):
+        for name, values in confidences.items():
+            colors.setdefault(name, f"C{len(colors)}")
+            _density(ax, values, _set_label(name), style, colors[name])
+        ax.set_title(model)
+    _legend_below(fig, axes[0][0])
+    fig.suptitle(title)
+    return fig
+
+
+def interpolation_figure(rows: dict[str, dict[float, np.ndarray]], title: str = "", ood_name: str = "OOD", style: str = "kde"):
+    """Figure 4: one row per model (name -> {lam -> MSP values}; lam 1.0 is the ID images)."""
+    fig, axes = _figure(len(rows), 1, 6.0, 3.0)
+    for ax, (model, panels) in zip(axes[:, 0], rows.items()):
+        for k, (lam, values) in enumerate(sorted(panels.items(), reverse=True)):
+            _density(ax, values, "ID" if lam == 1.0 else f"λ = {lam:g}", style, f"C{k}")
+        ax.set_title(model)
+    _legend_below(fig, axes[0][0])
+    fig.suptitle(f"{title}: λ·x_ID + (1 − λ)·x_{ood_name}" if title else f"λ·x_ID + (1 − λ)·x_{ood_name}")
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
+    """Write the figure through a temporary file (never half a PNG) and release it."""
+    try:
+        atomic_write(Path(path), lambda partial: fig.savefig(partial, format="png"))
+    finally:
+        plt.close(fig)
     return path
 
 
-def plot_interpolation(model, id_set, ood_set, config, runtime, path: Path, title: str = "", geometry=None) -> Path:
-    """MSP densities of ID images and of their interpolations with OOD images at lam = 0.5, 0.6, 0.7."""
+def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str = "", style: str = "kde") -> Path:
+    """One density curve of the maximum softmax probability per image set."""
+    return _save(confidence_figure({"": confidences}, title, style), path)
+
+
+def interpolation_confidences(model, id_set, ood_set, config, runtime, geometry=None) -> dict[float, np.ndarray]:
+    """MSP of the ID images (lam 1.0) and of their interpolations with OOD images at lam = 0.5, 0.6, 0.7."""
     from fgood_bench.evaluation.forward import mixed_outputs
 
-    panels = {1.0: None, **{lam: None for lam in LAMBDAS}}
-    for lam in panels:
+    panels = {}
+    for lam in (1.0, *LAMBDAS):
         logits = mixed_outputs(model, id_set.root, id_set.paths, ood_set.root, ood_set.paths, lam, config, runtime, geometry)
         panels[lam] = softmax(logits.astype(np.float64), axis=1).max(axis=1)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for lam, values in panels.items():
-        _density(ax, values, "ID" if lam == 1.0 else f"λ = {lam}")
-    ax.set_xlabel("prediction confidence (max softmax)")
-    ax.set_ylabel("density")
-    ax.set_xlim(0, 1)
-    ax.set_title(f"{title}: λ·x_ID + (1 − λ)·x_{ood_set.name}")
-    ax.legend(loc="upper left", frameon=False)
-    fig.tight_layout()
-    atomic_write(Path(path), lambda partial: fig.savefig(partial, format="png"))
-    plt.close(fig)
-    return path
+    return panels
 
 
-def plot_run(run_dir: Path, overwrite: bool = False) -> Path:
-    """Redraw the confidence plot of an evaluation from its saved per-image scores."""
-    from fgood_bench.errors import FgoodError
-    from fgood_bench.outputs import run_folder
-
-    path = Path(run_dir) / "scores.parquet"
-    if not path.is_file():
-        raise FgoodError(f"{path}: not found (run fgood-bench evaluate first)")
-    with run_folder(run_dir, "evaluate", reuse=True, owned=EVALUATE_FILES):
-        target = Path(run_dir) / "confidence.png"
-        if target.exists() and not overwrite:
-            raise FgoodError(f"{target}: exists; pass --overwrite to redraw it")
-        return _plot_scores(path, target)
-
-
-def _plot_scores(path: Path, target: Path) -> Path:
+def write_interpolation(panels: dict[float, np.ndarray], ood_name: str, path: Path) -> None:
+    """``interpolation.parquet``: one row per interpolated image (lambda, msp), for ``plot`` to redraw."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from fgood_bench.errors import FgoodError
+    table = pa.table({"lambda": np.concatenate([np.full(len(v), lam) for lam, v in panels.items()]),
+                      "msp": np.concatenate(list(panels.values()))})
+    pq.write_table(table.replace_schema_metadata({"ood_set": ood_name}), path)
 
+
+def plot_interpolation(panels: dict[float, np.ndarray], path: Path, title: str = "", ood_name: str = "OOD",
+                       style: str = "kde") -> Path:
+    return _save(interpolation_figure({"": panels}, title, ood_name, style), path)
+
+
+# -- redrawing from evaluate runs ------------------------------------------------------------
+
+
+def _read_run(run_dir: Path) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run_dir = Path(run_dir)
+    path = run_dir / "scores.parquet"
+    if not path.is_file():
+        raise FgoodError(f"{path}: not found (run fgood-bench evaluate first)")
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as err:
@@ -91,7 +154,57 @@ def _plot_scores(path: Path, target: Path) -> Path:
         raise FgoodError(f"{path}: has no set column; not a scores.parquet written by fgood-bench evaluate")
     if "msp" not in table.column_names:
         raise FgoodError(f"{path}: has no msp column; evaluate with --scorers including msp")
-    sets = table.column("set").to_pylist()
+    sets = np.array(table.column("set").to_pylist())
     msp = table.column("msp").to_numpy()
-    groups = {name: msp[[s == name for s in sets]] for name in dict.fromkeys(sets)}
-    return plot_confidence(groups, target, title=path.parent.name)
+    results_path = run_dir / "results.json"
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {}
+    except (OSError, ValueError) as err:
+        raise FgoodError(f"{results_path}: unreadable ({err})") from None
+    run = {"confidence": {name: msp[sets == name] for name in dict.fromkeys(sets.tolist())},
+           "benchmark": results.get("benchmark", {}).get("name", "?"), "model": results.get("model", {}), "dir": run_dir}
+    interpolation = run_dir / "interpolation.parquet"
+    if interpolation.is_file():
+        table = pq.read_table(interpolation)
+        lams, values = table.column("lambda").to_numpy(), table.column("msp").to_numpy()
+        run["interpolation"] = {float(lam): values[lams == lam] for lam in np.unique(lams)}
+        run["ood_name"] = (table.schema.metadata or {}).get(b"ood_set", b"OOD").decode()
+    return run
+
+
+def model_label(model: dict, fallback: str) -> str:
+    """``MixupOE (resnet50)``: the method in the paper's spelling and the architecture."""
+    method = model.get("method")
+    if not method:
+        return fallback
+    return f"{METHOD_NAMES.get(method, method)} ({model.get('arch', '?')})"
+
+
+def plot_run(run_dir: Path, style: str = "kde", overwrite: bool = False) -> Path:
+    """Redraw the confidence plot of an evaluation from its saved per-image scores."""
+    run = _read_run(run_dir)
+    title = f"{run['benchmark']} · {model_label(run['model'], Path(run_dir).name)}: MSP"
+    with run_folder(run_dir, "evaluate", reuse=True, owned=EVALUATE_FILES):
+        target = Path(run_dir) / "confidence.png"
+        if target.exists() and not overwrite:
+            raise FgoodError(f"{target}: exists; pass --overwrite to redraw it")
+        return plot_confidence(run["confidence"], target, title=title, style=style)
+
+
+def plot_runs(run_dirs: list[Path], out: Path, style: str = "kde", overwrite: bool = False) -> list[Path]:
+    """The paper's comparison figures of several runs (e.g. Standard, OE, MixupOE) of one benchmark:
+    ``confidence.png`` (Figure 3/6) and, when every run has interpolation data, ``interpolation.png`` (Figure 4)."""
+    runs = [_read_run(d) for d in run_dirs]
+    benchmarks = sorted({run["benchmark"] for run in runs})
+    if len(benchmarks) > 1:
+        raise FgoodError(f"the runs evaluate different benchmarks ({', '.join(benchmarks)}); compare runs of one benchmark")
+    labels = [model_label(run["model"], run["dir"].name) for run in runs]
+    labels = [f"{label}, {run['dir'].name}" if labels.count(label) > 1 else label for label, run in zip(labels, runs)]
+    out = Path(out)
+    with run_folder(out, "plot", reuse=overwrite, owned=PLOT_FILES):
+        written = [_save(confidence_figure({label: run["confidence"] for label, run in zip(labels, runs)},
+                                           f"{benchmarks[0]}: MSP confidence", style), out / "confidence.png")]
+        if all("interpolation" in run for run in runs):
+            rows = {label: run["interpolation"] for label, run in zip(labels, runs)}
+            written.append(_save(interpolation_figure(rows, benchmarks[0], runs[0]["ood_name"], style), out / "interpolation.png"))
+    return written

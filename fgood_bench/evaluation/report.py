@@ -35,18 +35,22 @@ def markdown_table(results: dict) -> str:
     sets = list(results["metrics"])
     scorers = results["scorers"]
     accuracy, accuracy_std = _value(results["id_accuracy"])
+    model = results.get("model")
     lines = [
         f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR-out ↑ (%) as the `{metric_convention(results)}` "
         f"metric convention defines them. ID accuracy {100 * accuracy:.1f}%"
         + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else "") + ".",
         "",
         describe(results),
+        *([f"Model: {model['method']} ({model['arch']}), checkpoint `{model['checkpoint']}`."] if model else []),
         "",
         "| scorer | " + " | ".join(sets) + " |",
         "|---|" + "---|" * len(sets),
     ]
+    degenerate = set(results.get("degenerate_scorers", []))
     for scorer in scorers:
-        lines.append(f"| {scorer} | " + " | ".join(_cell(results["metrics"][s][scorer]) for s in sets) + " |")
+        name = f"{scorer} (degenerate: one score for all images)" if scorer in degenerate else scorer
+        lines.append(f"| {name} | " + " | ".join(_cell(results["metrics"][s][scorer]) for s in sets) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -88,7 +92,15 @@ def aggregate(run_dirs: list[Path]) -> dict:
         return {k: v for k, v in value.items() if k != "seed"} if isinstance(value, dict) else value  # seeds differ
 
     first = runs[0]
+    _refuse_repeated_runs(run_dirs, runs)
     for folder, run in zip(run_dirs, runs):
+        if run["scorers"] != first["scorers"]:
+            missing = [s for s in first["scorers"] if s not in run["scorers"]]
+            extra = [s for s in run["scorers"] if s not in first["scorers"]]
+            raise FgoodError(f"{folder}: its scorers differ from {run_dirs[0]}'s (" + "; ".join(
+                [f"it lacks {', '.join(missing)}"] * bool(missing) + [f"it adds {', '.join(extra)}"] * bool(extra)
+                + ["same scorers in another order"] * (not missing and not extra))
+                + "): evaluate every run with the same --scorers")
         for key in ("convention", "base_rate", "scorers", "training"):
             if comparable(run, key) != comparable(first, key):
                 raise FgoodError(f"{folder}: its {key} differs from {run_dirs[0]}'s; only like runs can be aggregated")
@@ -115,6 +127,19 @@ def aggregate(run_dirs: list[Path]) -> dict:
         "id_accuracy": stats([_value(run["id_accuracy"])[0] for run in runs]),
         "metrics": metrics,
     }
+
+
+def _refuse_repeated_runs(run_dirs: list[Path], runs: list[dict]) -> None:
+    """The same run twice (one folder given twice, or the same checkpoint evaluated with the same
+    settings) would shrink the std towards 0 without any new evidence."""
+    seen: dict = {}
+    for folder, run in zip(run_dirs, runs):
+        key = (run.get("checkpoint_sha256"), json.dumps(run["base_rate"], sort_keys=True), tuple(run["scorers"]))
+        other = seen.get(Path(folder).resolve()) or (seen.get(key) if key[0] else None)
+        if other is not None:
+            raise FgoodError(f"{folder}: the same run as {other} (same checkpoint and settings); "
+                             "report aggregates different runs, e.g. one per training seed")
+        seen[Path(folder).resolve()] = seen[key] = folder
 
 
 REPORT_FILES = ("report.json", "report.csv", "report.md", "paper.md")

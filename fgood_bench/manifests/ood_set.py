@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from fgood_bench import __version__
-from fgood_bench.datasets import load_dataset
+from fgood_bench.datasets import load_index
 from fgood_bench.datasets.base import check_inside_root, missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
@@ -30,7 +30,7 @@ def build_ood_set(
 ) -> Path:
     """Sample ``size`` images (all when None) of ``splits`` with ``seed``; returns the manifest path."""
     preflight(Path(out) / (name or dataset), "ood_set", overwrite)
-    index = load_dataset(dataset, root, **(dataset_options or {}))
+    index = load_index(dataset, root, **(dataset_options or {}))
     splits = list(splits or DEFAULT_SPLITS.get(dataset, index.splits))
     absent = [s for s in splits if s not in index.splits]
     if absent:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fgood_bench import __version__
-from fgood_bench.datasets import get_adapter, load_dataset
+from fgood_bench.datasets import get_adapter, load_index
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import SPLIT_HEADER, sha256_bytes
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
@@ -50,7 +50,7 @@ def filter_outliers(
         from fgood_bench.audit.leakage import duplicate_outliers
 
         duplicates = duplicate_outliers(Path(exclude_duplicates_of), source)
-    index = load_dataset(source, root, **(dataset_options or {}))
+    index = load_index(source, root, **(dataset_options or {}))
     if source == "webvision":
         table = index.split("train")
         concepts = _webvision_concepts(index, table)

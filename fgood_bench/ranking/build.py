@@ -25,7 +25,7 @@ import torch
 import torchvision
 
 from fgood_bench import __version__
-from fgood_bench.datasets import DatasetIndex, get_adapter, load_dataset
+from fgood_bench.datasets import DatasetIndex, get_adapter, load_index
 from fgood_bench.datasets.base import check_inside_root, missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
@@ -119,7 +119,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     """Build the benchmark; returns the manifest's path (None on non-zero ``torchrun`` ranks)."""
     plan = make_plan(request)
     preflight(Path(request.out) / plan.name, "benchmark", request.overwrite)
-    index = load_dataset(plan.dataset, request.root, **request.dataset_options)
+    index = load_index(plan.dataset, request.root, **request.dataset_options)
     if request.id_classes is not None:
         return _build_given(request, plan, index)
     if not 1 <= plan.num_id < index.num_classes:

@@ -25,7 +25,7 @@ import numpy as np
 
 from fgood_bench import __version__
 from fgood_bench.audit.leakage import write_files
-from fgood_bench.datasets import load_dataset
+from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
 from fgood_bench.outputs import run_folder, sha256_file
 from fgood_bench.manifests.manifest import Manifest
@@ -60,7 +60,7 @@ def run_study(request: StudyRequest) -> dict:
         raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give --dataset ID")
     if preset and request.dataset and request.dataset != preset.dataset:
         raise FgoodError(f"benchmark {preset.name} is built from {preset.dataset}, not {request.dataset}")
-    index = load_dataset(dataset, request.root, **request.dataset_options)
+    index = load_index(dataset, request.root, **request.dataset_options)
     if not 1 <= request.num_id < index.num_classes:
         raise FgoodError(f"--num-id {request.num_id}: must be 1..{index.num_classes - 1} ({dataset} has {index.num_classes} classes)")
     config = TrainConfig(**asdict(request.config))

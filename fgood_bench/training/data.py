@@ -34,6 +34,7 @@ except ImportError:  # a future torchvision without it: PIL decodes everything
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.interrupt import ignore_sigint
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -179,6 +180,7 @@ def make_loader(
         dataset, batch_size=batch_size, shuffle=shuffle if sampler is None else False, sampler=sampler,
         drop_last=drop_last, num_workers=workers, pin_memory=pin_memory, generator=generator,
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=ignore_sigint,  # Ctrl-C is the main process's to handle (fgood_bench.interrupt)
     )
 
 

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.interrupt import interruptible
+from fgood_bench.progress import SlowRunNotice, progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 from fgood_bench.training.models import atomic_torch_save, unwrap
 
@@ -162,6 +163,7 @@ class OutlierStream(torch.utils.data.Sampler):
             position += self.world
 
 
+@interruptible  # Ctrl-C stops within the current step
 def train_classifier(
     model: nn.Module, root: Path, paths: Sequence[str], labels: Sequence[int], config: TrainConfig,
     runtime: Runtime, work_dir: Path, resume: bool = False, progress: bool = True, *,
@@ -212,6 +214,7 @@ def train_classifier(
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     mixing = torch.Generator().manual_seed(config.seed)
     start, done_in_epoch = divmod(step, steps_per_epoch)  # resume at the exact step, mid-epoch included
+    slow_run = SlowRunNotice(runtime.device.type, min(steps, max_steps or steps) - step) if runtime.is_main else None
     for epoch in range(start, config.epochs):
         skip = done_in_epoch if epoch == start else 0
         sampler.set_epoch(epoch, skip * per_rank_batch)
@@ -229,7 +232,8 @@ def train_classifier(
                                                   config.geometry, train=True),
                                      out_per_rank, sampler=stream, workers=config.workers, pin_memory=runtime.cuda)
             out_iter = iter(out_loader)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", disable=not (progress and runtime.is_main))
+        bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{config.epochs}", enabled=progress and runtime.is_main,
+                           items_per_step=config.batch_size, overall=(epoch * steps_per_epoch, steps))
         totals: dict[str, float] = {}
         for batch, (images, targets, rows) in enumerate(bar):
             inputs = to_input(images, jitter_factors(config.seed, epoch, rows))
@@ -245,6 +249,8 @@ def train_classifier(
             optimizer.step()
             schedule.step()
             step += 1
+            if slow_run is not None:
+                slow_run.step()
             logs["loss"] = loss.item()
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value
@@ -317,9 +323,12 @@ def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_ke
     except Exception as err:  # a damaged file or one from another version
         raise FgoodError(f"{path}: not a readable training checkpoint ({type(err).__name__}: {err}); remove it") from None
     if settings != _config_key(config):
-        raise FgoodError(f"{path}: was written with other training settings; remove it or run without --resume")
+        changed = ", ".join(f"{key} {settings.get(key)!r} -> {value!r}" for key, value in _config_key(config).items()
+                            if settings.get(key) != value)
+        raise FgoodError(f"{path}: was written with other training settings ({changed}); "
+                         "rerun with the checkpoint's settings, or remove it or run without --resume")
     if data != data_key:
-        raise FgoodError(f"{path}: was written for other training images or labels; remove it or run without --resume")
+        raise FgoodError(f"{path}: was written for other {_data_difference(data, data_key)}; remove it or run without --resume")
     if len(rng) != runtime.world:
         raise FgoodError(f"{path}: was written by {len(rng)} processes, this run has {runtime.world}")
     unwrap(model).load_state_dict(state["model"])
@@ -333,6 +342,18 @@ def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_ke
         raise FgoodError(f"{path}: was written with {state['steps_per_epoch']} steps per epoch, this run has {steps_per_epoch}")
     step = int(state.get("step", int(state["epochs_done"]) * steps_per_epoch))  # older checkpoints: whole epochs
     return step, int(state.get("outlier_position", 0)), state.get("mixing_rng")
+
+
+def _data_difference(old: str, new: str) -> str:
+    """What differs between two data keys (images+labels digest[+method:hyper][+outliers digest])."""
+    old_parts, new_parts = old.split("+"), new.split("+")
+    if old_parts[0] != new_parts[0]:
+        return "training images or labels"
+    old_method = next((p for p in old_parts[1:] if ":" in p), "standard")
+    new_method = next((p for p in new_parts[1:] if ":" in p), "standard")
+    if old_method != new_method:
+        return f"method settings (checkpoint: {old_method}; now: {new_method})"
+    return "outlier images"
 
 
 def _config_key(config: TrainConfig) -> dict:
@@ -361,7 +382,8 @@ def predict_logits(
     loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     outputs = []
-    for images, _, _ in tqdm(loader, desc="predicting", unit="batch", disable=not (progress and runtime.is_main)):
+    for images, _, _ in progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
+                                     items_per_step=config.batch_size * 2):
         with _autocast(runtime, config.amp):
             outputs.append(logits_of(model(to_input(images))).float().cpu())
     logits = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)

@@ -18,13 +18,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
+
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import clear_outputs, run_folder
 from fgood_bench.ranking.benchmarks import BENCHMARKS
-from fgood_bench.training.engine import Outliers, TrainConfig, seed_everything, setup_runtime, train_classifier
+from fgood_bench.training.engine import (
+    Outliers, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
+)
 from fgood_bench.training.methods import METHODS, Hyper, outliers_per_step
 from fgood_bench.training.models import build_model, load_classifier, save_classifier
 from fgood_bench.training.presets import Recipe, check_weights_leak, recipe_for
@@ -145,6 +149,7 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
     model = train_classifier(model, root, rows.paths, rows.labels, config, runtime, out, resume=request.resume,
                              progress=request.progress, method=request.method, hyper=hyper, outliers=outliers,
                              max_steps=request.max_steps, log=log)
+    accuracy = _id_accuracy(model, benchmark, root, config, runtime, request.progress)
     if not runtime.is_main:
         return None
     save_classifier(out / "classifier.pt", model, config.arch, classes, extra={
@@ -153,8 +158,21 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
         "resize_mode": config.resize_mode, "geometry": asdict(config.geometry), "recipe": recipe.name,
         "training": {k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
         "outliers_per_step": outliers.batch_size if outliers else 0,
+        "id_accuracy": accuracy,
     })
     return out / "classifier.pt"
+
+
+def _id_accuracy(model, benchmark: Manifest, root: Path, config: TrainConfig, runtime, progress: bool) -> dict | None:
+    """Top-1 accuracy of the trained model on id_val (where the benchmark has one) or id_test,
+    for the summary and the checkpoint's record (every rank takes part in the sharded pass)."""
+    split = "id_val" if "id_val" in benchmark.split_names else "id_test"
+    rows = benchmark.split(split)
+    logits = predict_logits(model, root, rows.paths, config, runtime, progress=progress)
+    if logits is None or not rows.paths:
+        return None
+    correct = logits.argmax(axis=1) == np.asarray(rows.labels)
+    return {"split": split, "images": len(rows.paths), "accuracy": float(correct.mean())}
 
 
 def _outliers(request: TrainRequest, benchmark: Manifest, recipe: Recipe, hyper: Hyper, config: TrainConfig) -> Outliers:

@@ -1,0 +1,76 @@
+"""Ctrl-C that answers within a moment, even in the middle of a long CPU step.
+
+Python runs a signal handler only between bytecodes of the main thread, and ``loss.backward()``
+is one call into C++ that can last many seconds on a CPU: a plain ``KeyboardInterrupt`` waits
+for the step to end. During training the first Ctrl-C therefore only sets a flag, and hooks that
+run all along the forward and the backward pass (a forward pre-hook on every module, a hook on
+every parameter's gradient) raise ``KeyboardInterrupt`` as soon as they see it; a second Ctrl-C
+raises at once. Loader workers ignore SIGINT (:func:`ignore_sigint`): the main process shuts
+them down, rather than finding them dead and reporting a crash.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # torch stays unimported for the commands that do not need it
+    from torch import nn
+
+RESUME_HINT = "the last finished epoch is saved: run the same command with --resume to continue"
+
+
+def ignore_sigint(*_) -> None:
+    """Worker initialiser (DataLoader ``worker_init_fn``, process pools): leave Ctrl-C to the main process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class StopOnInterrupt:
+    """While active, Ctrl-C stops ``model``'s forward or backward pass at its next layer."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.requested = False
+        self.handles: list = []
+        self.previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C: now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self, *_) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> "StopOnInterrupt":
+        in_charge = threading.current_thread() is threading.main_thread()
+        if in_charge and signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not under another handler
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        for module in self.model.modules():
+            self.handles.append(module.register_forward_pre_hook(self.check))
+        for parameter in self.model.parameters():
+            if parameter.requires_grad:
+                self.handles.append(parameter.register_hook(self.check))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+
+def interruptible(train):
+    """Decorates a training function whose first argument is the model (see the module's doc)."""
+
+    @functools.wraps(train)
+    def wrapper(model: nn.Module, *args, **kwargs):
+        with StopOnInterrupt(model):
+            return train(model, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,90 @@
+"""The short summary a command ends with, read back from what it wrote.
+
+Summaries go to stderr: stdout keeps the command's machine-readable result (a path, a table or
+JSON) so that ``$(fgood-bench build-splits ...)`` and pipes keep working.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+NEAR_TIE = 0.01  # an S(c) margin below this: another classifier could swap the two classes
+
+
+def say(lines: list[str]) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _manifest(path: Path) -> dict:
+    path = Path(path)
+    return json.loads((path / "manifest.json" if path.is_dir() else path).read_text(encoding="utf-8"))
+
+
+def _splits(data: dict) -> str:
+    return ", ".join(f"{name} {entry['count']:,}" for name, entry in data["splits"].items())
+
+
+def benchmark_lines(manifest: Path) -> list[str]:
+    """build-splits: K, the class counts, split sizes, the S(c) margin at the ID/holdout border."""
+    data = _manifest(manifest)
+    lines = [f"benchmark {data['benchmark']} ({data['dataset']['id']}): K = {data['num_id']} ID classes, "
+             f"{len(data['ood_classes'])} holdout OOD classes ({data['selection']})",
+             f"splits: {_splits(data)} images"]
+    ranking = data.get("ranking", {}).get("classes", [])
+    k = data["num_id"]
+    if 0 < k < len(ranking):
+        last_id, first_ood = ranking[k - 1], ranking[k]
+        margin = last_id["score"] - first_ood["score"]
+        lines.append(f"S(c) margin at the border: {margin:.4f} (last ID class {last_id['name']!r} {last_id['score']:.4f}, "
+                     f"first holdout class {first_ood['name']!r} {first_ood['score']:.4f})"
+                     + ("; a near tie: another classifier could swap them" if margin < NEAR_TIE else ""))
+    lines.append(f"manifest: {manifest}")
+    return lines
+
+
+def ood_set_lines(manifest: Path) -> list[str]:
+    data = _manifest(manifest)
+    return [f"OOD set {data['benchmark']} ({data['dataset']['id']}): {_splits(data)} images", f"manifest: {manifest}"]
+
+
+def outlier_lines(manifest: Path) -> list[str]:
+    """filter-outliers: images and concepts kept and removed."""
+    report = _manifest(manifest)["exclusion"]
+    excluded = report["excluded"]
+    with_images = sum(1 for e in excluded if e["images_removed"])
+    return [f"kept {report['images_kept']:,} images of {report['concepts_kept']:,} concepts; removed "
+            f"{report['images_removed']:,} images of {with_images} concepts ({len(excluded)} concepts excluded, "
+            f"{len(excluded) - with_images} of them had no image here)",
+            f"report: {Path(manifest).parent / 'report.md'}", f"manifest: {manifest}"]
+
+
+def training_lines(classifier: Path) -> list[str]:
+    """train: epochs, the last epoch's mean loss, the ID accuracy, where the checkpoint is."""
+    import torch
+
+    payload = torch.load(classifier, map_location="cpu", weights_only=True)
+    log = Path(classifier).parent / "metrics.jsonl"
+    epochs = [json.loads(line) for line in log.read_text().splitlines() if '"mean_loss"' in line] if log.is_file() else []
+    lines = [f"trained {payload.get('method', 'standard')} ({payload['arch']}) on {payload.get('benchmark', '?')}: "
+             f"{epochs[-1]['epoch'] if epochs else 0} of {payload.get('epochs', '?')} epochs, {epochs[-1]['step'] if epochs else 0} steps"
+             + (f", final mean loss {epochs[-1]['mean_loss']:.4f}" if epochs else "")]
+    accuracy = payload.get("id_accuracy")
+    if accuracy and accuracy.get("accuracy") is not None:
+        lines.append(f"ID accuracy {100 * accuracy['accuracy']:.1f}% on {accuracy['split']} ({accuracy['images']:,} images)")
+    lines += [f"checkpoint: {classifier}", f"log: {log}"]
+    return lines
+
+
+def evaluation_lines(results: dict, out: Path) -> list[str]:
+    """evaluate (after its table on stdout): the model, the protocol, the files."""
+    base = results["base_rate"]
+    base_text = (f"ID:OOD = {base['id_to_ood']}:1, mean of {base['repeats']} seeded draws (seed {base['seed']})"
+                 if isinstance(base, dict) else "all images of each set")
+    model = results.get("model", {})
+    files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
+    return [f"model: {model.get('method', '?')} ({model.get('arch', '?')}), {model.get('checkpoint', '?')}",
+            f"protocol: {results['convention']}; base rate: {base_text}",
+            f"files in {out}: {', '.join(files)}"]
