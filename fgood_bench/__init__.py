@@ -9,6 +9,8 @@ _LAZY = {
     "Manifest": "fgood_bench.manifests.manifest",
     "verify_manifest": "fgood_bench.manifests.verify",
     "load_dataset": "fgood_bench.datasets",
+    "evaluate_model": "fgood_bench.evaluation.api",
+    "evaluate_scores": "fgood_bench.evaluation.api",
 }
 
 

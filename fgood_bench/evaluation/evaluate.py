@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from torch import nn
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.forward import forward_outputs
 from fgood_bench.evaluation.report import write_reports
-from fgood_bench.evaluation.scorers import make_scorers
+from fgood_bench.evaluation.scorers import Scorer, make_scorers
 from fgood_bench.manifests.files import ensure_output_folder, sha256_file
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.metrics import CONVENTION, METRICS, ood_metrics, ood_metrics_at_base_rate
@@ -27,10 +29,10 @@ from fgood_bench.training.models import load_classifier
 
 @dataclass
 class EvaluateRequest:
-    checkpoint: Path
+    checkpoint: Path | None  # None when the Python API hands evaluate() a model
     manifest: Path
     root: Path
-    out: Path
+    out: Path | None  # None: return the results, write nothing
     ood: list[str] = field(default_factory=lambda: ["holdout"])  # "holdout" or "NAME=MANIFEST"
     ood_roots: dict[str, Path] = field(default_factory=dict)  # NAME -> dataset root (default: root)
     scorers: list[str] = field(default_factory=lambda: ["msp", "odin", "energy", "maxlogit"])
@@ -42,6 +44,7 @@ class EvaluateRequest:
     gram_orders: int = 10
     plots: bool = False
     progress: bool = True
+    transform: Callable | None = None  # PIL image -> normalised input tensor; None: the paper's test transform
 
 
 @dataclass
@@ -80,13 +83,18 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
     return sets
 
 
-def evaluate(request: EvaluateRequest) -> dict:
-    """Run the evaluation; writes the reports into ``request.out`` and returns the results."""
+def evaluate(request: EvaluateRequest, model: nn.Module | None = None, scorers: list[Scorer] | None = None) -> dict:
+    """Run the evaluation; writes the reports into ``request.out`` (unless None) and returns the results.
+
+    ``model`` / ``scorers``: already built (the Python API, ``fgood_bench.evaluate_model``); by default the
+    checkpoint's classifier and ``request.scorers``."""
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; evaluate needs a benchmark (build-splits)")
-    scorers = make_scorers(request.scorers)
-    ensure_output_folder(Path(request.out))
+    classifier_scorers = scorers is None  # built-in scorers read a K-way classifier's outputs
+    scorers = make_scorers(request.scorers) if scorers is None else scorers
+    if request.out is not None:
+        ensure_output_folder(Path(request.out))
     id_root = benchmark.dataset_root(request.root)
     id_rows = benchmark.split("id_test")
     id_set = ImageSet("id", id_root, id_rows.paths, id_rows.labels, benchmark)
@@ -94,9 +102,10 @@ def evaluate(request: EvaluateRequest) -> dict:
 
     classes = benchmark.id_class_names
     config = request.config
-    model, payload = load_classifier(request.checkpoint, len(classes), config.arch, config.image_size)
-    if "classes" in payload and list(payload["classes"]) != classes:
-        raise FgoodError(f"{request.checkpoint}: trained on other classes than the benchmark's ID classes")
+    if model is None:
+        model, payload = load_classifier(request.checkpoint, len(classes), config.arch, config.image_size)
+        if "classes" in payload and list(payload["classes"]) != classes:
+            raise FgoodError(f"{request.checkpoint}: trained on other classes than the benchmark's ID classes")
     runtime = setup_runtime(config.device)
     if runtime.world > 1:
         raise FgoodError("evaluate runs in one process; launch it without torchrun")
@@ -106,7 +115,7 @@ def evaluate(request: EvaluateRequest) -> dict:
     def outputs_of(image_set: ImageSet, desc: str) -> dict:
         return forward_outputs(model, image_set.root, image_set.paths, config, runtime, needs, gram_orders=request.gram_orders,
                                odin_epsilon=request.odin_epsilon if "odin" in request.scorers else 0.0,
-                               progress=request.progress, desc=desc)
+                               progress=request.progress, desc=desc, transform=request.transform)
 
     if needs & {"pooled", "gram"}:
         train_rows = benchmark.split("id_train")
@@ -118,7 +127,10 @@ def evaluate(request: EvaluateRequest) -> dict:
 
     scores = {"id": _scores(scorers, id_outputs)}
     scores.update({name: _scores(scorers, outputs) for name, outputs in set_outputs.items()})
-    accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels)))
+    is_classifier = id_outputs["logits"].shape[1] == len(classes)  # not so for a score function's (N, 1) outputs
+    if classifier_scorers and not is_classifier:
+        raise FgoodError(f"the model gives {id_outputs['logits'].shape[1]} outputs per image, the benchmark has {len(classes)} ID classes")
+    accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels))) if is_classifier else None
     metrics = {}
     for image_set in ood_sets:
         metrics[image_set.name] = {}
@@ -137,7 +149,8 @@ def evaluate(request: EvaluateRequest) -> dict:
                       if request.base_rate else "none: all images of each set"),
         "metrics_reported": list(METRICS),
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
-        "checkpoint_sha256": sha256_file(Path(request.checkpoint)),
+        "checkpoint_sha256": sha256_file(Path(request.checkpoint)) if request.checkpoint else None,
+        **({} if request.checkpoint else {"model": getattr(model, "description", type(model).__name__)}),
         "id_accuracy": accuracy,
         "counts": {"id_test": len(id_set.paths), **{s.name: len(s.paths) for s in ood_sets}},
         "ood_sets": {s.name: {"dataset": s.manifest.dataset, "manifest_sha256": sha256_file(s.manifest.path)} for s in ood_sets},
@@ -146,6 +159,8 @@ def evaluate(request: EvaluateRequest) -> dict:
                      "gram_orders": request.gram_orders, "image_size": config.image_size},
         "metrics": metrics,
     }
+    if request.out is None:
+        return results
     out = Path(request.out)
     write_reports(results, out)
     _write_scores(out / "scores.parquet", id_set, ood_sets, scores, [s.name for s in scorers])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.loading import ImageFiles
 from fgood_bench.training.data import DeviceBatch, ImageDataset, make_loader
 from fgood_bench.training.engine import Runtime, TrainConfig
 
@@ -38,19 +39,22 @@ def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
 def forward_outputs(
     model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, needs: set[str],
     *, gram_orders: int = 10, odin_epsilon: float = 0.0, odin_temperature: float = 1000.0,
-    progress: bool = True, desc: str = "scoring",
+    progress: bool = True, desc: str = "scoring", transform: Callable | None = None,
 ) -> dict:
     """``logits`` always; ``pooled`` / ``gram`` (one array per residual stage) when ``needs`` says so;
-    ``odin_logits`` when ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient)."""
+    ``odin_logits`` when ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient).
+    ``transform``: a user's PIL image -> input tensor transform instead of the paper's test transform."""
     model = model.to(runtime.device).eval()
     stages, captured, hooks = [], {}, []
     if needs & {"pooled", "gram"}:
         stages = residual_stages(model)
         for i, stage in enumerate(stages):
             hooks.append(stage.register_forward_hook(lambda module, args, output, i=i: captured.__setitem__(i, output)))
-    loader = make_loader(ImageDataset(root, paths, np.zeros(len(paths), np.int64), config.geometry),
-                         config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
-    to_input = DeviceBatch(runtime.device)
+    if transform is None:
+        dataset, to_input = ImageDataset(root, paths, np.zeros(len(paths), np.int64), config.geometry), DeviceBatch(runtime.device)
+    else:  # the user's transform makes the normalised input itself
+        dataset, to_input = ImageFiles(root, list(paths), [0] * len(paths), transform), lambda x: x.to(runtime.device).float()
+    loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     if "rotation" in needs and not hasattr(model, "rotation_head"):
         raise FgoodError("the rotation scorer needs a model trained with --method rotation (it has no rotation head)")
     collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(stages))},

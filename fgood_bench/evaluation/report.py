@@ -36,9 +36,11 @@ def markdown_table(results: dict) -> str:
     base = results["base_rate"]
     base_text = f"ID:OOD = {base['id_to_ood']}:1, {base['repeats']} seeded draws" if isinstance(base, dict) else "all images"
     accuracy, accuracy_std = _value(results["id_accuracy"])
+    accuracy_text = ("n/a (scores only)" if accuracy is None else  # fgood_bench.evaluate_scores: no class predictions
+                     f"{100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else ""))
     lines = [
         f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR ↑ (%), OOD positive, base rate: {base_text}. "
-        f"ID accuracy {100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else "") + ".",
+        f"ID accuracy {accuracy_text}.",
         "",
         "| scorer | " + " | ".join(sets) + " |",
         "|---|" + "---|" * len(sets),

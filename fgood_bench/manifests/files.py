@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -75,11 +75,12 @@ def ensure_output_folder(folder: Path) -> None:
         raise FgoodError(f"{folder}: output folder is not writable")
 
 
-def write_folder(target: Path, files: dict[str, bytes]) -> None:
+def write_folder(target: Path, files: dict[str, bytes], populate: Callable[[Path], None] | None = None) -> None:
     """Create ``target`` holding exactly ``files`` (relative path -> content), atomically.
 
     The files go to a sibling staging folder that then replaces ``target``; on any failure the
-    staging folder is removed and an existing ``target`` is left as it was.
+    staging folder is removed and an existing ``target`` is left as it was. ``populate`` may add
+    what is not bytes (links) to the staging folder before the swap.
     """
     ensure_output_folder(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
@@ -88,6 +89,8 @@ def write_folder(target: Path, files: dict[str, bytes]) -> None:
             path = staging / relpath
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
+        if populate is not None:
+            populate(staging)
         os.chmod(staging, 0o755)
         if target.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
