@@ -214,6 +214,7 @@ def scored(bird_benchmark, dozen_birds, tmp_path_factory):
             "cli": json.loads((runs / "cli" / "results.json").read_text())}
 
 
+@pytest.mark.slow
 def test_evaluate_model_gives_the_cli_numbers(scored, tmp_path):
     results = fgood_bench.evaluate_model(scored["model"], scored["benchmark"], root=scored["root"],
                                          scorers=["msp", "energy", "maxlogit", "mahalanobis"], ood=scored["ood"],
@@ -271,3 +272,23 @@ def test_evaluate_scores_with_pytorch_ood_detectors(scored, tmp_path):
             assert results["metrics"][ood_set]["energy"][metric] == pytest.approx(value, abs=1e-6), metric
     with pytest.raises(FgoodError, match="returned 1 values for a batch of"):
         fgood_bench.evaluate_scores(lambda x: torch.zeros(1), scored["benchmark"], root=scored["root"], **kwargs)
+
+
+@pytest.mark.slow
+def test_the_documented_pytorch_ood_example_runs(scored, bird_benchmark, tmp_path, monkeypatch):
+    """docs/python-api.md's example, as written, on the generated bird benchmark (a ResNet-18 at 32 px)."""
+    text = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    out = bird_benchmark["base"] / "out"
+    for old, new in (("benchmarks/places365", out / "places365"), ("benchmarks/bird", out / "bird"),
+                     ("~/data/CUB_200_2011", scored["root"]), ("~/data/places365", bird_benchmark["places"]),
+                     ("runs/bird/standard/classifier.pt", scored["runs"] / "ck.pt"), ("runs/bird/pytorch-ood", tmp_path / "po"),
+                     ("resnet50", "resnet18"), ("(512, 512)", "(37, 37)"), ("CenterCrop(448)", "CenterCrop(32)"),
+                     ("device=device)", "device=device, workers=0)"), ("device=device,\n", "device=device, workers=0,\n")):
+        assert old in code, old
+        code = code.replace(old, str(new))
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(code, "docs/python-api.md", "exec"), namespace)
+    assert namespace["results"]["scorers"] == ["mahalanobis"] and (tmp_path / "po" / "results.md").is_file()
+    assert set(namespace["results"]["metrics"]) == {"holdout", "places365"}
