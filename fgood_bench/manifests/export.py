@@ -11,7 +11,7 @@ from pathlib import Path
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import write_folder
-from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.manifest import Manifest, check_relative_path
 
 SHARD_BYTES = 500 * 2**20  # the Hub's default max_shard_size
 PAPER_CITATION = """@article{zhang2021fine,
@@ -62,6 +62,8 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
         raise FgoodError(f"--link-images {link!r}: choose from {', '.join(LINK_KINDS)}")
     if link is not None and root is None:
         raise FgoodError("export --link-images needs --root DIR (the images to link to)")
+    if link is not None and prefix:  # the links are made at the listed paths: keep them inside the export
+        check_relative_path(prefix + "x", "--prefix")
     if far_ood and manifest.kind != "benchmark":
         raise FgoodError(f"{manifest.path}: --far-ood goes with a benchmark manifest, not a {manifest.kind}")
     sets = [_own_set(manifest, root, link, prefix)]
@@ -143,9 +145,9 @@ def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, byt
     v1.5 writes them (cf. its configs/datasets/cifar10/*.yml), paths relative to the OpenOOD checkout."""
     import yaml
 
-    name, own, far = manifest.name, sets[0], sets[1:]
+    name, far = manifest.name, sets[1:]
     lists = f"./{OPENOOD_LISTS}/{name}"
-    images = lambda image_set: f"./{OPENOOD_IMAGES}/{image_set.name}/"  # noqa: E731
+    data_dir = {s.name: f"./{OPENOOD_IMAGES}/{s.name}/" for s in sets}
     id_splits = [OPENOOD_ID_SPLITS[s] for s in manifest.split_names if s in OPENOOD_ID_SPLITS]
     runtime = {"num_workers": "@{num_workers}", "num_gpus": "@{num_gpus}", "num_machines": "@{num_machines}"}
     geometry = {"pre_size": 512, "image_size": 448, "interpolation": "bilinear"}  # paper Appendix D.1
@@ -155,19 +157,18 @@ def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, byt
         **runtime, "split_names": id_splits,
     }
     for split in id_splits:
-        dataset[split] = {"dataset_class": "ImglistDataset", "data_dir": images(own),
+        dataset[split] = {"dataset_class": "ImglistDataset", "data_dir": data_dir[name],
                           "imglist_pth": f"{lists}/{split}_{name}.txt",
                           "batch_size": 32 if split == "train" else 200, "shuffle": split == "train"}
     ood = {
         "name": f"{name}_ood", "num_classes": len(manifest.id_class_names), "dataset_class": "ImglistDataset",
         **geometry, "batch_size": 200, "shuffle": False, **runtime, "split_names": ["nearood", "farood"],
-        "nearood": {"datasets": [NEAR_OOD], NEAR_OOD: {"data_dir": images(own), "imglist_pth": f"{lists}/test_{NEAR_OOD}.txt"}},
+        "nearood": {"datasets": [NEAR_OOD], NEAR_OOD: {"data_dir": data_dir[name], "imglist_pth": f"{lists}/test_{NEAR_OOD}.txt"}},
         "farood": {"datasets": [s.name for s in far],
-                   **{s.name: {"data_dir": images(s), "imglist_pth": f"{lists}/test_{s.name}.txt"} for s in far}},
+                   **{s.name: {"data_dir": data_dir[s.name], "imglist_pth": f"{lists}/test_{s.name}.txt"} for s in far}},
     }
-    dump = lambda document: yaml.safe_dump(document, sort_keys=False, allow_unicode=True).encode()  # noqa: E731
-    return {f"configs/datasets/{name}/{name}.yml": dump({"dataset": dataset}),
-            f"configs/datasets/{name}/{name}_ood.yml": dump({"ood_dataset": ood})}
+    return {f"configs/datasets/{name}/{name}.yml": yaml.safe_dump({"dataset": dataset}, sort_keys=False).encode(),
+            f"configs/datasets/{name}/{name}_ood.yml": yaml.safe_dump({"ood_dataset": ood}, sort_keys=False).encode()}
 
 
 def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path) -> Path:

@@ -31,14 +31,14 @@ def load_split(manifest: str | Path | Manifest, split: str, root: str | Path, fo
                transform: Callable | None = None):
     """One split over the user's own image files (nothing is decoded here): a ``datasets.Dataset``, or with
     ``format="torch"`` a :class:`SplitDataset` (a ``torch.utils.data.Dataset`` of ``(transform(image), label)``)."""
-    import datasets
-
     if format == "torch":
         return SplitDataset(manifest, split, root, transform=transform)
     if format != "hf":
         raise FgoodError(f"format {format!r}: choose 'hf' (a datasets.Dataset) or 'torch' (a torch Dataset)")
     if transform is not None:
         raise FgoodError("transform goes with format='torch'; for a datasets.Dataset use its set_transform")
+    import datasets
+
     manifest = _manifest(manifest)
     rows = manifest.split(split)
     dataset_root = manifest.dataset_root(root)
