@@ -10,6 +10,8 @@ _LAZY = {
     "verify_manifest": "fgood_bench.manifests.verify",
     "load_index": "fgood_bench.datasets",
     "load_dataset": "fgood_bench.datasets",  # the former name of load_index
+    "evaluate_model": "fgood_bench.evaluation.api",
+    "evaluate_scores": "fgood_bench.evaluation.api",
 }
 
 

@@ -134,13 +134,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     from fgood_bench.manifests.export import export_hf, export_openood
 
     if args.format == "openood":
-        target = export_openood(args.manifest, args.out, prefix=args.prefix, overwrite=args.overwrite)
+        far_ood, ood_roots = _named(args.far_ood, "--far-ood", "MANIFEST"), _named(args.ood_root, "--ood-root", "DIR")
+        target = export_openood(args.manifest, args.out, prefix=args.prefix, far_ood=far_ood, root=args.root,
+                                ood_roots=ood_roots, link=args.link_images, overwrite=args.overwrite)
     else:
         if args.root is None:
             raise FgoodError("export --format hf needs --root DIR (the images are embedded)")
         target = export_hf(args.manifest, args.root, args.out, overwrite=args.overwrite)
     print(target)
     return 0
+
+
+def _named(specs: list[str] | None, option: str, what: str) -> dict[str, Path]:
+    """``NAME=VALUE`` options as a dict."""
+    named = {}
+    for spec in specs or []:
+        name, _, value = spec.partition("=")
+        if not name or not value:
+            raise FgoodError(f"{option} {spec!r}: expected NAME={what}")
+        named[name] = Path(value)
+    return named
 
 
 def cmd_build_ood_set(args: argparse.Namespace) -> int:
@@ -446,15 +459,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export", help="write a manifest's splits as OpenOOD image lists or Parquet for the Hugging Face Hub",
-        description="--format openood writes OUT/NAME/{train_id,val_id,test_id,test_ood_hard}.txt ('path label', "
-        "OOD -1). --format hf writes OUT/NAME/data/<split>-*.parquet with the image bytes embedded and a dataset "
-        "card README.md; datasets.load_dataset('OUT/NAME') loads it offline.",
+        description="--format openood writes OpenOOD v1.5's layout into OUT/NAME/: data/benchmark_imglist/NAME/"
+        "{train,val,test}_NAME.txt, test_holdout.txt (near-OOD) and test_FAR.txt per --far-ood ('path label', OOD -1), "
+        "and configs/datasets/NAME/NAME.yml and NAME_ood.yml. --format hf writes OUT/NAME/data/<split>-*.parquet "
+        "with the image bytes embedded and a dataset card README.md; datasets.load_dataset('OUT/NAME') loads it offline.",
     )
     export.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")
     export.add_argument("--format", choices=("openood", "hf"), required=True)
     export.add_argument("--out", type=Path, required=True, help="output folder; the export goes to OUT/NAME/")
-    export.add_argument("--root", type=Path, help="the dataset folder (needed for --format hf)")
-    export.add_argument("--prefix", default="", help="openood: text put before every path (e.g. 'cub/')")
+    export.add_argument("--root", type=Path, help="the dataset folder (needed for --format hf and --link-images)")
+    export.add_argument("--prefix", default="", help="openood: text put before the paths of NAME's own lists (e.g. 'cub/')")
+    export.add_argument("--far-ood", action="append", metavar="NAME=MANIFEST", help="openood: a coarse OOD set (build-ood-set) "
+                        "listed as far-OOD in the config; repeatable")
+    export.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="openood: dataset folder of a --far-ood set "
+                        "(default --root)")
+    export.add_argument("--link-images", choices=("symlink", "hardlink"), help="openood: build data/images_fgood/, a "
+                        "space-free tree of links to the images, and list its paths (needed where paths have spaces: dog)")
     _add_overwrite(export, "replace an earlier export OUT/NAME of the same format")
     export.set_defaults(run=cmd_export)
 

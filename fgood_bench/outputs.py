@@ -267,8 +267,9 @@ class StagedFolder:
     def __init__(self, target: Path, kind: str, replace: bool):
         self.target, self.kind, self.replace = target, kind, replace
 
-    def write(self, files: dict[str, bytes]) -> Path:
-        """Create ``target`` holding exactly ``files`` (relative path -> content) and the marker.
+    def write(self, files: dict[str, bytes], populate: Callable[[Path], None] | None = None) -> Path:
+        """Create ``target`` holding exactly ``files`` (relative path -> content) and the marker;
+        ``populate`` may add what is not bytes (links) to the staging folder before the swap.
 
         The files go to ``.NAME.partial-*``, are fsynced, and that folder replaces ``target``: a
         previous output is first renamed to ``.NAME.old-*`` (restored by the next run if a kill
@@ -278,6 +279,8 @@ class StagedFolder:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
             _write_tree(staging, {MARKER: marker_bytes(self.kind), **files})
+            if populate is not None:
+                populate(staging)
             os.chmod(staging, 0o755)
             _fsync_folder(staging)
             retired = None
@@ -379,10 +382,12 @@ def preflight(target: str | Path, kind: str, overwrite: bool = False, hint: str 
     _check_target(target, kind, overwrite, hint)
 
 
-def write_folder(target: str | Path, files: dict[str, bytes], *, kind: str = "output", overwrite: bool = False) -> Path:
-    """``files`` as the folder ``target``, replacing an earlier output of ``kind`` only with ``overwrite``."""
+def write_folder(target: str | Path, files: dict[str, bytes], *, kind: str = "output", overwrite: bool = False,
+                 populate: Callable[[Path], None] | None = None) -> Path:
+    """``files`` as the folder ``target``, replacing an earlier output of ``kind`` only with ``overwrite``
+    (``populate``: see :meth:`StagedFolder.write`)."""
     with output_folder(target, kind, overwrite) as staged:
-        return staged.write(files)
+        return staged.write(files, populate)
 
 
 # ------------------------------------------------------------------------------ run folders

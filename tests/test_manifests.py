@@ -162,13 +162,13 @@ def test_openood_export_matches_split_files(built, tmp_path, capsys):
     folder, _ = built
     status, out, _ = run_cli("export", folder, "--format", "openood", "--out", tmp_path / "oo", "--prefix", "cub/", capsys=capsys)
     assert status == 0
-    exported = Path(out.strip())
-    assert sorted(p.name for p in exported.iterdir()) == [".fgood-bench.json", "test_id.txt", "test_ood_hard.txt", "train_id.txt"]
+    lists = Path(out.strip()) / "data" / "benchmark_imglist" / "bird"
+    assert sorted(p.name for p in lists.iterdir()) == ["test_bird.txt", "test_holdout.txt", "train_bird.txt"]
     rows = Manifest.load(folder).split("ood_test")
-    assert (exported / "test_ood_hard.txt").read_text().splitlines() == [f"cub/{p} -1" for p in rows.paths]
+    assert (lists / "test_holdout.txt").read_text().splitlines() == [f"cub/{p} -1" for p in rows.paths]
     spaced = _write_manifest(tmp_path / "spaced", ["220-n000032-Fila Braziliero/n1.jpg"])
     status, _, err = run_cli("export", spaced, "--format", "openood", "--out", tmp_path / "oo2", capsys=capsys)
-    assert status == 2 and "has a space, which OpenOOD's list reader splits on" in err
+    assert status == 2 and "has a space, which OpenOOD's list reader splits on" in err and "--link-images" in err
 
 
 def test_build_ood_set_is_a_seeded_sample(tmp_path, capsys):

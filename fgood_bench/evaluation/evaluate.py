@@ -12,10 +12,12 @@ import hashlib
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from torch import nn
 
 from fgood_bench import __version__
 from fgood_bench.datasets.base import check_inside_root
@@ -23,7 +25,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.forward import FEATURE_LAYERS, forward_outputs
 from fgood_bench.evaluation.plots import EVALUATE_FILES
 from fgood_bench.evaluation.report import write_reports
-from fgood_bench.evaluation.scorers import make_scorers
+from fgood_bench.evaluation.scorers import Scorer, make_scorers
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.evaluation.protocol import protocol_name
 from fgood_bench.manifests.verify import check_disjoint
@@ -36,10 +38,10 @@ from fgood_bench.training.models import load_classifier
 
 @dataclass
 class EvaluateRequest:
-    checkpoint: Path
+    checkpoint: Path | None  # None when the Python API hands evaluate() a model
     manifest: Path
     root: Path
-    out: Path
+    out: Path | None  # None: return the results, write nothing
     ood: list[str] = field(default_factory=lambda: ["holdout"])  # "holdout" or "NAME=MANIFEST"
     ood_roots: dict[str, Path] = field(default_factory=dict)  # NAME -> dataset root (default: root)
     scorers: list[str] = field(default_factory=lambda: ["msp", "odin", "energy", "maxlogit"])
@@ -56,6 +58,7 @@ class EvaluateRequest:
     plots: bool = False
     overwrite: bool = False  # replace the results of an earlier evaluation in --out
     progress: bool = True
+    transform: Callable | None = None  # PIL image -> normalised input tensor; None: the paper's test transform
 
 
 @dataclass
@@ -186,21 +189,28 @@ def _subset(outputs: dict, mask: np.ndarray) -> dict:
     return {k: [v[mask] for v in value] if isinstance(value, list) else value[mask] for k, value in outputs.items()}
 
 
-def evaluate(request: EvaluateRequest) -> dict:
-    """Run the evaluation; writes the reports into ``request.out`` and returns the results."""
+def evaluate(request: EvaluateRequest, model: nn.Module | None = None, scorers: list[Scorer] | None = None) -> dict:
+    """Run the evaluation; writes the reports into ``request.out`` (unless None) and returns the results.
+
+    ``model`` / ``scorers``: already built (the Python API, ``fgood_bench.evaluate_model``); by default the
+    checkpoint's classifier and ``request.scorers``."""
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; evaluate needs a benchmark (build-splits)")
     check_disjoint(benchmark)
-    scorers = make_scorers(request.scorers)
+    classifier_scorers = scorers is None  # built-in scorers read a K-way classifier's outputs
+    scorers = make_scorers(request.scorers) if scorers is None else scorers
     check_convention(request.metric_convention)
     if request.feature_layers not in FEATURE_LAYERS:
         raise FgoodError(f"--feature-layers {request.feature_layers!r}: choose from {', '.join(FEATURE_LAYERS)}")
+    if request.out is None:  # the Python API: results only
+        return _evaluate(request, benchmark, scorers, model, classifier_scorers)
     with run_folder(Path(request.out), "evaluate", reuse=request.overwrite, owned=EVALUATE_FILES):
-        return _evaluate(request, benchmark, scorers)
+        return _evaluate(request, benchmark, scorers, model, classifier_scorers)
 
 
-def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> dict:
+def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, model: nn.Module | None,
+              classifier_scorers: bool) -> dict:
     id_root = benchmark.dataset_root(request.root)
     id_rows = benchmark.split("id_test")
     if not id_rows.paths:
@@ -210,13 +220,16 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
     ood_sets = resolve_ood_sets(request, benchmark, id_set)
 
     classes = benchmark.id_class_names
-    model, payload = load_classifier(request.checkpoint, len(classes), request.arch, request.image_size)
-    if "classes" in payload and list(payload["classes"]) != classes:
-        raise FgoodError(f"{request.checkpoint}: trained on other classes than the benchmark's ID classes")
-    arch = payload.get("arch", request.arch)
-    if request.arch and arch != request.arch:
-        raise FgoodError(f"{request.checkpoint}: a {arch} checkpoint; --arch {request.arch} cannot load it (omit --arch)")
-    geometry, geometry_source = model_geometry(payload, request.image_size, Path(request.checkpoint))
+    if model is None:
+        model, payload = load_classifier(request.checkpoint, len(classes), request.arch, request.image_size)
+        if "classes" in payload and list(payload["classes"]) != classes:
+            raise FgoodError(f"{request.checkpoint}: trained on other classes than the benchmark's ID classes")
+        arch = payload.get("arch", request.arch)
+        if request.arch and arch != request.arch:
+            raise FgoodError(f"{request.checkpoint}: a {arch} checkpoint; --arch {request.arch} cannot load it (omit --arch)")
+    else:  # a user's model (fgood_bench.evaluate_model)
+        payload, arch = {}, request.arch or type(model).__name__
+    geometry, geometry_source = model_geometry(payload, request.image_size, Path(request.checkpoint or "the model"))
     config = replace(request.config, arch=arch, image_size=geometry.crop)
     runtime = setup_runtime(config.device)
     if runtime.world > 1:
@@ -228,7 +241,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
         return forward_outputs(model, image_set.root, image_set.paths, config, runtime, needs, geometry=geometry,
                                gram_orders=request.gram_orders, layers=request.feature_layers,
                                odin_epsilon=request.odin_epsilon if "odin" in request.scorers else 0.0,
-                               progress=request.progress, desc=desc)
+                               progress=request.progress, desc=desc, transform=request.transform)
 
     fitted = [s for s in scorers if s.needs & {"pooled", "gram"}]
     uses_validation = any(s.needs_validation for s in scorers) or any(s.validation for s in ood_sets)
@@ -263,7 +276,10 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
     for name, spread, count in degenerate:
         print(f"fgood-bench: warning: the {name} scorer gives (nearly) the same score to all {count:,} images "
               f"(spread {spread:.3g}): its metrics say nothing about OOD detection", file=sys.stderr)
-    accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels)))
+    is_classifier = id_outputs["logits"].shape[1] == len(classes)  # not so for a score function's (N, 1) outputs
+    if classifier_scorers and not is_classifier:
+        raise FgoodError(f"the model gives {id_outputs['logits'].shape[1]} outputs per image, the benchmark has {len(classes)} ID classes")
+    accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels))) if is_classifier else None
     metrics = {}
     for image_set in ood_sets:
         metrics[image_set.name] = {}
@@ -285,10 +301,10 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
                       if request.base_rate else "none: all images of each set"),
         "metrics_reported": list(METRICS),
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
-        "checkpoint_sha256": sha256_file(Path(request.checkpoint)),
+        "checkpoint_sha256": sha256_file(Path(request.checkpoint)) if request.checkpoint else None,
         "training": {"method": payload.get("method"), "fine_tuned": payload.get("fine_tuned_from") is not None},
-        "model": {"method": payload.get("method", "unknown"), "arch": payload.get("arch", config.arch),
-                  "checkpoint": str(request.checkpoint)},
+        "model": {"method": payload.get("method", "unknown") if request.checkpoint else getattr(model, "description", type(model).__name__),
+                  "arch": arch, "checkpoint": str(request.checkpoint) if request.checkpoint else None},
         "id_accuracy": accuracy,
         "counts": {"id_test": len(id_set.paths), **({"id_val": len(validation.images.paths)} if validation_scored else {}),
                    **{s.name: len(s.paths) for s in ood_sets}},
@@ -305,6 +321,10 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list) -> d
         "metrics": metrics,
         "degenerate_scorers": [name for name, _, _ in degenerate],
     }
+    if request.out is None:
+        return results
+    if request.out is None:
+        return results
     out = Path(request.out)
     clear_outputs(out, ("results.json",))  # written last: its absence marks an incomplete evaluation
     clear_outputs(out, EVALUATE_FILES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.loading import ImageFiles
 from fgood_bench.progress import progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
 from fgood_bench.training.engine import Runtime, TrainConfig
@@ -81,11 +82,13 @@ def forward_outputs(
     model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, needs: set[str],
     *, geometry: Geometry | None = None, gram_orders: int = 10, layers: str = "stages", odin_epsilon: float = 0.0,
     odin_temperature: float = 1000.0, amp: bool | None = None, progress: bool = True, desc: str = "scoring",
+    transform: Callable | None = None,
 ) -> dict:
     """``logits`` always; ``pooled`` / ``gram`` (one array per feature layer: ``layers`` is ``stages``
     or ``blocks``, see :func:`feature_layers`) when ``needs`` says so; ``odin_logits`` when
     ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient). ``geometry``: the
-    images' resize and crop (default ``config.geometry``).
+    images' resize and crop (default ``config.geometry``); ``transform``: a user's PIL image ->
+    normalised input tensor transform instead of the paper's test transform.
 
     ``amp`` (default: ``config.amp`` on CUDA) runs the backbone under bf16 autocast; the heads, the
     pooling before them and everything the scorers compute stay float32 (:func:`float32_head`).
@@ -96,9 +99,15 @@ def forward_outputs(
         modules = feature_layers(model, layers)
         for i, module in enumerate(modules):
             hooks.append(module.register_forward_hook(lambda module, args, output, i=i: captured.__setitem__(i, output)))
-    loader = make_loader(ImageDataset(root, paths, np.zeros(len(paths), np.int64), geometry or config.geometry),
-                         config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
-    to_input = DeviceBatch(runtime.device)
+    if transform is None:
+        dataset = ImageDataset(root, paths, np.zeros(len(paths), np.int64), geometry or config.geometry)
+        to_input = DeviceBatch(runtime.device)
+    else:  # the user's transform makes the normalised input itself
+        if odin_epsilon > 0:  # ODIN's step is in pixel units: it needs the normalisation's std
+            raise FgoodError("ODIN's input perturbation needs fgood-bench's own transform (its step is divided by the "
+                             "normalisation std); leave transform unset, or score without --odin-epsilon")
+        dataset, to_input = ImageFiles(root, list(paths), [0] * len(paths), transform), lambda x: x.to(runtime.device).float()
+    loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     if "rotation" in needs and not hasattr(model, "rotation_head"):
         raise FgoodError("the rotation scorer needs a model trained with --method rotation (it has no rotation head)")
     collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(modules))},

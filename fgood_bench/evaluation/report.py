@@ -36,10 +36,11 @@ def markdown_table(results: dict) -> str:
     scorers = results["scorers"]
     accuracy, accuracy_std = _value(results["id_accuracy"])
     model = results.get("model")
+    accuracy_text = ("n/a (scores only)" if accuracy is None else  # fgood_bench.evaluate_scores: no class predictions
+                     f"{100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else ""))
     lines = [
         f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR-out ↑ (%) as the `{metric_convention(results)}` "
-        f"metric convention defines them. ID accuracy {100 * accuracy:.1f}%"
-        + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else "") + ".",
+        f"metric convention defines them. ID accuracy {accuracy_text}.",
         "",
         describe(results),
         *([f"Model: {model['method']} ({model['arch']}), checkpoint `{model['checkpoint']}`."] if model else []),

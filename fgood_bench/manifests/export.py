@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
+from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.outputs import preflight, write_folder
-from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.manifest import Manifest, check_relative_path
 
-# OpenOOD's file names for fine-grained benchmarks (configs/datasets/<id>/*.yml of its 2023 release)
-OPENOOD_NAMES = {"id_train": "train_id.txt", "id_val": "val_id.txt", "id_test": "test_id.txt", "ood_test": "test_ood_hard.txt"}
 SHARD_BYTES = 500 * 2**20  # the Hub's default max_shard_size
 PAPER_CITATION = """@article{zhang2021fine,
   title   = {Fine-grained Out-of-Distribution Detection with Mixup Outlier Exposure},
@@ -25,26 +27,152 @@ LICENCE_NOTE = (
     "fgood-bench manifest, which lists paths and checksums only."
 )
 
+# OpenOOD v1.5's layout (Jingkang50/OpenOOD: configs/datasets/<id>/<id>.yml and <id>_ood.yml point at
+# ./data/benchmark_imglist/<id>/{train,val,test}_<id>.txt and test_<oodset>.txt, images under ./data/images_*/)
+OPENOOD_LISTS = "data/benchmark_imglist"
+OPENOOD_IMAGES = "data/images_fgood"
+OPENOOD_ID_SPLITS = {"id_train": "train", "id_val": "val", "id_test": "test"}
+NEAR_OOD = "holdout"  # the benchmark's holdout classes, as `fgood-bench evaluate --ood holdout` calls them
+LINK_KINDS = ("symlink", "hardlink")
 
-def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str = "", overwrite: bool = False) -> Path:
-    """Write OpenOOD image lists (``<path> <label>``, OOD rows -1) into ``out/<name>/``.
 
-    OpenOOD splits each line at its first space, so a path with a space cannot be expressed:
-    such manifests are refused rather than written wrongly.
+@dataclass
+class OpenOODSet:
+    """One image set of an OpenOOD export: its list files (name -> rows) and where its images are."""
+
+    name: str
+    root: Path | None
+    lists: dict[str, list[tuple[str, int]]]  # list file name -> (path in the dataset, label)
+    prefix: str = ""
+
+
+def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str = "", *,
+                   far_ood: dict[str, str | Path | Manifest] | None = None, root: str | Path | None = None,
+                   ood_roots: dict[str, str | Path] | None = None, link: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``out/<name>/`` in OpenOOD v1.5's layout: image lists (``<path> <label>``, OOD -1) under
+    ``data/benchmark_imglist/<name>/`` and, for a benchmark, ``configs/datasets/<name>/<name>.yml`` and
+    ``<name>_ood.yml`` (near-OOD: the holdout classes; far-OOD: the ``far_ood`` sets, name -> manifest).
+
+    OpenOOD splits each line at its first space. ``link`` ("symlink" or "hardlink") builds
+    ``data/images_fgood/<set>/`` next to the lists: one link per listed image, at a path whose spaces
+    became underscores, and the lists name those paths; it needs the dataset folders (``root``,
+    ``ood_roots`` by far-OOD name, default ``root``). Without it a path with a space is refused.
     """
     manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
-    files = {}
+    target = Path(out) / manifest.name
+    preflight(target, "openood-export", overwrite)
+    if link is not None and link not in LINK_KINDS:
+        raise FgoodError(f"--link-images {link!r}: choose from {', '.join(LINK_KINDS)}")
+    if link is not None and root is None:
+        raise FgoodError("export --link-images needs --root DIR (the images to link to)")
+    if link is not None and prefix:  # the links are made at the listed paths: keep them inside the export
+        check_relative_path(prefix + "x", "--prefix")
+    if far_ood and manifest.kind != "benchmark":
+        raise FgoodError(f"{manifest.path}: --far-ood goes with a benchmark manifest, not a {manifest.kind}")
+    sets = [_own_set(manifest, root, link, prefix)]
+    for name, far in (far_ood or {}).items():
+        far = far if isinstance(far, Manifest) else Manifest.load(far)
+        _check_set_name(name, taken=[s.name for s in sets] + [NEAR_OOD])
+        far_root = (ood_roots or {}).get(name, root)
+        rows = far.split("ood_test")
+        sets.append(OpenOODSet(name, far.dataset_root(far_root) if link else None,
+                               {f"test_{name}.txt": list(zip(rows.paths, rows.labels))}))
+    files, links = {}, {}
+    for image_set in sets:
+        listed = _listed_paths(image_set, link is not None)
+        for file_name, rows in image_set.lists.items():
+            files[f"{OPENOOD_LISTS}/{manifest.name}/{file_name}"] = "".join(f"{listed[p]} {label}\n" for p, label in rows).encode()
+        if link:
+            check_inside_root(image_set.root, list(listed))  # a link never points outside the dataset
+            for path, name in listed.items():
+                links[f"{OPENOOD_IMAGES}/{image_set.name}/{name}"] = image_set.root / path
+    if manifest.kind == "benchmark":
+        files.update(openood_configs(manifest, sets))
+    write_folder(target, files, kind="openood-export", overwrite=overwrite,
+                 populate=(lambda staging: _make_links(staging, links, link)) if link else None)
+    return target
+
+
+def _own_set(manifest: Manifest, root, link: str | None, prefix: str) -> OpenOODSet:
+    """The manifest's own lists: ID train/val/test and the holdout (near-OOD) list, or an OOD set's test list."""
+    lists = {}
     for split in manifest.split_names:
         rows = manifest.split(split)
-        for path in rows.paths:
-            if " " in prefix + path:
-                raise FgoodError(f"{manifest.path}: path {path!r} has a space, which OpenOOD's list reader splits on; "
-                                 "link the folder under a name without spaces and export with --prefix")
-        name = OPENOOD_NAMES.get(split, f"test_{manifest.name}.txt" if manifest.kind == "ood_set" else f"{split}.txt")
-        files[name] = "".join(f"{prefix}{path} {label}\n" for path, label in zip(rows.paths, rows.labels)).encode()
-    target = Path(out) / manifest.name
-    write_folder(target, files, kind="openood-export", overwrite=overwrite)
-    return target
+        if manifest.kind == "benchmark":
+            name = f"{OPENOOD_ID_SPLITS[split]}_{manifest.name}.txt" if split in OPENOOD_ID_SPLITS else f"test_{NEAR_OOD}.txt"
+        else:
+            name = f"test_{manifest.name}.txt"
+        lists[name] = list(zip(rows.paths, rows.labels))
+    return OpenOODSet(manifest.name, manifest.dataset_root(root) if link else None, lists, prefix)
+
+
+def _check_set_name(name: str, taken: list[str]) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise FgoodError(f"--far-ood {name!r}: a name is letters, digits, '_', '.' or '-'")
+    if name in taken:
+        raise FgoodError(f"--far-ood {name!r}: the name is already used by another list")
+
+
+def _listed_paths(image_set: OpenOODSet, linked: bool) -> dict[str, str]:
+    """Dataset path -> the path written in the lists (under the set's data_dir)."""
+    listed = {}
+    for rows in image_set.lists.values():
+        for path, _ in rows:
+            listed[path] = image_set.prefix + (path.replace(" ", "_") if linked else path)
+            if " " in listed[path]:
+                raise FgoodError(f"{image_set.name}: path {listed[path]!r} has a space, which OpenOOD's list reader "
+                                 "splits on; export with --link-images symlink (a space-free tree of links)")
+    if linked and len(set(listed.values())) != len(listed):
+        clash = next(p for p in listed if list(listed.values()).count(listed[p]) > 1)
+        raise FgoodError(f"{image_set.name}: {clash!r} and another path both become {listed[clash]!r} without spaces")
+    return listed
+
+
+def _make_links(staging: Path, links: dict[str, Path], kind: str) -> None:
+    for relpath, source in sorted(links.items()):
+        if not source.is_file():
+            raise FgoodError(f"{source}: image listed in the manifest is missing")
+        path = staging / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if kind == "hardlink":
+                os.link(source, path)
+            else:
+                path.symlink_to(source.absolute())
+        except OSError as err:
+            raise FgoodError(f"{source}: cannot {kind} it into the export ({err.strerror or err}); "
+                             "hard links need the same file system: try --link-images symlink") from None
+
+
+def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, bytes]:
+    """``configs/datasets/<name>/<name>.yml`` (ID splits) and ``<name>_ood.yml`` (near-/far-OOD) as OpenOOD
+    v1.5 writes them (cf. its configs/datasets/cifar10/*.yml), paths relative to the OpenOOD checkout."""
+    import yaml
+
+    name, far = manifest.name, sets[1:]
+    lists = f"./{OPENOOD_LISTS}/{name}"
+    data_dir = {s.name: f"./{OPENOOD_IMAGES}/{s.name}/" for s in sets}
+    id_splits = [OPENOOD_ID_SPLITS[s] for s in manifest.split_names if s in OPENOOD_ID_SPLITS]
+    runtime = {"num_workers": "@{num_workers}", "num_gpus": "@{num_gpus}", "num_machines": "@{num_machines}"}
+    geometry = {"pre_size": 512, "image_size": 448, "interpolation": "bilinear"}  # paper Appendix D.1
+    dataset = {
+        "name": name, "num_classes": len(manifest.id_class_names), **geometry,
+        "normalization_type": "imagenet",  # fgood-bench's models use ImageNet mean/std (training/data.py)
+        **runtime, "split_names": id_splits,
+    }
+    for split in id_splits:
+        dataset[split] = {"dataset_class": "ImglistDataset", "data_dir": data_dir[name],
+                          "imglist_pth": f"{lists}/{split}_{name}.txt",
+                          "batch_size": 32 if split == "train" else 200, "shuffle": split == "train"}
+    ood = {
+        "name": f"{name}_ood", "num_classes": len(manifest.id_class_names), "dataset_class": "ImglistDataset",
+        **geometry, "batch_size": 200, "shuffle": False, **runtime, "split_names": ["nearood", "farood"],
+        "nearood": {"datasets": [NEAR_OOD], NEAR_OOD: {"data_dir": data_dir[name], "imglist_pth": f"{lists}/test_{NEAR_OOD}.txt"}},
+        "farood": {"datasets": [s.name for s in far],
+                   **{s.name: {"data_dir": data_dir[s.name], "imglist_pth": f"{lists}/test_{s.name}.txt"} for s in far}},
+    }
+    return {f"configs/datasets/{name}/{name}.yml": yaml.safe_dump({"dataset": dataset}, sort_keys=False).encode(),
+            f"configs/datasets/{name}/{name}_ood.yml": yaml.safe_dump({"ood_dataset": ood}, sort_keys=False).encode()}
 
 
 def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path, overwrite: bool = False) -> Path:
@@ -61,11 +189,13 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
     datasets.disable_progress_bars()
     files: dict[str, bytes] = {}
     shards: dict[str, int] = {}
+    arrow_bytes: dict[str, int] = {}  # per split, what push_to_hub records as num_bytes (the Arrow table's size)
     for split in manifest.split_names:
         rows = manifest.split(split)
         _check_images(dataset_root, rows.paths)
         chunks = _chunks_by_size(dataset_root, rows.paths)
         shards[split] = len(chunks)
+        arrow_bytes[split] = 0
         for number, (start, stop) in enumerate(chunks):
             columns = {
                 "image": [{"bytes": _read(dataset_root / p), "path": p.rpartition("/")[2]} for p in rows.paths[start:stop]],
@@ -76,9 +206,14 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
             if rows.sha256 is not None:
                 columns["sha256"] = rows.sha256[start:stop]
             buffer = io.BytesIO()  # to_parquet keeps the features (ClassLabel names, Image) in the schema
-            datasets.Dataset.from_dict(columns, features=features).to_parquet(buffer)
+            shard = datasets.Dataset.from_dict(columns, features=features)
+            shard.to_parquet(buffer)
+            arrow_bytes[split] += shard.data.nbytes
             files[f"data/{split}-{number:05d}-of-{len(chunks):05d}.parquet"] = buffer.getvalue()
-    files["README.md"] = dataset_card(manifest, features, shards).encode("utf-8")
+    sizes = {split: {"num_bytes": arrow_bytes[split],
+                     "download_bytes": sum(len(content) for path, content in files.items() if path.startswith(f"data/{split}-"))}
+             for split in shards}
+    files["README.md"] = dataset_card(manifest, features, sizes).encode("utf-8")
     target = Path(out) / manifest.name
     write_folder(target, files, kind="hf-export", overwrite=overwrite)
     return target
@@ -122,12 +257,18 @@ def _chunks_by_size(root: Path, paths: list[str]) -> list[tuple[int, int]]:
     return chunks
 
 
-def dataset_card(manifest: Manifest, features, shards: dict[str, int]) -> str:
-    """The README.md the Hub expects: YAML front matter (configs, features, splits, licence), then prose."""
+def dataset_card(manifest: Manifest, features, sizes: dict[str, dict[str, int]]) -> str:
+    """The README.md that ``push_to_hub`` would write: YAML front matter (configs, features with ClassLabel
+    names, dataset_info with each split's num_bytes / num_examples, licence), then prose with the source
+    dataset's terms and reference and the paper's citation. ``sizes``: per split, ``num_bytes`` (Arrow)
+    and ``download_bytes`` (its Parquet files)."""
     import yaml
+
+    from fgood_bench.manifests.sources import source_of
 
     info = manifest.data
     title = info["dataset"].get("title", info["dataset"]["id"])
+    source = source_of(info["dataset"]["id"])
     feature_yaml = []
     for name, feature in features.items():
         dtype = type(feature).__name__
@@ -135,23 +276,30 @@ def dataset_card(manifest: Manifest, features, shards: dict[str, int]) -> str:
             feature_yaml.append({"name": name, "dtype": {"class_label": {"names": {i: n for i, n in enumerate(feature.names)}}}})
         else:
             feature_yaml.append({"name": name, "dtype": "image" if dtype == "Image" else feature.dtype})
+    download_size = sum(size["download_bytes"] for size in sizes.values())
+    dataset_size = sum(size["num_bytes"] for size in sizes.values())
     header = {
         "pretty_name": f"{info['benchmark']} ({title}) — fgood-bench",
         "license": "other",
         "license_name": f"{info['dataset']['id']}-terms",
-        "license_details": LICENCE_NOTE.format(title=title),
+        **({"license_link": source.homepage} if source.homepage else {}),
         "task_categories": ["image-classification"],
         "tags": ["out-of-distribution-detection", "fine-grained", "fgood-bench"],
         "configs": [{
             "config_name": "default",
-            "data_files": [{"split": split, "path": f"data/{split}-*.parquet"} for split in shards],
+            "data_files": [{"split": split, "path": f"data/{split}-*"} for split in sizes],
         }],
-        "dataset_info": {
+        "dataset_info": {  # the fields and order of push_to_hub's card (datasets' DatasetInfo._to_yaml_dict)
             "features": feature_yaml,
-            "splits": [{"name": split, "num_examples": info["splits"][split]["count"]} for split in shards],
+            "splits": [{"name": split, "num_bytes": sizes[split]["num_bytes"], "num_examples": info["splits"][split]["count"]}
+                       for split in sizes],
+            "download_size": download_size,
+            "dataset_size": dataset_size,
         },
     }
-    counts = "\n".join(f"| `{split}` | {info['splits'][split]['count']:,} |" for split in shards)
+    counts = "\n".join(f"| `{split}` | {info['splits'][split]['count']:,} |" for split in sizes)
+    about = "".join(f"- {label}: {value}\n" for label, value in (
+        ("Dataset", title), ("Project page", source.homepage), ("Terms", source.terms), ("Reference", source.reference)) if value)
     return (
         "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True) + "---\n\n"
         f"# {info['benchmark']}\n\n"
@@ -159,6 +307,6 @@ def dataset_card(manifest: Manifest, features, shards: dict[str, int]) -> str:
         f"({info['kind']}) of {title}. `label` is the in-distribution class (0..K-1) and -1 for "
         "out-of-distribution images; `class_name` is the original class; `path` is the image's path "
         "in the official download.\n\n| split | images |\n|---|---|\n" + counts + "\n\n"
-        f"## Licence\n\n{LICENCE_NOTE.format(title=title)}\n\n"
+        f"## Licence\n\n{LICENCE_NOTE.format(title=title)}\n\n## Source dataset\n\n{about}\n"
         f"## Citation\n\n```bibtex\n{PAPER_CITATION}\n```\n"
     )

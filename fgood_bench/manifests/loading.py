@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from fgood_bench.datasets.base import check_inside_root
+from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest
 
 
@@ -25,8 +28,16 @@ def split_features(manifest: Manifest):
     return datasets.Features(features)
 
 
-def load_split(manifest: str | Path | Manifest, split: str, root: str | Path):
-    """One split as a ``datasets.Dataset`` over the user's own image files (nothing is decoded here)."""
+def load_split(manifest: str | Path | Manifest, split: str, root: str | Path, format: str = "hf",
+               transform: Callable | None = None):
+    """One split over the user's own image files (nothing is decoded here): a ``datasets.Dataset``, or with
+    ``format="torch"`` a :class:`SplitDataset` (a ``torch.utils.data.Dataset`` of ``(transform(image), label)``)."""
+    if format == "torch":
+        return SplitDataset(manifest, split, root, transform=transform)
+    if format != "hf":
+        raise FgoodError(f"format {format!r}: choose 'hf' (a datasets.Dataset) or 'torch' (a torch Dataset)")
+    if transform is not None:
+        raise FgoodError("transform goes with format='torch'; for a datasets.Dataset use its set_transform")
     import datasets
 
     manifest = _manifest(manifest)
@@ -52,24 +63,37 @@ def load_benchmark(manifest: str | Path | Manifest, root: str | Path):
     return datasets.DatasetDict({split: load_split(manifest, split, root) for split in manifest.split_names})
 
 
-class SplitDataset:
-    """A torch-style dataset of one split: ``(image, label)``, the image as a PIL RGB image or
-    whatever ``transform`` makes of it. For training code that does not want Hugging Face."""
+class ImageFiles(torch.utils.data.Dataset):
+    """Image files under ``root`` as ``(transform(PIL RGB image), label, index)``."""
 
-    def __init__(self, manifest: str | Path | Manifest, split: str, root: str | Path, transform: Callable | None = None):
-        manifest = _manifest(manifest)
-        self.rows = manifest.split(split)
-        self.root = manifest.dataset_root(root)
-        check_inside_root(self.root, self.rows.paths)
-        self.classes = manifest.id_class_names
-        self.transform = transform
+    def __init__(self, root: Path, paths: list[str], labels: list[int], transform: Callable | None = None):
+        self.root, self.paths, self.labels, self.transform = Path(root), paths, labels, transform
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.paths)
 
     def __getitem__(self, index: int):
         from PIL import Image
 
-        with Image.open(self.root / self.rows.paths[index]) as image:
-            image = image.convert("RGB")
-        return (self.transform(image) if self.transform else image), self.rows.labels[index]
+        try:
+            with Image.open(self.root / self.paths[index]) as image:
+                image = image.convert("RGB")
+        except (OSError, SyntaxError, ValueError) as err:
+            raise FgoodError(f"{self.root / self.paths[index]}: unreadable image ({type(err).__name__}: {err})") from None
+        return (self.transform(image) if self.transform else image), self.labels[index], index
+
+
+class SplitDataset(ImageFiles):
+    """One split as a ``torch.utils.data.Dataset`` of ``(image, label)``: the image as a PIL RGB image or
+    whatever ``transform`` (e.g. torchvision transforms v2) makes of it; OOD rows have label -1.
+    The same images and labels, in the same order, as :func:`load_split`'s ``datasets.Dataset``."""
+
+    def __init__(self, manifest: str | Path | Manifest, split: str, root: str | Path, transform: Callable | None = None):
+        manifest = _manifest(manifest)
+        self.rows = manifest.split(split)
+        self.classes = manifest.id_class_names
+        super().__init__(manifest.dataset_root(root), self.rows.paths, self.rows.labels, transform)
+        check_inside_root(self.root, self.rows.paths)
+
+    def __getitem__(self, index: int):
+        return super().__getitem__(index)[:2]
