@@ -123,7 +123,7 @@ def test_openood_export_of_an_ood_set_is_a_test_list_of_its_name(bird_benchmark,
     status, stdout, _ = run_cli("export", out / "places365", "--format", "openood", "--out", tmp_path, capsys=capsys)
     assert status == 0
     export = Path(stdout.strip())
-    files = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file())
+    files = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file() and p.name != ".fgood-bench.json")
     assert files == ["data/benchmark_imglist/places365/test_places365.txt"]
     rows = Manifest.load(out / "places365").split("ood_test")
     assert openood_rows(export / files[0]) == [(p, -1) for p in rows.paths]

@@ -207,7 +207,7 @@ def test_release_layout_summary_and_verification(release_config, tmp_path, capsy
     assert f"| bird | cub | 8 / 4 | 48 | - | 32 | 16 | {bird['boundary_margin']:.4f} | 59 / 6 |" in notes
     assert "| ood/places365 | ood_set | places365 | 9 |" in notes and "| splits:bird |" in notes
     assert Manifest.load(out / "ood" / "textures").name == "textures"
-    openood = (out / "exports" / "openood" / "car" / "test_ood_hard.txt").read_text().splitlines()
+    openood = (out / "exports" / "openood" / "car" / "data" / "benchmark_imglist" / "car" / "test_holdout.txt").read_text().splitlines()
     assert openood == [f"{p} -1" for p in Manifest.load(out / "car").split("ood_test").paths]
 
 

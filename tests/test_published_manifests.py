@@ -120,14 +120,12 @@ def rewrite_split(folder: Path, split: str, edit) -> None:
 
 
 @pytest.fixture
-def published_bird(tmp_path):
-    """The bird benchmark built from the real CUB metadata (no images needed with a predictions file)."""
+def published_bird(full_cub, tmp_path):
+    """The bird benchmark built from the real CUB metadata and a predictions file (build-splits checks
+    that every listed image is there: conftest's full_cub has them all)."""
     from fgood_bench.ranking import BuildRequest, build_splits
 
-    root = tmp_path / "CUB_200_2011"
-    root.mkdir()
-    for name in ("classes.txt", "images.txt", "image_class_labels.txt", "train_test_split.txt"):
-        shutil.copyfile(REFERENCE / "cub200_2011" / name, root / name)
+    root = full_cub
     test = load_dataset("cub", root).split("test")
     logits = np.random.default_rng(0).normal(size=(test.num_rows, 200)).astype(np.float32)
     np.savez(tmp_path / "preds.npz", paths=np.array(test.column("path").to_pylist()), logits=logits)

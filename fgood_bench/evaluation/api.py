@@ -72,7 +72,7 @@ def _request(benchmark, root, scorers, transform, ood, ood_roots, out, image_siz
     return EvaluateRequest(
         checkpoint=None, manifest=Path(benchmark), root=Path(root), out=None if out is None else Path(out), ood=list(ood),
         ood_roots={name: Path(path) for name, path in (ood_roots or {}).items()}, scorers=scorers, config=config,
-        base_rate=base_rate, repeats=repeats, seed=seed, odin_epsilon=odin_epsilon, gram_orders=gram_orders,
+        image_size=image_size, base_rate=base_rate, repeats=repeats, seed=seed, odin_epsilon=odin_epsilon, gram_orders=gram_orders,
         plots=False, progress=progress, transform=transform,
     )
 

@@ -59,8 +59,6 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
     ``ood_roots`` by far-OOD name, default ``root``). Without it a path with a space is refused.
     """
     manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
-    target = Path(out) / manifest.name
-    preflight(target, "openood-export", overwrite)
     if link is not None and link not in LINK_KINDS:
         raise FgoodError(f"--link-images {link!r}: choose from {', '.join(LINK_KINDS)}")
     if link is not None and root is None:
@@ -69,6 +67,8 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
         check_relative_path(prefix + "x", "--prefix")
     if far_ood and manifest.kind != "benchmark":
         raise FgoodError(f"{manifest.path}: --far-ood goes with a benchmark manifest, not a {manifest.kind}")
+    target = Path(out) / manifest.name
+    preflight(target, "openood-export", overwrite)  # before any long work
     sets = [_own_set(manifest, root, link, prefix)]
     for name, far in (far_ood or {}).items():
         far = far if isinstance(far, Manifest) else Manifest.load(far)
