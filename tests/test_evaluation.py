@@ -212,7 +212,7 @@ def test_model_settings_come_from_the_checkpoint(setting, tmp_path, capsys):
     status, _, err = run_cli(*evaluate_args(setting, tmp_path / "other", "--scorers", "msp", "--image-size", "40"), capsys=capsys)
     assert status == 0 and "trained at image size 32; evaluating at --image-size 40" in err
     model = json.loads((tmp_path / "other" / "results.json").read_text())["settings"]["model"]
-    assert model["geometry"] == {"crop": 40, "resize": 46, "source": "--image-size"}
+    assert model["geometry"] == {"crop": 40, "resize": 46, "mode": "square", "source": "--image-size"}
 
     status, _, err = run_cli(*evaluate_args(setting, tmp_path / "arch", "--scorers", "msp", "--arch", "resnet50"), capsys=capsys)
     assert status == 2 and "a resnet18 checkpoint; --arch resnet50 cannot load it" in err
