@@ -217,12 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.report import markdown_table
     from fgood_bench.training.engine import TrainConfig
 
-    ood_roots = {}
-    for spec in args.ood_root or []:
-        name, _, path = spec.partition("=")
-        if not name or not path:
-            raise FgoodError(f"--ood-root {spec!r}: expected NAME=DIR")
-        ood_roots[name] = Path(path)
+    ood_roots = _named(args.ood_root, "--ood-root", "DIR")
     config = TrainConfig(weights=None, batch_size=args.batch_size, device=args.device, workers=args.workers, amp=not args.no_amp)
     base_rate, convention = resolve(args.protocol, args.base_rate, args.metrics)
     request = EvaluateRequest(
@@ -678,13 +673,6 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 

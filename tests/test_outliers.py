@@ -1,7 +1,6 @@
 """WordNet exclusion sets and outlier-set filtering."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest

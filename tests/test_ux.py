@@ -20,7 +20,6 @@ from conftest import run_cli
 from fgood_bench import progress as progress_module
 from fgood_bench.cli import main
 from fgood_bench.datasets import synthetic
-from fgood_bench.errors import FgoodError
 from fgood_bench.interrupt import StopOnInterrupt, ignore_sigint
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.training.models import build_model, save_classifier

@@ -6,7 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from fgood_bench.errors import FgoodError
 
 
 def add_parser(commands) -> None:
@@ -38,13 +37,9 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fgood_bench.audit.leakage import AuditRequest, audit_leakage
+    from fgood_bench.cli import _named
 
-    ood_roots = {}
-    for spec in args.ood_root or []:
-        name, _, path = spec.partition("=")
-        if not name or not path:
-            raise FgoodError(f"--ood-root {spec!r}: expected NAME=DIR")
-        ood_roots[name] = Path(path)
+    ood_roots = _named(args.ood_root, "--ood-root", "DIR")
     audit = audit_leakage(AuditRequest(
         benchmark=args.benchmark, root=args.root, out=args.out, outliers=args.outliers, outlier_root=args.outlier_root,
         ood=args.ood, ood_roots=ood_roots, threshold=args.threshold, hash_cache=args.hash_cache, workers=args.workers,
