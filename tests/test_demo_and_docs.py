@@ -25,7 +25,7 @@ def test_demo_runs_every_stage(tmp_path, capsys):
     assert "## standard" in report and "## mixupoe" in report and "| mahalanobis" in report
     assert "mean nothing about the methods" in report and "NOTE: These numbers come from generated images" in out
     status, _, err = run_cli("demo", "--workdir", tmp_path / "demo", capsys=capsys)
-    assert status == 2 and "needs an empty or new folder" in err
+    assert status == 2 and "holds an earlier demo output; pass --overwrite" in err
 
 
 def documented_commands() -> list[tuple[str, str]]:
