@@ -107,6 +107,8 @@ def splits_stage(spec: BenchmarkSpec) -> Stage:
             predictions=spec.predictions, checkpoint=spec.checkpoint, num_id=spec.num_id,
             # training checkpoints survive a kill; a redone stage continues from the last epoch
             work_dir=release.out / WORK_FOLDER / spec.name, resume=True, overwrite=REDO,
+            # several ranking classifiers (trained here): consensus ranking and stability.json (docs/audit.md)
+            seeds=config.seeds if spec.predictions is None and spec.checkpoint is None else 1,
         )
         if spec.id_classes is not None:  # INet-A / INet-B: ID classes given (Appendix H.1)
             request.dataset, request.id_classes, request.ood_classes = spec.dataset, spec.id_classes, spec.ood_classes
@@ -151,6 +153,29 @@ def ood_set_stage(name: str) -> Stage:
     return Stage(f"ood:{name}", run)
 
 
+def audit_stage(spec: BenchmarkSpec) -> Stage:
+    """audit-leakage of the benchmark against its WebVision outliers and the coarse OOD sets, into
+    ``audit/<benchmark>/``; image hashes are cached across benchmarks in the work folder."""
+    def run(release: Release) -> str:
+        from fgood_bench.audit.leakage import AuditRequest, audit_leakage
+
+        config = release.config
+        webvision = "webvision" in config.outliers
+        audit = audit_leakage(AuditRequest(
+            benchmark=release.benchmark_folder(spec), root=config.roots[spec.dataset],
+            outliers=release.outlier_folder(f"webvision-{spec.name}") if webvision else None,
+            outlier_root=config.roots["webvision"] if webvision else None,
+            ood=[f"{name}={release.out / 'ood' / name}" for name in config.ood_sets],
+            ood_roots={name: config.roots[OOD_SETS[name]] for name in config.ood_sets},
+            out=release.out / "audit" / spec.name, hash_cache=release.out / WORK_FOLDER / "hash-cache",
+            progress=release.progress, overwrite=REDO,
+        ))
+        found = sum(count["exact"] + count["near"] for count in audit["counts"])
+        return f"{found} exact or near-duplicate pairs (audit/{spec.name}/audit.md)"
+
+    return Stage(f"audit:{spec.name}", run)
+
+
 def verify_stage(release: Release) -> str:
     """Every manifest of the release against the dataset it was built from."""
     images = release.config.verify_images
@@ -181,16 +206,13 @@ def plan_stages(config: ReleaseConfig) -> list[Stage]:
     """The release's stages in the order they run: each one reads only what earlier ones wrote."""
     stages = []
     for spec in config.benchmarks:
-        stages.append(splits_stage(spec))
-        # Hook "stability": once build-splits ranks with several seeds or predictions files
-        # (stability.json), a Stage(f"stability:{spec.name}", ...) that writes it into the
-        # benchmark's folder goes here, fed by a `ranking.seeds` config key.
+        stages.append(splits_stage(spec))  # with ranking.seeds > 1 it also writes stability.json
     stages += [ood_set_stage(name) for name in config.ood_sets]
     by_name = {spec.name: spec for spec in config.benchmarks}
     for name, source in outlier_sets(config):
         stages.append(webvision_stage(by_name[name.removeprefix("webvision-")]) if source == "webvision" else minc_stage())
-    # Hook "audit": once the leakage audit (audit-leakage) exists, a Stage(f"audit:{spec.name}", ...)
-    # per benchmark goes here, after every set it compares and before verify.
+    if config.audit:  # after every set it compares, before verify
+        stages += [audit_stage(spec) for spec in config.benchmarks]
     stages.append(Stage("verify", verify_stage))
     for form in config.exports:
         stages += [export_stage(spec, form) for spec in config.benchmarks]

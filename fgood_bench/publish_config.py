@@ -29,9 +29,10 @@ EXPORT_FORMATS = ("openood", "hf")
 # build-splits' model options that a release may set (TrainConfig fields; the paper's recipe,
 # Appendix D.1, where absent) and their YAML types
 RANKING_TYPES = {"arch": str, "weights": str, "epochs": int, "lr": float, "batch_size": int, "image_size": int,
-                 "seed": int, "device": str, "workers": int, "amp": bool}
+                 "seed": int, "device": str, "workers": int, "amp": bool,
+                 "seeds": int}  # seeds: build-splits --seeds, several ranking classifiers and stability.json
 TOP_KEYS = ("roots", "benchmarks", "ranking", "ood_sets", "outliers", "exports", "dataset_options", "hash_images",
-            "verify_images")
+            "verify_images", "audit")
 
 
 @dataclass
@@ -58,6 +59,8 @@ class ReleaseConfig:
     dataset_options: dict[str, dict] = field(default_factory=dict)
     hash_images: bool = False
     verify_images: bool = False
+    audit: bool = True  # the leakage audit of each benchmark (audit-leakage) before verify
+    seeds: int = 1  # ranking classifiers trained per benchmark: > 1 writes stability.json (build-splits --seeds)
 
     def options(self, dataset: str) -> dict:
         return dict(self.dataset_options.get(dataset, {}))
@@ -138,16 +141,17 @@ class _Reader:
         roots = {name: self.file(value, f"roots.{name}", must_exist=False) for name, value in roots_given.items()}
         options = self.dataset_options(document.get("dataset_options"))
         benchmarks = self.benchmarks(document.get("benchmarks"))
-        train, epochs = self.ranking(document.get("ranking"))
+        train, epochs, seeds = self.ranking(document.get("ranking"))
         ood_sets = self.ood_sets(document.get("ood_sets"))
         outliers = self.names(document.get("outliers"), "outliers", OUTLIER_SOURCES, OUTLIER_SOURCES)
         exports = self.names(document.get("exports"), "exports", EXPORT_FORMATS, EXPORT_FORMATS)
         flags = {}
-        for key in ("hash_images", "verify_images"):
-            flags[key] = document.get(key, False)
+        for key in ("hash_images", "verify_images", "audit"):
+            flags[key] = document.get(key, key == "audit")  # the audit runs unless turned off
             if not isinstance(flags[key], bool):
                 raise self.fail(key, "expected true or false")
-        config = ReleaseConfig(self.path, roots, benchmarks, train, epochs, ood_sets, outliers, exports, options, **flags)
+        config = ReleaseConfig(self.path, roots, benchmarks, train, epochs, ood_sets, outliers, exports, options, **flags,
+                               seeds=seeds)
         self.check_roots(config)
         return config
 
@@ -194,7 +198,7 @@ class _Reader:
             specs.append(spec)
         return specs
 
-    def ranking(self, value) -> tuple[TrainConfig, int | None]:
+    def ranking(self, value) -> tuple[TrainConfig, int | None, int]:
         given = self.mapping(value, "ranking")
         self.known(given, "ranking", tuple(RANKING_TYPES))
         settings = {}
@@ -211,8 +215,8 @@ class _Reader:
             if key == "workers" and item < 0:
                 raise self.fail(f"ranking.{key}", f"must be 0 or more, got {item!r}")
             settings[key] = item
-        epochs = settings.pop("epochs", None)
-        return TrainConfig(**settings), epochs
+        epochs, seeds = settings.pop("epochs", None), settings.pop("seeds", 1)
+        return TrainConfig(**settings), epochs, seeds
 
     def ood_sets(self, value) -> dict[str, dict]:
         if value is None:

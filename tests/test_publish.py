@@ -104,7 +104,8 @@ def test_output_folder_rules(small_cub, tmp_path, capsys):
     status, out, err = run_cli("publish", "--config", config, "--out", tmp_path / "out", capsys=capsys)
     assert status == 0, err
     assert out.strip() == str(tmp_path / "out" / "RELEASE.md")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".fgood-bench.json", ".publish-state.json", "RELEASE.md", "bird", "release.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".fgood-bench.json", ".publish-state.json", ".work", "RELEASE.md",
+                                                                    "audit", "bird", "release.json"]
     status, _, err = run_cli("publish", "--config", config, "--out", tmp_path / "out", capsys=capsys)
     assert status == 2 and "holds an earlier publish output; continue the interrupted release with --resume" in err
     write_config(config, {**document, "benchmarks": {"bird": {"predictions": "preds.npz", "num_id": 3}}})
@@ -133,7 +134,8 @@ def test_release_resumes_after_a_crash_and_rebuilds_byte_identically(release_con
     reference = publishing.publish(release_config, tmp_path / "reference").parent
     stages = [s.name for s in publishing.plan_stages(publishing.load_config(release_config))]
     assert stages == ["splits:bird", "splits:car", "ood:places365", "ood:textures", "outliers:webvision-bird",
-                      "outliers:webvision-car", "outliers:minc2500", "verify", "export:openood:bird", "export:openood:car",
+                      "outliers:webvision-car", "outliers:minc2500", "audit:bird", "audit:car", "verify",
+                      "export:openood:bird", "export:openood:car",
                       "export:hf:bird", "export:hf:car"]
 
     # a crash in the middle of the sixth stage (outliers:webvision-car)
@@ -179,7 +181,10 @@ def test_release_layout_summary_and_verification(release_config, tmp_path, capsy
     out = tmp_path / "release"
     status, _, err = run_cli("publish", "--config", release_config, "--out", out, capsys=capsys)
     assert status == 0, err
-    assert "[12/12] export:hf:car" in err
+    assert "[14/14] export:hf:car" in err
+    audit = json.loads((out / "audit" / "bird" / "audit.json").read_text())  # the leakage audit of each benchmark
+    pairs = {(c["a"], c["b"]) for c in audit["counts"]}  # outliers, id_train and the OOD sets against the benchmark
+    assert ("id_train", "id_test") in pairs and ("places365", "id_test") in pairs and ("outliers", "holdout") in pairs
     for folder in ("bird", "car", "ood/places365", "ood/textures", "outliers/webvision-bird", "outliers/webvision-car",
                    "outliers/minc2500", "exports/openood/bird", "exports/hf/car"):
         assert (out / folder).is_dir(), folder
@@ -237,7 +242,7 @@ def test_full_size_bird_and_car_with_predictions_and_a_trained_benchmark(full_cu
     roots = {"cub": str(full_cub), "stanford_cars": str(full_cars), "fgvc_aircraft": str(aircraft),
              **{k: str(v) for k, v in side_sets.items()}}
     config = write_config(tmp_path / "release.yaml", {
-        "roots": roots, "ranking": TINY,
+        "roots": roots, "ranking": {**TINY, "seeds": 2},
         "benchmarks": {"bird": {"predictions": "bird.npz"}, "car": {"predictions": "car.npz"}, "aircraft": {"num_id": 2}},
     })
     for out in ("a", "b"):
@@ -252,8 +257,9 @@ def test_full_size_bird_and_car_with_predictions_and_a_trained_benchmark(full_cu
         assert summary["splits"]["id_train"] == sum(label in id_classes for label in train_labels)
         assert summary["splits"]["id_test"] + summary["splits"]["ood_test"] == index.split_counts()["test"]
     aircraft_manifest = Manifest.load(tmp_path / "a" / "aircraft")
-    assert aircraft_manifest.data["predictions"]["source"]["kind"] == "trained"
-    assert aircraft_manifest.data["predictions"]["source"]["arch"] == "resnet18"
+    source = aircraft_manifest.data["predictions"]["source"]  # ranking.seeds 2: two classifiers, a consensus
+    assert source["kind"] == "consensus" and [r["arch"] for r in source["rankings"]] == ["resnet18", "resnet18"]
+    assert json.loads((tmp_path / "a" / "aircraft" / "stability.json").read_text())["num_rankings"] == 2
     for benchmark, dataset in (("bird", "cub"), ("car", "stanford_cars")):
         status, out, _ = run_cli("verify", tmp_path / "a" / benchmark, "--root", roots[dataset], capsys=capsys)
         assert status == 0, out
