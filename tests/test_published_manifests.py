@@ -91,9 +91,11 @@ def problems_of(folder: Path, scratch: Path) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("folder", PUBLISHED, ids=[p.relative_to(MANIFESTS).as_posix() for p in PUBLISHED])
-def test_committed_manifest_is_valid(folder, tmp_path):
-    assert problems_of(folder, tmp_path) == []
+def test_committed_manifests_are_valid(tmp_path):
+    """Every manifest committed under manifests/ (none yet: a release adds them; the checker itself
+    is tested below on a built benchmark, so this cannot pass by checking nothing wrong)."""
+    problems = {folder.relative_to(MANIFESTS).as_posix(): problems_of(folder, tmp_path) for folder in PUBLISHED}
+    assert {name: found for name, found in problems.items() if found} == {}
 
 
 def test_committed_manifests_are_found_wherever_they_are(tmp_path):
