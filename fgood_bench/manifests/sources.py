@@ -20,8 +20,7 @@ class Source:
 
 SOURCES = {
     "cub": Source(
-        "https://www.vision.caltech.edu/datasets/cub_200_2011/",
-        "No licence is given on the project page; the images are Flickr photographs, their owners' copyright.",
+        "https://www.vision.caltech.edu/datasets/cub_200_2011/", SEE_PAGE,
         "C. Wah, S. Branson, P. Welinder, P. Perona, S. Belongie. The Caltech-UCSD Birds-200-2011 Dataset. "
         "Caltech technical report CNS-TR-2011-001, 2011."),
     "thudogs": Source(
@@ -51,6 +50,7 @@ SOURCES = {
         "M. Cimpoi, S. Maji, I. Kokkinos, S. Mohamed, A. Vedaldi. Describing Textures in the Wild. CVPR 2014."),
     "imagenet": Source(
         "https://image-net.org/",
+        # image-net.org's terms of access: the database is for "non-commercial research and educational purposes"
         "ImageNet's terms of access: non-commercial research and educational use only.",
         "O. Russakovsky et al. ImageNet Large Scale Visual Recognition Challenge. IJCV 115, 2015."),
     "webvision": Source(
