@@ -5,13 +5,15 @@ is one call into C++ that can last many seconds on a CPU: a plain ``KeyboardInte
 for the step to end. During training the first Ctrl-C therefore only sets a flag, and hooks that
 run all along the forward and the backward pass (a forward pre-hook on every module, a hook on
 every parameter's gradient) raise ``KeyboardInterrupt`` as soon as they see it; a second Ctrl-C
-raises at once. Loader workers ignore SIGINT (:func:`ignore_sigint`): the main process shuts
+raises at once. The hooks are set on the CPU only: a CUDA step ends within moments, and they would
+cost a Python call per layer on every step of its hot path. Loader workers ignore SIGINT (:func:`ignore_sigint`): the main process shuts
 them down, rather than finding them dead and reporting a crash.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import signal
 import threading
 from typing import TYPE_CHECKING
@@ -30,8 +32,9 @@ def ignore_sigint(*_) -> None:
 class StopOnInterrupt:
     """While active, Ctrl-C stops ``model``'s forward or backward pass at its next layer."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, layer_hooks: bool = True):
         self.model = model
+        self.layer_hooks = layer_hooks  # False: Ctrl-C stops at the end of the current step
         self.requested = False
         self.handles: list = []
         self.previous = None
@@ -49,6 +52,8 @@ class StopOnInterrupt:
         in_charge = threading.current_thread() is threading.main_thread()
         if in_charge and signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not under another handler
             self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+        if not self.layer_hooks:
+            return self
         for module in self.model.modules():
             self.handles.append(module.register_forward_pre_hook(self.check))
         for parameter in self.model.parameters():
@@ -66,11 +71,14 @@ class StopOnInterrupt:
 
 
 def interruptible(train):
-    """Decorates a training function whose first argument is the model (see the module's doc)."""
+    """Decorates a training function with arguments ``model`` and ``runtime`` (see the module's doc)."""
+    signature = inspect.signature(train)
 
     @functools.wraps(train)
-    def wrapper(model: nn.Module, *args, **kwargs):
-        with StopOnInterrupt(model):
-            return train(model, *args, **kwargs)
+    def wrapper(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs).arguments
+        runtime = arguments.get("runtime")
+        with StopOnInterrupt(arguments["model"], layer_hooks=runtime is None or not runtime.cuda):
+            return train(*args, **kwargs)
 
     return wrapper

@@ -429,3 +429,14 @@ def test_load_index_is_not_hugging_faces_load_dataset():
     assert datasets.load_dataset is not load_index
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "load_index(" in readme and "fgood_bench.datasets import load_dataset" not in readme
+
+
+def test_layer_hooks_only_where_a_step_is_long():
+    """On CUDA a step is short: no per-layer hooks on the training hot path (Ctrl-C waits for the step)."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    with StopOnInterrupt(model, layer_hooks=False) as stop:
+        assert stop.handles == []
+    with StopOnInterrupt(model) as stop:
+        assert len(stop.handles) == 3 + 2  # every module (incl. the container) and every parameter
