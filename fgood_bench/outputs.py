@@ -114,6 +114,12 @@ def atomic_write_bytes(path: Path, content: bytes) -> None:
     atomic_write(path, lambda partial: partial.write_bytes(content))
 
 
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    """Each file (name -> content) into ``folder``, next to what is there, each with :func:`atomic_write_bytes`."""
+    for name, content in files.items():
+        atomic_write_bytes(Path(folder) / name, content)
+
+
 def append_line(path: Path, line: str) -> None:
     """Append one line to a log (a full disk is one line of error, not a traceback)."""
     try:

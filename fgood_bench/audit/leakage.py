@@ -26,7 +26,7 @@ import numpy as np
 from fgood_bench import __version__
 from fgood_bench.audit.hashing import CROPS, FLAT_STD, HashCache, Hashes, hamming, hash_images
 from fgood_bench.errors import FgoodError
-from fgood_bench.outputs import atomic_write_bytes, clear_outputs, run_folder, sha256_file
+from fgood_bench.outputs import clear_outputs, run_folder, sha256_file, write_files
 from fgood_bench.manifests.manifest import Manifest
 
 # Bits of 64. Re-encoded, 90% resized or 5% cropped copies differ in 0-4 bits, unrelated images in
@@ -246,12 +246,6 @@ def _tile(path: Path, size: int):
     except (OSError, ValueError, SyntaxError):
         pass  # unreadable now: a grey tile
     return tile
-
-
-def write_files(out: Path, files: dict[str, bytes]) -> None:
-    """Each file in ``out`` (next to files already there), written whole then renamed into place."""
-    for name, content in files.items():
-        atomic_write_bytes(out / name, content)
 
 
 def duplicate_outliers(audit_path: Path, source: str) -> tuple[list[str], str]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.protocol import base_rate_of, describe, metric_convention, protocol_name
-from fgood_bench.outputs import atomic_write_bytes, clear_outputs, run_folder, strict_json
+from fgood_bench.outputs import clear_outputs, run_folder, strict_json, write_files
 from fgood_bench.metrics import METRICS
 
 TABLE_METRICS = ("fpr95", "auroc", "aupr_out")  # the paper's FPR95 / AUROC / AUPR (OOD positive)
@@ -73,8 +73,7 @@ def write_reports(results: dict, out: Path) -> None:
         "results.md": markdown_table(results).encode(),
         "results.json": (strict_json(results, indent=2) + "\n").encode(),
     }
-    for name, content in files.items():
-        atomic_write_bytes(out / name, content)
+    write_files(out, files)  # in this order: results.json last
 
 
 def aggregate(run_dirs: list[Path]) -> dict:
@@ -157,5 +156,4 @@ def write_aggregate(report: dict, out: Path, extra: dict[str, str] | None = None
     }
     with run_folder(out, "report", reuse=overwrite, owned=REPORT_FILES):
         clear_outputs(out, REPORT_FILES)
-        for name, content in files.items():
-            atomic_write_bytes(Path(out) / name, content)
+        write_files(out, files)

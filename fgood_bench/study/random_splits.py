@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from fgood_bench import __version__
-from fgood_bench.audit.leakage import write_files
 from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
-from fgood_bench.outputs import run_folder, sha256_file
+from fgood_bench.outputs import run_folder, sha256_file, write_files
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.training.engine import TrainConfig
