@@ -355,7 +355,8 @@ def _add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, s
     group.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     group.add_argument("--workers", type=non_negative_int, help="data-loader processes per GPU (default: CPUs, at most 16)")
-    group.add_argument("--no-amp", action="store_true", help="train and predict in fp32 on CUDA (default: bf16 autocast)")
+    group.add_argument("--no-amp", action="store_true", help="no autocast on CUDA: fp32 training, strict fp32 predictions with TF32 off "
+                       "(default: bf16 autocast training; predictions with a fp16 backbone and a fp32 head)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -374,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
-    demo.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (bf16 autocast)")
+    demo.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (autocast)")
     _add_overwrite(demo, "run again in a --workdir that holds an earlier demo (its files are replaced)")
     demo.set_defaults(run=cmd_demo)
 
@@ -580,7 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--device", default="auto")
     group.add_argument("--workers", type=non_negative_int)
     group.add_argument("--no-amp", action="store_true",
-                       help="all float32 on CUDA, for exact scores (default: bf16 autocast backbone, float32 head and scorers)")
+                       help="strict float32 on CUDA, TF32 off (default: float16 autocast backbone, float32 head, features and scorers)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # GPU check (about 5 minutes on one H100/H200).
 # Part 1, speed: ResNet-50 at 448 in bf16 + channels_last.
-#  1. model-only inference on synthetic uint8 batches already on the GPU (images/s)
+#  1. model-only inference on synthetic uint8 batches already on the GPU (images/s), bf16 and fp16
 #  2. end-to-end inference from JPEG files through fgood-bench's loader (images/s), and its ratio to 1
 #  3. training steps/s (batch 32, SGD, bf16 autocast) on synthetic data
 #  4. MixupOE steps/s (32 ID + 32 outliers, two forward passes) with fgood-bench's step (bf16, channels_last,
 #     mixing on the device) against a faithful re-implementation of the reference loop (fp32, no AMP,
 #     NCHW), same GPU, same run; target >= 3x
-# Part 2, correctness of the CUDA paths (scripts/gpu_pipeline_check.py): bf16 scoring precision against fp32,
+# Part 2, correctness of the CUDA paths (scripts/gpu_pipeline_check.py): bf16 / fp16 scoring precision against fp32,
 # the demo pipeline with --device cuda, build-splits under torchrun (1 process; 2 NCCL ranks).
 # Prints one summary block with the GPU's name; record it in docs/performance.md.
 set -euo pipefail
@@ -36,11 +36,12 @@ def timed(fn, seconds=10.0):
 
 synthetic = torch.randint(0, 256, (batch, 3, 448, 448), dtype=torch.uint8, device=device)
 @torch.inference_mode()
-def model_only():
-    with torch.autocast("cuda", torch.bfloat16):
+def model_only(dtype=torch.bfloat16):
+    with torch.autocast("cuda", dtype):
         model(to_input(synthetic))
     return batch
 model_rate = timed(model_only)
+fp16_rate = timed(lambda: model_only(torch.float16))  # the scoring precision (training/precision.py)
 
 scratch = Path(tempfile.mkdtemp())
 paths = []
@@ -98,6 +99,7 @@ reference = timed(reference_step)
 
 print(f"GPU: {torch.cuda.get_device_name()} | torch {torch.__version__} | loader workers {workers}")
 print(f"model-only inference, bf16, batch {batch}: {model_rate:8.0f} img/s")
+print(f"model-only inference, fp16, batch {batch}: {fp16_rate:8.0f} img/s  ({fp16_rate / model_rate:.2f} of bf16)")
 print(f"end-to-end from 500x375 JPEGs:           {e2e_rate:8.0f} img/s  ({e2e_rate / model_rate:.2f} of model-only; target >= 0.8)")
 print(f"training, batch 32 at 448, bf16:         {steps:8.1f} steps/s ({steps * 32:.0f} img/s)")
 print(f"MixupOE step, 32 + 32 at 448: ours {ours:6.1f} steps/s, reference loop (fp32) {reference:6.1f} steps/s "

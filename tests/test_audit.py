@@ -118,7 +118,7 @@ def test_planted_copies_are_found_and_filtered_out(world, tmp_path, capsys):
     # The same audit again: identical report, whole-image hashes from the cache.
     assert run_cli(*audit_args(world, "planted", tmp_path / "again", "--hash-cache", tmp_path / "cache"), capsys=capsys)[0] == 0
     assert (tmp_path / "again" / "audit.json").read_bytes() == (tmp_path / "audit" / "audit.json").read_bytes()
-    assert len(list((tmp_path / "cache" / "phash-v1").glob("*.npz"))) == 1
+    assert len(list((tmp_path / "cache" / "phash-v2").glob("*.npz"))) == 1
 
     base = world["base"]
     status, out, err = run_cli("filter-outliers", "bird", "--source", "webvision", "--root", world["planted_root"],
@@ -181,6 +181,40 @@ def test_phash_is_imagehash_phash(tmp_path):
         ours = int(phash(thumbnails((tmp_path / "x.png").read_bytes()))[0])
         reference = imagehash.phash(Image.open(tmp_path / "x.png")).hash.reshape(-1)
         assert [(ours >> (63 - bit)) & 1 for bit in range(64)] == reference.astype(int).tolist()
+
+
+@pytest.mark.parametrize("kind", ["420", "444", "progressive", "gray", "small", "odd", "cmyk"])
+def test_turbojpeg_decoding_equals_pil_draft(kind):
+    """decode_gray's TurboJPEG path gives PIL's reduced-scale grayscale pixels (draft + convert("L"))."""
+    image = Image.open(io.BytesIO(photo(7, size={"small": (24, 20), "odd": (301, 203)}.get(kind, (341, 256)))))
+    options = {"420": {}, "444": {"subsampling": 0}, "progressive": {"progressive": True}}.get(kind, {})
+    if kind == "gray":
+        image = image.convert("L")
+    if kind == "cmyk":
+        image = image.convert("CMYK")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85, **options)
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as pil:
+        pil.draft("L", (hashing.DCT_SIZE, hashing.DCT_SIZE))
+        expected = np.asarray(pil.convert("L"))
+    ours = np.asarray(hashing.decode_gray(data))
+    assert ours.shape == expected.shape and min(ours.shape) >= min(hashing.DCT_SIZE, *image.size[::-1])
+    if kind == "cmyk":  # TurboJPEG and PIL convert CMYK to gray with different formulas
+        assert np.abs(ours.astype(int) - expected).mean() < 24
+    else:
+        assert np.array_equal(ours, expected)
+
+
+def test_truncated_and_oversized_jpegs_are_unreadable(tmp_path, monkeypatch):
+    data = photo(3, size=(341, 256))
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "whole.jpg").write_bytes(data)
+    truncated = hash_images(tmp_path, ["cut.jpg", "whole.jpg"], workers=1)
+    assert [p for p, _ in truncated.unreadable] == [0] and "truncated" in truncated.unreadable[0][1]
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 341 * 256 // 3)  # PIL's decompression-bomb limit, lowered
+    oversized = hash_images(tmp_path, ["whole.jpg"], workers=1)
+    assert len(oversized.unreadable) == 1 and "DecompressionBombError" in oversized.unreadable[0][1]
 
 
 def test_hashes_cache_and_unreadable_images(tmp_path, monkeypatch):

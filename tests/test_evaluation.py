@@ -1,7 +1,6 @@
 """Scorers against hand computations, and evaluate / report / plot end to end."""
 
 import json
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -305,33 +304,87 @@ def _noise_images(folder: Path, count: int) -> list[str]:
     return [f"{i}.png" for i in range(count)]
 
 
-def test_bf16_backbone_with_float32_head(tmp_path, monkeypatch):
-    """bf16 autocast (on the CPU here, as on CUDA): the float32 head removes the ties of bf16 logits
-    and is closer to float32 than full autocast; ranks and metrics stay within what a random-init
-    ResNet-18's bf16 backbone allows (measured: Spearman >= 0.9976, |dAUROC| <= 7.3e-3, |dAUPR| <= 1.3e-2)."""
+def _precision_inputs(count: int) -> torch.Tensor:
+    """Normalised 32 x 32 inputs: the first half noise, the second half dimmer, contrast-reduced
+    noise, so that a random-init network separates the halves somewhat (AUROC about 0.95)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(count, 3, 32, 32, generator=generator)
+    x[count // 2:] = x[count // 2:] * 0.5 + 0.5 * torch.rand(count - count // 2, 3, 1, 1, generator=generator)
+    return (x - 0.45) / 0.225
+
+
+def test_float16_scores_agree_with_float32(monkeypatch):
+    """Issue 11 item 12, on the CPU (autocast works there as on CUDA): the float16 backbone with a
+    float32 head ranks as float32 does (Spearman >= 0.9999 for MSP, MaxLogit, Energy), AUROC within
+    1e-4, AUPR within 2e-4, FPR95 within 3 ID images (its step is 1 / #ID). A bf16 backbone does not
+    reach the rank target (measured 0.9996): the reason inference autocasts to float16."""
     from scipy.stats import spearmanr
 
-    from fgood_bench.evaluation import forward
+    from fgood_bench.training import precision
 
-    paths = _noise_images(tmp_path, 96)
+    torch.manual_seed(0)
+    model, inputs, half = build_model("resnet18", 8).eval(), _precision_inputs(2000), 1000
+    exact = precision.Inference(model, "cpu", amp=False)(inputs).numpy()
+
+    def agreement(dtype) -> list[tuple]:
+        monkeypatch.setattr(precision, "INFERENCE_DTYPE", dtype)
+        with precision.Inference(model, "cpu", amp=True) as infer:
+            logits = infer(inputs).numpy()
+        rows = []
+        for scorer in (MSP(), MaxLogit(), Energy()):
+            ours, reference = scorer.score({"logits": logits}), scorer.score({"logits": exact})
+            a, b = ood_metrics(ours[:half], ours[half:]), ood_metrics(reference[:half], reference[half:])
+            rows.append((spearmanr(ours, reference)[0], *(abs(a[k] - b[k]) for k in ("auroc", "aupr_out", "fpr95"))))
+        return rows
+
+    for rho, auroc, aupr, fpr95 in agreement(torch.float16):
+        assert rho >= 0.9999 and auroc <= 1e-4 and aupr <= 2e-4 and fpr95 <= 3 / half + 1e-12
+    assert min(row[0] for row in agreement(torch.bfloat16)) < 0.9999
+
+
+def test_forward_outputs_use_float16_autocast_with_float32_head(tmp_path):
+    """forward_outputs(amp=True) scores through precision.Inference: close to float32 (float16's
+    error, about 1e-3 here; bf16's is about 1e-2) but not equal, and no ties in MaxLogit."""
+    paths = _noise_images(tmp_path, 64)
     torch.manual_seed(0)
     model = build_model("resnet18", 8)
     config = TrainConfig(weights=None, image_size=32, workers=0)
 
     def logits(amp: bool) -> np.ndarray:
-        return forward.forward_outputs(model, tmp_path, paths, config, Runtime(), {"logits"}, amp=amp, progress=False)["logits"]
+        return forward_outputs(model, tmp_path, paths, config, Runtime(), {"logits"}, amp=amp, progress=False)["logits"]
 
-    exact, mixed = logits(False), logits(True)
-    with monkeypatch.context() as patch:  # today's behaviour: everything under autocast
-        patch.setattr(forward, "float32_head", lambda model: nullcontext())
-        full = logits(True)
-    assert len(np.unique(exact.max(1))) == len(np.unique(mixed.max(1))) == 96 > len(np.unique(full.max(1)))
-    assert np.abs(mixed - exact).mean() < np.abs(full - exact).mean()
-    for scorer in (MSP(), MaxLogit(), Energy()):
-        ours, reference = scorer.score({"logits": mixed}), scorer.score({"logits": exact})
-        assert spearmanr(ours, reference)[0] >= 0.997
-        a, b = ood_metrics(ours[:64], ours[64:]), ood_metrics(reference[:64], reference[64:])
-        assert abs(a["auroc"] - b["auroc"]) <= 0.01 and abs(a["aupr_out"] - b["aupr_out"]) <= 0.02
+    mixed, exact = logits(True), logits(False)
+    assert 0 < np.abs(mixed - exact).max() < 5e-3
+    assert len(np.unique(mixed.max(1))) == 64
+
+
+def test_float16_overflow_is_recomputed_in_float32(capsys):
+    """A batch whose float16 activations overflow is scored again in float32, counted and reported."""
+    from fgood_bench.training.precision import Inference
+
+    torch.manual_seed(0)
+    model = build_model("resnet18", 8).eval()
+    with torch.no_grad():
+        model.conv1.weight *= 1e5  # activations far beyond float16's 65,504
+    inputs = torch.randn(4, 3, 32, 32)
+    with Inference(model, "cpu", amp=True) as infer:
+        logits = infer(inputs)
+    assert infer.fallbacks == 1 and torch.isfinite(logits).all()
+    assert torch.equal(logits, Inference(model, "cpu", amp=False)(inputs))
+    assert "1 batch(es) overflowed float16" in capsys.readouterr().err
+
+
+def test_strict_float32_turns_tf32_off_and_restores_it():
+    from fgood_bench.training.precision import strict_float32
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with strict_float32():
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 class _Splits:

@@ -345,9 +345,9 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
 
 
 def _precision(config: TrainConfig, runtime) -> str:
-    if config.amp and runtime.cuda:
-        return "bf16 autocast backbone; float32 pooling, classification head, features and scorers"
-    return "float32"
+    from fgood_bench.training.precision import describe
+
+    return describe(config.amp and runtime.cuda, runtime.device)
 
 
 def _scorer_settings(name: str, request: EvaluateRequest) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -16,6 +15,7 @@ from fgood_bench.manifests.loading import ImageFiles
 from fgood_bench.progress import progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
 from fgood_bench.training.engine import Runtime, TrainConfig
+from fgood_bench.training.precision import Inference
 
 
 FEATURE_LAYERS = ("stages", "blocks")
@@ -31,40 +31,6 @@ def feature_layers(model: nn.Module, which: str = "stages") -> list[nn.Module]:
     if not all(isinstance(stage, nn.Module) for stage in stages):
         raise FgoodError(f"feature-based scorers need a ResNet-style model with layer1..layer4, not {type(model).__name__}")
     return stages if which == "stages" else [block for stage in stages for block in stage.children()]
-
-
-def classification_heads(model: nn.Module) -> list[nn.Linear]:
-    """The class head (the last ``nn.Linear`` outside the rotation head) and the rotation head's linear layer."""
-    linear = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    heads = [m for name, m in linear if not name.startswith("rotation_head.")][-1:]
-    return heads + [m for name, m in linear if name.startswith("rotation_head.")]
-
-
-@contextmanager
-def float32_head(model: nn.Module):
-    """Under bf16 autocast, recompute the classification heads and the global average pooling
-    that feeds them (``avgpool`` of torchvision ResNets and most CNNs) in float32 from the
-    backbone's bf16 output: the backbone keeps bf16's speed, the logits lose the rounding of
-    bf16's 8-bit mantissa, which ties and reorders nearby scores (docs/evaluation.md)."""
-
-    def exact(function):
-        def hook(module, args, output):
-            with torch.autocast(args[0].device.type, enabled=False):
-                return function(module, args[0].float())
-        return hook
-
-    def linear(module, x):
-        return F.linear(x, module.weight.float(), None if module.bias is None else module.bias.float())
-
-    hooks = [head.register_forward_hook(exact(linear)) for head in classification_heads(model)]
-    pool = getattr(model, "avgpool", None)
-    if isinstance(pool, nn.AdaptiveAvgPool2d):
-        hooks.append(pool.register_forward_hook(exact(lambda m, x: F.adaptive_avg_pool2d(x, m.output_size))))
-    try:
-        yield model
-    finally:
-        for hook in hooks:
-            hook.remove()
 
 
 def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
@@ -90,8 +56,9 @@ def forward_outputs(
     images' resize and crop (default ``config.geometry``); ``transform``: a user's PIL image ->
     normalised input tensor transform instead of the paper's test transform.
 
-    ``amp`` (default: ``config.amp`` on CUDA) runs the backbone under bf16 autocast; the heads, the
-    pooling before them and everything the scorers compute stay float32 (:func:`float32_head`).
+    ``amp`` (default: ``config.amp`` on CUDA) runs the backbone under float16 autocast; the heads,
+    the pooling before them and everything the scorers compute stay float32, and without it the
+    pass is strict float32 (:mod:`fgood_bench.training.precision`).
     """
     model = model.to(runtime.device).eval()
     modules, captured, hooks = [], {}, []
@@ -113,13 +80,11 @@ def forward_outputs(
     collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(modules))},
                                   **{f"gram{i}": [] for i in range(len(modules))}}
     amp = config.amp and runtime.cuda if amp is None else amp
-    autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=amp)
     try:
-        with float32_head(model) if amp else nullcontext():
+        with Inference(model, runtime.device, amp) as infer:
             for images, _, _ in progress_bar(loader, desc=desc, enabled=progress, items_per_step=config.batch_size * 2):
                 inputs = to_input(images)
-                with torch.inference_mode(), autocast:
-                    logits = model(inputs)
+                logits = infer(inputs)
                 collected["logits"].append(logits.float().cpu())
                 for i in range(len(modules)):
                     if "pooled" in needs:
@@ -130,7 +95,7 @@ def forward_outputs(
                     collected["odin_logits"].append(
                         odin_perturbed(model, inputs, odin_epsilon, odin_temperature, to_input.std).cpu())
                 if "rotation" in needs:
-                    collected["rotation"].append(_rotation_loss(model, inputs, autocast).cpu())
+                    collected["rotation"].append(_rotation_loss(model, inputs, infer).cpu())
     finally:
         for hook in hooks:
             hook.remove()
@@ -146,13 +111,13 @@ def forward_outputs(
     return outputs
 
 
-def _rotation_loss(model: nn.Module, inputs: torch.Tensor, autocast) -> torch.Tensor:
+def _rotation_loss(model: nn.Module, inputs: torch.Tensor, infer: Inference) -> torch.Tensor:
     """Per image: the rotation head's cross-entropy, averaged over the four rotations."""
     from fgood_bench.training.methods import rotations
 
     rotated, labels = rotations(inputs)
-    with torch.inference_mode(), autocast:
-        model(rotated)
+    infer(rotated)
+    with torch.inference_mode():
         losses = F.cross_entropy(model.rotation_head().float(), labels, reduction="none")
     return losses.view(4, len(inputs)).mean(dim=0)
 

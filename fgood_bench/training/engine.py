@@ -2,7 +2,8 @@
 
 Launched with ``torchrun --nproc-per-node N -m fgood_bench ...`` the same code trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPUs) and shards inference, gathering the
-results on rank 0. On CUDA it runs in bf16 autocast with channels_last tensors.
+results on rank 0. On CUDA training runs in bf16 autocast with channels_last tensors, and
+inference as :mod:`fgood_bench.training.precision` says (float16 backbone, float32 head).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fgood_bench.interrupt import interruptible
 from fgood_bench.progress import SlowRunNotice, progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 from fgood_bench.training.models import atomic_torch_save, unwrap
+from fgood_bench.training.precision import Inference
 
 
 @dataclass
@@ -382,10 +384,10 @@ def predict_logits(
     loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     outputs = []
-    for images, _, _ in progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
-                                     items_per_step=config.batch_size * 2):
-        with _autocast(runtime, config.amp):
-            outputs.append(logits_of(model(to_input(images))).float().cpu())
+    with Inference(model, runtime.device, config.amp and runtime.cuda) as infer:  # float16 backbone, float32 head
+        for images, _, _ in progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
+                                         items_per_step=config.batch_size * 2):
+            outputs.append(logits_of(infer(to_input(images))).float().cpu())
     logits = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
     if runtime.world == 1:
         return logits
