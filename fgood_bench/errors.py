@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+EXIT_BAD_INPUT = 2  # the exit status of a FgoodError (and of a bad command line)
+
 
 class FgoodError(Exception):
     """A problem with the user's input (files, arguments), reported as one line."""

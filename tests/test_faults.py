@@ -588,12 +588,13 @@ def test_bad_checkpoints_are_one_line(world, tmp_path, capsys):
 
 def test_multi_line_library_errors_become_one_line(capsys, monkeypatch):
     import fgood_bench.cli as cli
+    import fgood_bench.commands.datasets as commands_datasets
     from fgood_bench.errors import FgoodError
 
     def fails(args):
         raise FgoodError("ck.pt: does not fit resnet18 (Error(s) in loading state_dict:\n\tMissing key(s): fc.weight\n)")
 
-    monkeypatch.setattr(cli, "cmd_datasets", fails)
+    monkeypatch.setattr(commands_datasets, "cmd_datasets", fails)
     monkeypatch.setattr(cli, "build_parser", lambda real=cli.build_parser: _parser_running(real(), fails))
     assert refused(run_cli("datasets", capsys=capsys)) == \
         "fgood-bench: error: ck.pt: does not fit resnet18 (Error(s) in loading state_dict: Missing key(s): fc.weight )\n"

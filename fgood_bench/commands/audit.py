@@ -10,7 +10,7 @@ from pathlib import Path
 
 def add_parser(commands) -> None:
     from fgood_bench.audit.leakage import DEFAULT_THRESHOLD
-    from fgood_bench.cli import _add_overwrite, non_negative_int, positive_int
+    from fgood_bench.commands.options import add_overwrite, non_negative_int, positive_int
 
     audit = commands.add_parser(
         "audit-leakage", help="find copies of test images in the outlier set, the training split and OOD sets",
@@ -31,15 +31,15 @@ def add_parser(commands) -> None:
     audit.add_argument("--hash-cache", type=Path, metavar="DIR",
                        help="keep image hashes here, keyed by file content: a later audit of the same images skips decoding")
     audit.add_argument("--workers", type=positive_int, help="decoding threads (default: all CPUs)")
-    _add_overwrite(audit, "replace an earlier audit in OUT")
+    add_overwrite(audit, "replace an earlier audit in OUT")
     audit.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fgood_bench.audit.leakage import AuditRequest, audit_leakage
-    from fgood_bench.cli import _named
+    from fgood_bench.commands.options import named
 
-    ood_roots = _named(args.ood_root, "--ood-root", "DIR")
+    ood_roots = named(args.ood_root, "--ood-root", "DIR")
     audit = audit_leakage(AuditRequest(
         benchmark=args.benchmark, root=args.root, out=args.out, outliers=args.outliers, outlier_root=args.outlier_root,
         ood=args.ood, ood_roots=ood_roots, threshold=args.threshold, hash_cache=args.hash_cache, workers=args.workers,

@@ -10,7 +10,7 @@ from fgood_bench.errors import FgoodError
 
 
 def add_parser(commands) -> None:
-    from fgood_bench.cli import _add_dataset_options, _add_model_options, positive_int
+    from fgood_bench.commands.options import add_dataset_options, add_model_options, positive_int
 
     study = commands.add_parser("study", help="studies of benchmark design run with the pipeline's own commands")
     kinds = study.add_subparsers(dest="study", required=True, metavar="STUDY")
@@ -29,13 +29,13 @@ def add_parser(commands) -> None:
     random.add_argument("--splits", type=positive_int, default=20, help="number of random splits (default 20)")
     random.add_argument("--ranked", type=Path, help="a build-splits benchmark with the same --num-id, trained and marked for comparison")
     random.add_argument("--scorer", default="msp", help="the evaluate scorer whose AUROC / AUPR are reported (default msp)")
-    _add_dataset_options(random)
-    _add_model_options(random)
+    add_dataset_options(random)
+    add_model_options(random)
     random.set_defaults(run=run_random_splits)
 
 
 def run_random_splits(args: argparse.Namespace) -> int:
-    from fgood_bench.cli import _dataset_options
+    from fgood_bench.commands.options import dataset_options
     from fgood_bench.study.random_splits import StudyRequest, run_study, study_markdown
     from fgood_bench.training.engine import TrainConfig
 
@@ -46,7 +46,7 @@ def run_random_splits(args: argparse.Namespace) -> int:
                          amp=not args.no_amp)
     summary = run_study(StudyRequest(
         root=args.root, out=args.out, num_id=args.num_id, benchmark=None if args.benchmark == "custom" else args.benchmark,
-        dataset=args.dataset, dataset_options=_dataset_options(args), splits=args.splits, seed=args.seed,
+        dataset=args.dataset, dataset_options=dataset_options(args), splits=args.splits, seed=args.seed,
         ranked=args.ranked, scorer=args.scorer, config=config, epochs=args.epochs, progress=sys.stderr.isatty(),
     ))
     print(study_markdown(summary), end="")
