@@ -21,7 +21,6 @@ with the jet colour map of their figures.
 from __future__ import annotations
 
 import io
-import json
 import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -266,43 +265,43 @@ def render_cams(request: CamRequest) -> tuple[dict, object]:
     paths = [rows.paths[i] for i in chosen]
     check_inside_root(root, paths)
     models = load_models(request, benchmark.id_class_names)
+    images = [{"path": rows.paths[i], "label": rows.labels[i], "class": rows.class_names[i]} for i in chosen]
     if request.out is None:
-        return _render(request, benchmark, split, rows, chosen, root, models)
+        return _render(request, benchmark, split, root, images, models)
     with run_folder(Path(request.out), "cam", reuse=request.overwrite, owned=CAM_FILES):
-        return _render(request, benchmark, split, rows, chosen, root, models)
+        return _render(request, benchmark, split, root, images, models)
 
 
-def _render(request: CamRequest, benchmark: Manifest, split: str, rows, chosen: list[int], root: Path,
+def _render(request: CamRequest, benchmark: Manifest, split: str, root: Path, images: list[dict],
             models: list[CamModel]) -> tuple[dict, object]:
     classes = benchmark.id_class_names
     runtime = setup_runtime(request.device)
-    paths = [rows.paths[i] for i in chosen]
+    paths = [image["path"] for image in images]
     columns, records, first_images = [], [], None
     for cam_model in models:
-        images = images_for(root, paths, cam_model.geometry)
-        first_images = images if first_images is None else first_images
-        result = model_cams(cam_model, images, runtime.device)
+        pixels = images_for(root, paths, cam_model.geometry)
+        first_images = pixels if first_images is None else first_images
+        result = model_cams(cam_model, pixels, runtime.device)
         predictions = [{"class": classes[c], "label": c, "confidence": p} for c, p in zip(result["predicted"], result["confidence"])]
-        columns.append({"label": cam_model.label, "images": to_pixels(images), "maps": result["maps"],
+        columns.append({"label": cam_model.label, "images": to_pixels(pixels), "maps": result["maps"],
                         "captions": [f"{_caption(p['class'])}\n{p['confidence']:.2f}" for p in predictions]})
         records.append({"label": cam_model.label, "checkpoint": str(cam_model.checkpoint),
                         "checkpoint_sha256": sha256_file(cam_model.checkpoint),
                         "method": cam_model.payload.get("method"), "arch": cam_model.payload.get("arch", request.arch),
                         "geometry": asdict(cam_model.geometry), "predictions": predictions})
     shown = "holdout" if split == "ood_test" else split
-    images = [{"path": rows.paths[i], "label": rows.labels[i], "class": rows.class_names[i]} for i in chosen]
     fig = cam_figure(to_pixels(first_images), [_caption(image["class"]) for image in images], columns,
                      title=f"{benchmark.name}, {split}: class activation maps of the predicted class",
                      image_title=f"image ({shown})")
     record = {
         "toolkit": f"fgood-bench {__version__}",
-        "method": {"saliency": "CAM (Zhou et al. 2016): sum_k w[c,k] f_k(x,y), f = the last feature map (layer4), "
+        "cam": {"saliency": "CAM (Zhou et al. 2016): sum_k w[c,k] f_k(x,y), f = the last feature map (layer4), "
                                "w = the fc weights of the predicted class c",
                    "display": "min-max normalised to [0, 1] per map, then bilinear upsampling to the input crop",
                    "confidence": "softmax probability of the predicted class"},
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
         "split": split, "num": request.num, "seed": request.seed,
-        "figure": {"rows": len(chosen), "columns": 1 + len(models),
+        "figure": {"rows": len(images), "columns": 1 + len(models),
                    "files": ["cam.png", *(["cam.pdf"] if request.pdf else []), "cam.json"]},
         "images": images,
         "models": records,
