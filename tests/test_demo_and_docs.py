@@ -95,6 +95,7 @@ FAST = {
               "--workers", "0", "--outlier-batch-size", "8"],
     "evaluate": ["--image-size", "32", "--batch-size", "8", "--workers", "0", "--gram-orders", "3"],
     "build-ood-set": ["--image-size", "32", "--size", "2"],
+    "cam": ["--num", "2"],  # the generated dog benchmark's holdout has 2 images
 }
 
 
