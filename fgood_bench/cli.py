@@ -635,10 +635,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(plot, "redraw an existing confidence.png, or replace earlier comparison figures in OUT")
     plot.set_defaults(run=cmd_plot)
 
-    from fgood_bench.commands import audit, publish, study  # noqa: E402  (commands with a module of their own)
+    from fgood_bench.commands import audit, publish, study, sweep  # noqa: E402  (commands with a module of their own)
 
     audit.add_parser(commands)
     study.add_parser(commands)
+    sweep.add_parser(commands)
     publish.add_parser(commands)
     return parser
 
