@@ -99,7 +99,7 @@ def test_other_bad_arguments(setting, tmp_path, capsys):
 
 
 def test_training_leaves_out_the_id_validation_images_evaluate_carves(setting):
-    from fgood_bench.evaluation.evaluate import id_validation
+    from fgood_bench.evaluation.evaluate import held_out_in_training, id_validation
     from fgood_bench.training.train import _without_validation
 
     bird = Manifest.load(setting["base"] / "out" / "bird")
@@ -110,6 +110,10 @@ def test_training_leaves_out_the_id_validation_images_evaluate_carves(setting):
     assert not set(kept.paths) & set(validation.images.paths) and set(kept.paths) | set(validation.images.paths) == set(rows.paths)
     assert kept.labels == [y for p, y in zip(rows.paths, rows.labels) if p in set(kept.paths)]
     assert _without_validation(bird, rows, setting["root"], None) == (rows, None)
+    # evaluate tells whether a checkpoint was trained without them
+    assert held_out_in_training(validation, {"held_out_id_validation": record})
+    assert not held_out_in_training(validation, {}) and not held_out_in_training(id_validation(bird, setting["root"], 4), {
+        "held_out_id_validation": record})
 
 
 def crafted(name, point, accuracy, aupr):
