@@ -96,6 +96,14 @@ def test_other_bad_arguments(setting, tmp_path, capsys):
     status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--init", tmp_path / "seen.pt"), capsys=capsys)
     assert status == 2 and "trained on the ID validation images the sweep selects on" in err
     assert not (tmp_path / "o").exists()
+    # train itself refuses to fine-tune such a model into one that claims to have left them out
+    from fgood_bench.errors import FgoodError
+    from fgood_bench.training.train import TrainRequest, train
+
+    with pytest.raises(FgoodError, match="seen.pt: was trained on the ID validation images this training leaves out"):
+        train(TrainRequest(method="oe", manifest=bird.path, root=setting["root"], out=tmp_path / "t", init=tmp_path / "seen.pt",
+                           outliers=setting["base"] / "out" / "places365", outlier_root=setting["places"],
+                           settings={"arch": "resnet18", "image_size": 32}, hold_out_validation=0, progress=False))
 
 
 def test_training_leaves_out_the_id_validation_images_evaluate_carves(setting):

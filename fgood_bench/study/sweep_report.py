@@ -150,10 +150,11 @@ def _heatmap(summary: dict, value, title: str, metric: str) -> bytes:
     by_point = {(r["point"][row_key], r["point"][column_key]): r for r in summary["points"]}
     matrix = np.array([[100 * value(by_point[(a, b)]) for b in column_values] for a in row_values])
     fig, ax = plt.subplots(figsize=(1.2 * len(column_values) + 2.4, 0.8 * len(row_values) + 1.6), dpi=120)
-    image = ax.imshow(matrix, cmap="viridis_r" if metric == "fpr95" else "viridis", aspect="auto")
+    lower_is_better = metric == "fpr95"  # the better cells bright either way
+    image = ax.imshow(matrix, cmap="viridis_r" if lower_is_better else "viridis", aspect="auto")
     for i, j in itertools.product(range(len(row_values)), range(len(column_values))):
         ax.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=9,
-                color="white" if image.norm(matrix[i, j]) < 0.5 else "black")
+                color="white" if (image.norm(matrix[i, j]) < 0.5) != lower_is_better else "black")
     chosen = summary["selection"]["point"]
     i, j = row_values.index(chosen[row_key]), column_values.index(chosen[column_key])
     ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", linewidth=2.5))

@@ -145,6 +145,8 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
         model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != classes:
             raise FgoodError(f"{request.init}: trained on other classes than {benchmark.name}'s ID classes")
+        if held_out is not None and (payload.get("held_out_id_validation") or {}).get("paths_sha256") != held_out["paths_sha256"]:
+            raise FgoodError(f"{request.init}: was trained on the ID validation images this training leaves out")
         config.arch = payload.get("arch", config.arch)
     else:
         model = build_model(config.arch, len(classes), config.weights, config.image_size)
