@@ -17,7 +17,7 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process killed by 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fgood_bench.commands import audit, cam, datasets, demo, evaluation, outliers, publish, splits, study, training
+    from fgood_bench.commands import audit, cam, datasets, demo, evaluation, outliers, publish, splits, study, sweep, training
 
     parser = OneLineParser(
         prog="fgood-bench",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (demo, datasets, splits, training, evaluation, cam, outliers, audit, study, publish):  # --help lists them in this order
+    for command in (demo, datasets, splits, training, evaluation, cam, outliers, audit, study, sweep, publish):  # --help lists them in this order
         command.add_parser(commands)
     return parser
 

@@ -93,6 +93,8 @@ FAST = {
                      "--workers", "0"],
     "train": ["--arch", "resnet18", "--weights", "none", "--epochs", "1", "--image-size", "32", "--batch-size", "8",
               "--workers", "0", "--outlier-batch-size", "8"],
+    "sweep": ["--arch", "resnet18", "--weights", "none", "--epochs", "1", "--standard-epochs", "1", "--image-size", "32",
+              "--batch-size", "8", "--workers", "0", "--outlier-batch-size", "8"],
     "evaluate": ["--image-size", "32", "--batch-size", "8", "--workers", "0", "--gram-orders", "3"],
     "build-ood-set": ["--image-size", "32", "--size", "2"],
     "cam": ["--num", "2"],  # the generated dog benchmark's holdout has 2 images

@@ -281,6 +281,8 @@ def test_validation_outliers_are_scored_against_id_validation_images(setting, va
     assert results["ood_sets"]["val"]["scored_against"] == "id_val" and results["ood_sets"]["holdout"]["scored_against"] == "id_test"
     record = results["settings"]["id_validation"]
     assert record["source"] == "carved from id_train" and record["count"] == 8 and results["counts"]["id_val"] == 8
+    assert record["held_out_in_training"] is False  # ck.pt records no held-out images (sweep trains without them)
+    assert results["id_val_accuracy"] * 8 == round(results["id_val_accuracy"] * 8)  # the accuracy on those 8 images
     scores = pq.read_table(tmp_path / "a" / "scores.parquet")
     sets, paths = np.array(scores.column("set").to_pylist()), np.array(scores.column("path").to_pylist())
     bird = Manifest.load(setting["base"] / "out" / "bird")

@@ -184,6 +184,16 @@ def id_validation(benchmark: Manifest, root: Path, seed: int) -> Validation:
     return Validation(images, carved, record)
 
 
+def held_out_in_training(validation: Validation, payload: dict) -> bool:
+    """Whether the model was trained without the ID validation images: always so for the benchmark's
+    id_val split; for images carved from id_train, when the checkpoint records that it left out
+    the same images (``train`` with ``hold_out_validation``, as ``sweep`` trains)."""
+    if validation.carved is None:
+        return True
+    held_out = payload.get("held_out_id_validation")
+    return isinstance(held_out, dict) and held_out.get("paths_sha256") == validation.record["paths_sha256"]
+
+
 def _subset(outputs: dict, mask: np.ndarray) -> dict:
     """The rows ``mask`` of every output of :func:`forward_outputs`."""
     return {k: [v[mask] for v in value] if isinstance(value, list) else value[mask] for k, value in outputs.items()}
@@ -280,6 +290,10 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
     if classifier_scorers and not is_classifier:
         raise FgoodError(f"the model gives {id_outputs['logits'].shape[1]} outputs per image, the benchmark has {len(classes)} ID classes")
     accuracy = float(np.mean(id_outputs["logits"].argmax(axis=1) == np.asarray(id_rows.labels))) if is_classifier else None
+    validation_accuracy = None  # Appendix D.3 selects "while the ID classification accuracy is minimally affected"
+    if validation is not None and is_classifier:
+        validation_accuracy = float(np.mean(validation_outputs["logits"].argmax(axis=1) == np.asarray(validation.images.labels)))
+        validation.record["held_out_in_training"] = held_out_in_training(validation, payload)
     metrics = {}
     for image_set in ood_sets:
         metrics[image_set.name] = {}
@@ -306,6 +320,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
         "model": {"method": payload.get("method", "unknown") if request.checkpoint else getattr(model, "description", type(model).__name__),
                   "arch": arch, "checkpoint": str(request.checkpoint) if request.checkpoint else None},
         "id_accuracy": accuracy,
+        "id_val_accuracy": validation_accuracy,
         "counts": {"id_test": len(id_set.paths), **({"id_val": len(validation.images.paths)} if validation_scored else {}),
                    **{s.name: len(s.paths) for s in ood_sets}},
         "ood_sets": {s.name: {"dataset": s.manifest.dataset, "manifest_sha256": sha256_file(s.manifest.path),

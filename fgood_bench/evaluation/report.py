@@ -38,6 +38,8 @@ def markdown_table(results: dict) -> str:
     model = results.get("model")
     accuracy_text = ("n/a (scores only)" if accuracy is None else  # fgood_bench.evaluate_scores: no class predictions
                      f"{100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else ""))
+    if results.get("id_val_accuracy") is not None:  # a single run scored on ID validation images
+        accuracy_text += f" (ID validation images: {100 * results['id_val_accuracy']:.1f}%)"
     lines = [
         f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR-out ↑ (%) as the `{metric_convention(results)}` "
         f"metric convention defines them. ID accuracy {accuracy_text}.",

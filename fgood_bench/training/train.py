@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.manifest import Manifest, SplitRows
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import clear_outputs, run_folder
@@ -54,6 +54,11 @@ class TrainRequest:
     outlier_batch: int | None = None  # None: the recipe's
     allow_pretrained_leak: bool = False  # ImageNet weights for an ImageNet-derived benchmark
     max_steps: int | None = None
+    # Seed of the ID validation images ``evaluate`` carves from id_train (evaluation/evaluate.py,
+    # ``id_validation``) to leave out of training, so that they stay unseen for selection on them
+    # (``fgood-bench sweep``, Appendix D.3). None: train on all of id_train. A benchmark with an
+    # id_val split needs nothing left out.
+    hold_out_validation: int | None = None
     resume: bool = False
     overwrite: bool = False  # start over in an --out that holds an earlier run (--restart)
     progress: bool = True
@@ -102,6 +107,7 @@ def train(request: TrainRequest) -> Path | None:
         raise FgoodError(f"{benchmark.path}: the id_train split is empty; there is nothing to train on")
     root = benchmark.dataset_root(request.root)
     check_inside_root(root, rows.paths)
+    rows, held_out = _without_validation(benchmark, rows, root, request.hold_out_validation)
     hyper = paper_hyper(benchmark.name, request.hyper, request.method)
     hyper.check()
     recipe = recipe_for(benchmark.name)
@@ -123,7 +129,7 @@ def train(request: TrainRequest) -> Path | None:
         raise FgoodError(f"{request.method} fine-tunes the standard model: give --init CHECKPOINT, or --from-scratch")
     out = Path(request.out)
     with run_folder(out, "train", reuse=request.resume or request.overwrite, owned=RUN_FILES, hint=_rerun_hint(out)):
-        return _train(request, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out, recipe)
+        return _train(request, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out, recipe, held_out)
 
 
 def _rerun_hint(out: Path) -> str:
@@ -133,12 +139,14 @@ def _rerun_hint(out: Path) -> str:
 
 
 def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outliers, fine_tune, config, out,
-           recipe: Recipe) -> Path | None:
+           recipe: Recipe, held_out: dict | None) -> Path | None:
     seed_everything(config.seed)
     if fine_tune:
         model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != classes:
             raise FgoodError(f"{request.init}: trained on other classes than {benchmark.name}'s ID classes")
+        if held_out is not None and (payload.get("held_out_id_validation") or {}).get("paths_sha256") != held_out["paths_sha256"]:
+            raise FgoodError(f"{request.init}: was trained on the ID validation images this training leaves out")
         config.arch = payload.get("arch", config.arch)
     else:
         model = build_model(config.arch, len(classes), config.weights, config.image_size)
@@ -159,8 +167,26 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
         "training": {k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
         "outliers_per_step": outliers.batch_size if outliers else 0,
         "id_accuracy": accuracy,
+        "held_out_id_validation": held_out,
     })
     return out / "classifier.pt"
+
+
+def _without_validation(benchmark: Manifest, rows: SplitRows, root: Path, seed: int | None) -> tuple[SplitRows, dict | None]:
+    """id_train without the ID validation images evaluate carves with ``seed`` (none where the
+    benchmark has an id_val split), and their record (None when nothing is held out)."""
+    if seed is None:
+        return rows, None
+    from fgood_bench.evaluation.evaluate import id_validation
+
+    validation = id_validation(benchmark, root, seed)
+    if validation.carved is None:
+        return rows, None
+    keep = ~validation.carved
+    kept = SplitRows([p for p, k in zip(rows.paths, keep) if k], [y for y, k in zip(rows.labels, keep) if k],
+                     [c for c, k in zip(rows.class_names, keep) if k],
+                     [h for h, k in zip(rows.sha256, keep) if k] if rows.sha256 is not None else None)
+    return kept, validation.record
 
 
 def _id_accuracy(model, benchmark: Manifest, root: Path, config: TrainConfig, runtime, progress: bool) -> dict | None:

@@ -1,0 +1,183 @@
+"""The reports of ``fgood-bench sweep``: the grid as the paper's Table 4 lays it out (Markdown and
+CSV), heat maps of 2-D grids, and what the command prints. Validation columns (the selection's)
+and test columns (``--evaluate-test``, analysis only) are kept apart in each."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from fgood_bench.study.sweep import METRIC_LABELS, SELECT_METRICS, VAL, point_name
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _test_columns(summary: dict) -> list[tuple[str, str]]:
+    """(set, metric) of the test columns."""
+    if not summary["test"]:
+        return []
+    names = list(summary["points"][0]["test"]["metrics"])
+    return [(name, metric) for name in names for metric in SELECT_METRICS]
+
+
+def grid_csv(summary: dict) -> str:
+    """One row per point (and the baseline): the grid values, the validation columns, the test columns."""
+    keys = list(summary["grid"])
+    tests = _test_columns(summary)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["point", *keys, *(f"val_{m}" for m in ("accuracy", *SELECT_METRICS)), "eligible", "selected",
+                     *(["test_id_accuracy"] if tests else []), *(f"test_{name}_{metric}" for name, metric in tests)])
+    selection = summary["selection"]
+    rows = ([summary["baseline"]] if summary["baseline"] else []) + summary["points"]
+    for row in rows:
+        is_point = row["name"] != "baseline"
+        writer.writerow([
+            row["name"], *(repr(row["point"][k]) if is_point else "" for k in keys),
+            *(repr(row["validation"][m]) for m in ("accuracy", *SELECT_METRICS)),
+            int(row["name"] in selection["eligible"]) if is_point else "", int(row["name"] == selection["selected"]) if is_point else "",
+            *([repr(row["test"]["id_accuracy"])] if tests else []),
+            *(repr(row["test"]["metrics"][name][metric]) for name, metric in tests),
+        ])
+    return buffer.getvalue()
+
+
+def _matrix(summary: dict, cell) -> list[str]:
+    """A 2-D grid as Table 4 lays it out: the first key's values down, the second's across; the
+    selected point in bold."""
+    (row_key, row_values), (column_key, column_values) = summary["grid"].items()
+    by_point = {(r["point"][row_key], r["point"][column_key]): r for r in summary["points"]}
+    lines = [f"| {row_key} \\ {column_key} | " + " | ".join(f"{v:g}" for v in column_values) + " |",
+             "|---|" + "---|" * len(column_values)]
+    for a in row_values:
+        cells = []
+        for b in column_values:
+            row = by_point[(a, b)]
+            text = cell(row)
+            cells.append(f"**{text}**" if row["name"] == summary["selection"]["selected"] else text)
+        lines.append(f"| {a:g} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def sweep_markdown(summary: dict) -> str:
+    settings, selection = summary["settings"], summary["selection"]
+    keys = list(summary["grid"])
+    two_d = len(keys) == 2
+    first = summary["points"][0]["validation"]
+    record = first["id_validation"]
+    lines = [
+        f"# {settings['method']} hyperparameter sweep on {settings['benchmark']['name']}",
+        "",
+        f"Selected: **{point_name(selection['point'])}** (`{selection['checkpoint']}`).",
+        "",
+        f"Rule: {selection['rule']} (metric {selection['metric']}, tolerance {selection['tolerance_points']:g} points; "
+        f"best accuracy {_percent(selection['reference_accuracy'])}%; eligible: {len(selection['eligible'])} of "
+        f"{len(summary['points'])} points).",
+        *(["", f"WARNING: {selection['warning']}."] if selection["warning"] else []),
+        "",
+        "## Validation (used for the selection)",
+        "",
+        f"{first['counts'][VAL]} validation outliers ({len(first['per_kind'])} kinds: {', '.join(first['per_kind'])}) against "
+        f"{first['counts']['id_val']} ID validation images ({record['source']}"
+        + (f", seed {record['seed']}; every model here was trained without them" if record.get("seed") is not None else "")
+        + f"). {summary['validation_protocol']}. Values in %.",
+    ]
+    columns = ("accuracy", *SELECT_METRICS)
+    if two_d:
+        for metric in columns:
+            lines += ["", f"### {METRIC_LABELS[metric]}", "", *_matrix(summary, lambda r, m=metric: _percent(r["validation"][m]))]
+    lines += ["", "### All points", "",
+              "| point | " + " | ".join(METRIC_LABELS[m] for m in columns) + " | eligible | selected |",
+              "|---|" + "---|" * (len(columns) + 2)]
+    rows = ([summary["baseline"]] if summary["baseline"] else []) + summary["points"]
+    for row in rows:
+        name = "baseline (the standard model fine-tuned from)" if row["name"] == "baseline" else row["name"]
+        flags = ("", "") if row["name"] == "baseline" else (
+            "yes" if row["name"] in selection["eligible"] else "no", "**yes**" if row["name"] == selection["selected"] else "")
+        lines.append(f"| {name} | " + " | ".join(_percent(row["validation"][m]) for m in columns) + f" | {flags[0]} | {flags[1]} |")
+    if summary["test"]:
+        lines += _test_markdown(summary, rows, two_d)
+    return "\n".join(lines) + "\n"
+
+
+def _test_markdown(summary: dict, rows: list[dict], two_d: bool) -> list[str]:
+    test = summary["test"]
+    names = list(summary["points"][0]["test"]["metrics"])
+    lines = ["", "## Test OOD sets (analysis only: evaluated after the selection, never used by it)", "",
+             f"ID test images against {', '.join(names)}. {test['protocol_text']} Values in %."]
+    if two_d:
+        for metric in SELECT_METRICS:
+            lines += ["", f"### {METRIC_LABELS[metric]}: {' / '.join(names)} (Table 4 layout)", "",
+                      *_matrix(summary, lambda r, m=metric: " / ".join(_percent(r["test"]["metrics"][n][m]) for n in names))]
+    lines += ["", "### All points", "",
+              "| point | ID test accuracy | " + " | ".join(f"{n} {METRIC_LABELS[m]}" for n in names for m in SELECT_METRICS) + " |",
+              "|---|---|" + "---|" * (len(names) * len(SELECT_METRICS))]
+    for row in rows:
+        cells = [_percent(row["test"]["metrics"][n][m]) for n in names for m in SELECT_METRICS]
+        lines.append(f"| {row['name']} | {_percent(row['test']['id_accuracy'])} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def heatmaps(summary: dict) -> dict[str, bytes]:
+    """PNG heat maps of a 2-D grid: one per validation metric (heatmap-val-METRIC.png) and, with
+    --evaluate-test, per test set and metric (heatmap-test-SET-METRIC.png); the selected point framed."""
+    if len(summary["grid"]) != 2:
+        return {}
+    figures = {f"heatmap-val-{m}.png": (lambda r, m=m: r["validation"][m], f"validation {METRIC_LABELS[m]}", m)
+               for m in ("accuracy", *SELECT_METRICS)}
+    if summary["test"]:
+        for name in summary["points"][0]["test"]["metrics"]:
+            figures.update({f"heatmap-test-{name}-{m}.png": (lambda r, n=name, m=m: r["test"]["metrics"][n][m],
+                                                             f"test {name} {METRIC_LABELS[m]} (not used for selection)", m)
+                            for m in SELECT_METRICS})
+    return {file: _heatmap(summary, value, title, metric) for file, (value, title, metric) in figures.items()}
+
+
+def _heatmap(summary: dict, value, title: str, metric: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    (row_key, row_values), (column_key, column_values) = summary["grid"].items()
+    by_point = {(r["point"][row_key], r["point"][column_key]): r for r in summary["points"]}
+    matrix = np.array([[100 * value(by_point[(a, b)]) for b in column_values] for a in row_values])
+    fig, ax = plt.subplots(figsize=(1.2 * len(column_values) + 2.4, 0.8 * len(row_values) + 1.6), dpi=120)
+    lower_is_better = metric == "fpr95"  # the better cells bright either way
+    image = ax.imshow(matrix, cmap="viridis_r" if lower_is_better else "viridis", aspect="auto")
+    for i, j in itertools.product(range(len(row_values)), range(len(column_values))):
+        ax.text(j, i, f"{matrix[i, j]:.1f}", ha="center", va="center", fontsize=9,
+                color="white" if (image.norm(matrix[i, j]) < 0.5) != lower_is_better else "black")
+    chosen = summary["selection"]["point"]
+    i, j = row_values.index(chosen[row_key]), column_values.index(chosen[column_key])
+    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="tab:red", linewidth=2.5))
+    ax.set_xticks(range(len(column_values)), [f"{v:g}" for v in column_values])
+    ax.set_yticks(range(len(row_values)), [f"{v:g}" for v in row_values])
+    ax.set_xlabel(column_key)
+    ax.set_ylabel(row_key)
+    ax.set_title(f"{summary['settings']['benchmark']['name']} {summary['settings']['method']}: {title} (%)", fontsize=9)
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def selection_lines(summary: dict, out: Path) -> list[str]:
+    """What the command prints on stderr after the table."""
+    selection = summary["selection"]
+    lines = [f"selected {point_name(selection['point'])}: {Path(out) / selection['checkpoint']}",
+             f"rule: {selection['rule']}",
+             f"files in {out}: grid.md, grid.csv, selected.json, results.json"
+             + (", heatmap-*.png" if len(summary["grid"]) == 2 else "")]
+    if selection["warning"]:
+        lines.insert(0, f"warning: {selection['warning']}")
+    return lines

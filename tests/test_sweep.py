@@ -1,0 +1,253 @@
+"""sweep: the selection rule on crafted validation results, a sweep whose points are done (no
+training), bad grids, and a tiny 2 x 2 MixupOE sweep end to end that is killed and resumed."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.outputs import marker_bytes
+from fgood_bench.study.sweep import parse_grid, point_name, select_point
+
+TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0", "--epochs", "1",
+        "--standard-epochs", "1", "--val-ood-size", "1"]
+
+
+def sweep_args(setting, out, *extra):
+    base = setting["base"]
+    return ["sweep", "--method", "mixupoe", "--grid", "alpha=0.4,1", "--grid", "beta=1,5", "--manifest", base / "out" / "bird",
+            "--root", setting["root"], "--outliers", base / "out" / "places365", "--outlier-root", setting["places"],
+            "--outlier-batch-size", "8", "--out", out, *TINY, *extra]
+
+
+@pytest.fixture(scope="module")
+def setting(dozen_birds, bird_benchmark):
+    return {"base": bird_benchmark["base"], "root": dozen_birds, "places": bird_benchmark["places"]}
+
+
+def row(name, accuracy, aupr, auroc=0.5, fpr95=0.5):
+    return {"name": name, "validation": {"accuracy": accuracy, "aupr": aupr, "auroc": auroc, "fpr95": fpr95}}
+
+
+def test_selection_rule_tolerance_metric_and_ties():
+    rows = [row("a", 0.900, 0.70), row("b", 0.870, 0.95), row("c", 0.905, 0.80), row("d", 0.898, 0.85)]
+    chosen = select_point(rows, "aupr", 1.0)  # b has the best AUPR but loses 3.5 points of accuracy
+    assert chosen["selected"] == "d" and chosen["eligible"] == ["a", "c", "d"] and chosen["reference_accuracy"] == 0.905
+    assert "at most 1 percentage point below the best point's" in chosen["rule"]
+    assert select_point(rows, "aupr", 0.5)["eligible"] == ["a", "c"]  # a is exactly 0.5 points below: eligible
+    assert select_point(rows, "aupr", 0.5)["selected"] == "c"
+    assert select_point(rows, "aupr", 0.0)["selected"] == "c"
+    assert select_point(rows, "aupr", 10.0)["selected"] == "b"
+    # fpr95 is minimised
+    fpr = [row("a", 0.9, 0.5, fpr95=0.30), row("b", 0.9, 0.5, fpr95=0.20), row("c", 0.9, 0.5, fpr95=0.25)]
+    assert select_point(fpr, "fpr95", 1.0)["selected"] == "b"
+    # ties: the higher accuracy, then the earlier point in grid order
+    tied = [row("a", 0.895, 0.8), row("b", 0.900, 0.8), row("c", 0.900, 0.8), row("d", 0.900, 0.7)]
+    assert select_point(tied, "aupr", 1.0)["selected"] == "b"
+    assert select_point([row("x", 0.9, 0.8), row("y", 0.9, 0.8)], "auroc", 1.0)["selected"] == "x"
+
+
+def test_grid_keys_values_and_points():
+    grid = parse_grid("mixupoe", ["alpha=0.4,1,2", "beta_in_in=0.5"])
+    assert grid == [("alpha", [0.4, 1.0, 2.0]), ("beta-in-in", [0.5])]
+    assert parse_grid("energy-oe", ["m-in=-20,-15"]) == [("m-in", [-20.0, -15.0])]
+    assert point_name({"alpha": 0.4, "beta": 5.0}) == "alpha=0.4,beta=5.0"
+
+
+@pytest.mark.parametrize("method, grid, message", [
+    ("mixupoe", ["gamma=1"], "mixupoe has no hyperparameter 'gamma'; its keys are alpha, beta, alpha-in-in, beta-in-in, beta-out"),
+    ("oe", ["alpha=1"], "oe has no hyperparameter 'alpha'; its keys are beta"),
+    ("energy-oe", ["beta=1"], "its keys are m-in, m-out, energy-weight"),
+    ("mixupoe", ["beta=x"], "expected beta=NUMBER[,NUMBER...]"),
+    ("mixupoe", ["beta=1,1"], "a value is listed twice"),
+    ("mixupoe", ["beta=1", "beta=2"], "--grid beta: given twice"),
+    ("mixupoe", ["beta=-1"], "--beta must be >= 0"),
+    ("mixupoe", ["alpha=0"], "--alpha and --alpha-in-in must be > 0"),
+])
+def test_bad_grids_fail_in_one_line_before_any_work(setting, tmp_path, capsys, method, grid, message):
+    args = sweep_args(setting, tmp_path / "o")
+    args[args.index("--method") + 1] = method
+    args = [a for i, a in enumerate(args) if a != "--grid" and (i == 0 or args[i - 1] != "--grid")]
+    for spec in grid:
+        args += ["--grid", spec]
+    status, _, err = run_cli(*args, capsys=capsys)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_other_bad_arguments(setting, tmp_path, capsys):
+    status, _, err = run_cli("sweep", "--method", "standard", "--grid", "beta=1", "--manifest", "m", "--root", "r",
+                             "--out", tmp_path / "o", capsys=capsys)
+    assert status == 2 and "invalid choice: 'standard'" in err
+    status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--ood", "holdout"), capsys=capsys)
+    assert status == 2 and "add --evaluate-test (they never select)" in err
+    places = setting["base"] / "out" / "places365"
+    status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--val-ood", places), capsys=capsys)
+    assert status == 2 and "not a set of validation outliers" in err and "--evaluate-test --ood" in err
+    # an --init that was trained on the ID validation images the sweep selects on
+    from fgood_bench.training.models import build_model, save_classifier
+
+    bird = Manifest.load(setting["base"] / "out" / "bird")
+    save_classifier(tmp_path / "seen.pt", build_model("resnet18", 8, None, 32), "resnet18", bird.id_class_names)
+    status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--init", tmp_path / "seen.pt"), capsys=capsys)
+    assert status == 2 and "trained on the ID validation images the sweep selects on" in err
+    assert not (tmp_path / "o").exists()
+    # train itself refuses to fine-tune such a model into one that claims to have left them out
+    from fgood_bench.errors import FgoodError
+    from fgood_bench.training.train import TrainRequest, train
+
+    with pytest.raises(FgoodError, match="seen.pt: was trained on the ID validation images this training leaves out"):
+        train(TrainRequest(method="oe", manifest=bird.path, root=setting["root"], out=tmp_path / "t", init=tmp_path / "seen.pt",
+                           outliers=setting["base"] / "out" / "places365", outlier_root=setting["places"],
+                           settings={"arch": "resnet18", "image_size": 32}, hold_out_validation=0, progress=False))
+
+
+def test_training_leaves_out_the_id_validation_images_evaluate_carves(setting):
+    from fgood_bench.evaluation.evaluate import held_out_in_training, id_validation
+    from fgood_bench.training.train import _without_validation
+
+    bird = Manifest.load(setting["base"] / "out" / "bird")
+    rows = bird.split("id_train")
+    kept, record = _without_validation(bird, rows, setting["root"], seed=3)
+    validation = id_validation(bird, setting["root"], 3)
+    assert record == validation.record and len(kept.paths) == len(rows.paths) - len(validation.images.paths) == 40
+    assert not set(kept.paths) & set(validation.images.paths) and set(kept.paths) | set(validation.images.paths) == set(rows.paths)
+    assert kept.labels == [y for p, y in zip(rows.paths, rows.labels) if p in set(kept.paths)]
+    assert _without_validation(bird, rows, setting["root"], None) == (rows, None)
+    # evaluate tells whether a checkpoint was trained without them
+    assert held_out_in_training(validation, {"held_out_id_validation": record})
+    assert not held_out_in_training(validation, {}) and not held_out_in_training(id_validation(bird, setting["root"], 4), {
+        "held_out_id_validation": record})
+
+
+def crafted(name, point, accuracy, aupr):
+    return {"name": name, "point": point, "checkpoint": f"points/{name}/train/classifier.pt", "checkpoint_sha256": "0" * 64,
+            "validation": {"accuracy": accuracy, "aupr": aupr, "auroc": aupr, "fpr95": 1 - aupr,
+                           "per_kind": {"gaussian": {"auroc": aupr}}, "pooled": {},
+                           "id_validation": {"source": "carved from id_train", "seed": 0, "count": 8},
+                           "counts": {"id_val": 8, "val": 8}}}
+
+
+def test_a_sweep_whose_points_are_done_only_selects_and_reports(setting, tmp_path, capsys, monkeypatch):
+    """Points with a result.json are never trained again; the selection follows the rule on their
+    crafted validation results and changes with the selection options alone."""
+    out = tmp_path / "sweep"
+    (out / "baseline").mkdir(parents=True)
+    (out / ".fgood-bench.json").write_bytes(marker_bytes("sweep"))
+    (out / "baseline" / "result.json").write_text(json.dumps(crafted("baseline", {}, 0.95, 0.5)))
+    values = {(0.4, 1.0): (0.900, 0.70), (0.4, 5.0): (0.870, 0.95), (1.0, 1.0): (0.905, 0.80), (1.0, 5.0): (0.898, 0.85)}
+    for (alpha, beta), (accuracy, aupr) in values.items():
+        name = point_name({"alpha": alpha, "beta": beta})
+        (out / "points" / name).mkdir(parents=True)
+        (out / "points" / name / "result.json").write_text(
+            json.dumps(crafted(name, {"alpha": alpha, "beta": beta}, accuracy, aupr)))
+    monkeypatch.setattr("fgood_bench.training.train.train", lambda request: pytest.fail("trained a finished point"))
+    monkeypatch.setattr("fgood_bench.evaluation.evaluate.evaluate", lambda request: pytest.fail("evaluated a finished point"))
+
+    status, stdout, err = run_cli(*sweep_args(setting, out), capsys=capsys)
+    assert status == 0, err
+    selected = json.loads((out / "selected.json").read_text())
+    assert selected["point"] == {"alpha": 1.0, "beta": 5.0} and selected["metric"] == "aupr" and selected["tolerance_points"] == 1.0
+    assert selected["eligible"] == ["alpha=0.4,beta=1.0", "alpha=1.0,beta=1.0", "alpha=1.0,beta=5.0"]
+    assert selected["checkpoint"] == "points/alpha=1.0,beta=5.0/train/classifier.pt"
+    assert "more than 1 points below the standard model's (95.0%)" in selected["warning"] and "warning:" in err
+    assert "| alpha \\ beta | 1 | 5 |" in stdout and "| 1 | 80.0 | **85.0** |" in stdout
+    assert "Test OOD sets" not in stdout
+    table = list(csv.DictReader((out / "grid.csv").open()))
+    assert [r["point"] for r in table] == ["baseline", *map(lambda k: point_name({"alpha": k[0], "beta": k[1]}), values)]
+    assert [r["selected"] for r in table] == ["", "0", "0", "0", "1"] and table[2]["eligible"] == "0"
+    for metric in ("accuracy", "aupr", "auroc", "fpr95"):
+        assert (out / f"heatmap-val-{metric}.png").read_bytes()[:4] == b"\x89PNG"
+    val_set = Manifest.load(out / "val-ood" / "synthetic-val")  # built from the benchmark (no --val-ood)
+    assert val_set.data["sample"]["per_kind"] == 1 and val_set.data["sample"]["image_size"] == 32
+
+    # the selection options are not pinned: a stricter tolerance picks the best accuracy's neighbourhood
+    status, _, err = run_cli(*sweep_args(setting, out, "--accuracy-tolerance", "0.5"), capsys=capsys)
+    assert status == 0, err
+    assert json.loads((out / "selected.json").read_text())["point"] == {"alpha": 1.0, "beta": 1.0}
+    # training settings are: another learning rate is another sweep
+    status, _, err = run_cli(*sweep_args(setting, out, "--lr", "0.5"), capsys=capsys)
+    assert status == 2 and "this sweep was started with other settings (training)" in err
+
+
+@pytest.mark.slow
+def test_two_by_two_mixupoe_sweep_end_to_end_resumes_after_a_kill(setting, tmp_path, capsys, monkeypatch):
+    real_evaluate = __import__("fgood_bench.evaluation.evaluate", fromlist=["evaluate"]).evaluate
+    real_train = __import__("fgood_bench.training.train", fromlist=["train"]).train
+    evaluated, trained, killed = [], [], []
+
+    def dying_evaluate(request):  # the first run is killed while evaluating the second grid point
+        evaluated.append(request.out.parent.name)
+        if len(evaluated) == 3 and not killed:
+            killed.append(request.out)
+            raise KeyboardInterrupt
+        return real_evaluate(request)
+
+    monkeypatch.setattr("fgood_bench.evaluation.evaluate.evaluate", dying_evaluate)
+    monkeypatch.setattr("fgood_bench.training.train.train", lambda request: trained.append(request.out.parent.name) or real_train(request))
+    out = tmp_path / "sweep"
+    status, _, _ = run_cli(*sweep_args(setting, out), capsys=capsys)
+    assert status == 130 and not (out / "selected.json").exists()
+    assert evaluated == ["baseline", "alpha=0.4,beta=1.0", "alpha=0.4,beta=5.0"]
+    assert (out / "points" / "alpha=0.4,beta=1.0" / "result.json").exists()
+    assert not (out / "points" / "alpha=0.4,beta=5.0" / "result.json").exists()
+
+    evaluated.clear()
+    trained.clear()
+    status, stdout, err = run_cli(*sweep_args(setting, out, "--evaluate-test"), capsys=capsys)
+    assert status == 0, err
+    # the finished points are not trained again; the killed one resumes its finished training
+    assert trained == ["alpha=0.4,beta=5.0", "alpha=1.0,beta=1.0", "alpha=1.0,beta=5.0"]
+    assert evaluated == ["baseline", "alpha=0.4,beta=1.0", "alpha=0.4,beta=5.0", "alpha=0.4,beta=5.0", "alpha=1.0,beta=1.0",
+                         "alpha=1.0,beta=1.0", "alpha=1.0,beta=5.0", "alpha=1.0,beta=5.0"]  # test sets: every point
+
+    summary = json.loads((out / "results.json").read_text())
+    bird = Manifest.load(setting["base"] / "out" / "bird")
+    for point in [summary["baseline"], *summary["points"]]:
+        checkpoint = torch.load(out / point["checkpoint"], weights_only=True)
+        record = point["validation"]["id_validation"]
+        assert record["source"] == "carved from id_train" and record["held_out_in_training"] is True
+        assert checkpoint["held_out_id_validation"]["paths_sha256"] == record["paths_sha256"]
+        assert set(point["validation"]["per_kind"]) == {"gaussian", "rademacher", "blobs", "arithmetic_mean",
+                                                         "geometric_mean", "speckle", "inverted", "pixelated"}
+        for metric, key in (("auroc", "auroc"), ("aupr", "aupr_out"), ("fpr95", "fpr95")):
+            assert point["validation"][metric] == pytest.approx(np.mean([m[key] for m in point["validation"]["per_kind"].values()]))
+        results = json.loads((out / point["checkpoint"]).parent.parent.joinpath("eval-val", "results.json").read_text())
+        assert results["ood_sets"]["val"]["scored_against"] == "id_val" and set(results["metrics"]) == {"val"}
+        assert point["validation"]["accuracy"] == results["id_val_accuracy"]
+        assert set(point["test"]["metrics"]) == {"holdout"}
+    log = (out / "baseline" / "train" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["step"] == 5  # 40 of the 48 id_train images (8 held out), 8 per step
+    assert summary["points"][1]["point"] == {"alpha": 0.4, "beta": 5.0}
+
+    # the selection reads the validation results only, by the rule
+    rows = [{"name": p["name"], "validation": p["validation"]} for p in summary["points"]]
+    expected = select_point(rows, "aupr", 1.0)["selected"]
+    selected = json.loads((out / "selected.json").read_text())
+    assert point_name(selected["point"]) == expected == summary["selection"]["selected"]
+    assert "## Test OOD sets (analysis only" in stdout and "| alpha \\ beta | 1 | 5 |" in stdout
+    assert summary["test"]["sets"] == ["holdout"] and "never used" in summary["test"]["note"]
+    assert (out / "heatmap-test-holdout-aupr.png").is_file() and (out / "heatmap-val-aupr.png").is_file()
+    assert "test_holdout_aupr" in (out / "grid.csv").read_text().splitlines()[0]
+    # the accuracy is that of the held-out images
+    from fgood_bench.evaluation.evaluate import id_validation
+    from fgood_bench.training.engine import TrainConfig, predict_logits, setup_runtime
+    from fgood_bench.training.models import load_classifier
+
+    model, _ = load_classifier(out / selected["checkpoint"], 8)
+    images = id_validation(bird, setting["root"], 0).images
+    logits = predict_logits(model.eval(), setting["root"], images.paths, TrainConfig(image_size=32, workers=0), setup_runtime("cpu"),
+                            progress=False)
+    assert selected["validation"]["accuracy"] == pytest.approx(np.mean(logits.argmax(1) == np.asarray(images.labels)))
+
+    # done: a rerun trains and evaluates nothing and writes the same selection
+    evaluated.clear()
+    trained.clear()
+    before = (out / "selected.json").read_bytes()
+    status, _, err = run_cli(*sweep_args(setting, out), capsys=capsys)
+    assert status == 0, err
+    assert trained == [] and evaluated == [] and (out / "selected.json").read_bytes() == before
