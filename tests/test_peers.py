@@ -157,7 +157,8 @@ def test_hf_export_loads_without_warnings_and_is_hub_ready(bird_benchmark, dozen
         logger.removeHandler(handler)
     assert [r.getMessage() for r in records] == []
     card = DatasetCard.load(exported / "README.md")
-    assert card.data.license == "other" and card.data.license_link == "https://www.vision.caltech.edu/datasets/cub_200_2011/"
+    assert card.data.license == "unknown" and "license_link" not in card.data.to_dict()  # CUB states no terms
+    assert "Project page: https://www.vision.caltech.edu/datasets/cub_200_2011/" in card.text
     assert "Wah, S. Branson" in card.text and "arXiv:2106.03917" in card.text
     configs = MetadataConfigs.from_dataset_card_data(card.data)
     assert configs["default"]["data_files"] == [{"split": s, "path": f"data/{s}-*"} for s in ("id_train", "id_test", "ood_test")]

@@ -280,9 +280,10 @@ def dataset_card(manifest: Manifest, features, sizes: dict[str, dict[str, int]])
     dataset_size = sum(size["num_bytes"] for size in sizes.values())
     header = {
         "pretty_name": f"{info['benchmark']} ({title}) — fgood-bench",
-        "license": "other",
-        "license_name": f"{info['dataset']['id']}-terms",
-        **({"license_link": source.homepage} if source.homepage else {}),
+        "license": source.license,
+        # "other" goes with the licence's name and link (https://huggingface.co/docs/hub/repositories-licenses)
+        **({"license_name": f"{info['dataset']['id']}-terms", "license_link": source.homepage}
+           if source.license == "other" else {}),
         "task_categories": ["image-classification"],
         "tags": ["out-of-distribution-detection", "fine-grained", "fgood-bench"],
         "configs": [{
