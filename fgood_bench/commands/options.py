@@ -86,6 +86,13 @@ def add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, se
                        "(default: bf16 autocast training; predictions with a fp16 backbone and a fp32 head)")
 
 
+def model_settings(args: argparse.Namespace) -> dict:
+    """The values of :func:`add_model_options` (None where the recipe decides), as ``train`` takes them."""
+    return {"arch": args.arch, "weights": args.weights, "lr": args.lr, "batch_size": args.batch_size,
+            "image_size": args.image_size, "resize_mode": args.resize_mode, "weight_decay": args.weight_decay,
+            "seed": args.seed, "device": args.device, "workers": args.workers, "amp": not args.no_amp}
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:

@@ -61,13 +61,11 @@ def add_parser(commands) -> None:
 
 def run_sweep(args: argparse.Namespace) -> int:
     from fgood_bench import summary
-    from fgood_bench.commands.options import named
+    from fgood_bench.commands.options import model_settings, named
     from fgood_bench.study.sweep import SweepRequest, run_sweep as sweep
     from fgood_bench.study.sweep_report import selection_lines, sweep_markdown
 
-    settings = {"arch": args.arch, "weights": args.weights, "lr": args.lr, "batch_size": args.batch_size,
-                "image_size": args.image_size, "resize_mode": args.resize_mode, "weight_decay": args.weight_decay,
-                "seed": args.seed, "device": args.device, "workers": args.workers, "amp": not args.no_amp}
+    settings = model_settings(args)
     result = sweep(SweepRequest(
         method=args.method, grid=args.grid, manifest=args.manifest, root=args.root, out=args.out, outliers=args.outliers,
         outlier_root=args.outlier_root, outlier_batch=args.outlier_batch_size, val_ood=args.val_ood,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from fgood_bench import summary
-from fgood_bench.commands.options import add_model_options, add_overwrite, positive_int
+from fgood_bench.commands.options import add_model_options, add_overwrite, model_settings, positive_int
 
 
 def add_parser(commands) -> None:
@@ -56,9 +56,7 @@ def add_parser(commands) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from fgood_bench.training.train import TrainRequest, train
 
-    settings = {"arch": args.arch, "weights": args.weights, "lr": args.lr, "batch_size": args.batch_size,
-                "image_size": args.image_size, "resize_mode": args.resize_mode, "weight_decay": args.weight_decay,
-                "seed": args.seed, "device": args.device, "workers": args.workers, "amp": not args.no_amp}
+    settings = model_settings(args)
     hyper = {"beta": args.beta, "alpha": args.alpha, "beta_in_in": args.beta_in_in, "alpha_in_in": args.alpha_in_in,
              "beta_out": args.beta_out, "mix_op": args.mix_op, "coarse": args.coarse or None, "m_in": args.m_in,
              "m_out": args.m_out, "energy_weight": args.energy_weight, "rotation_weight": args.rotation_weight}
