@@ -64,6 +64,24 @@ def subparser(name: str):
     return build_parser()._subparsers._group_actions[0].choices[name]
 
 
+def test_python_api_table_names_a_function_for_every_command():
+    """docs/python-api.md's table: every CLI command, each with functions that exist."""
+    import importlib
+
+    table = Path("docs/python-api.md").read_text(encoding="utf-8").split("| command | function |")[1].split("\n\n")[0]
+    rows = [line.split("|")[1:3] for line in table.strip().splitlines()[1:]]
+    commands = {name for cell, _ in rows for name in re.findall(r"`([a-z-]+)`", cell)}
+    assert commands == set(build_parser()._subparsers._group_actions[0].choices)
+    for _, functions in rows:
+        for dotted in re.findall(r"`(fgood_bench(?:\.\w+)+)", functions):
+            module, _, name = dotted.rpartition(".")
+            try:
+                target = importlib.import_module(module)
+            except ImportError:  # a package attribute: fgood_bench.load_index
+                module, _, attribute = module.rpartition(".")
+                target = getattr(importlib.import_module(module), attribute)
+            assert hasattr(target, name), dotted
+
 @pytest.mark.parametrize("where, command", COMMANDS, ids=[f"{w}:{i}" for i, (w, _) in enumerate(COMMANDS)])
 def test_documented_command_parses(where, command):
     """Full commands must parse; synopses (``[optional]`` parts, ``<placeholders>``, ``...``) must
