@@ -62,8 +62,9 @@ def decode_gray(data: bytes) -> Image.Image:
     """The image in grayscale; a JPEG at the smallest libjpeg scale (1/8 to 1) keeping >= 32 px a side.
 
     JPEGs go through libjpeg-turbo's TurboJPEG API (``simplejpeg``), which gives the same pixels as
-    PIL's ``draft`` + ``convert("L")`` with less Python around the decoder (tests compare them);
-    what it refuses (CMYK, damaged files) and other formats go to PIL, which also says what is wrong.
+    PIL's ``draft`` + ``convert("L")`` with less Python around the decoder (tests compare them; CMYK
+    JPEGs, rare, get TurboJPEG's own gray conversion, close to PIL's). What it refuses (damaged or
+    truncated files) and other formats go to PIL, which also says what is wrong.
     """
     if data[:2] == b"\xff\xd8":
         try:
