@@ -64,6 +64,22 @@ def subparser(name: str):
     return build_parser()._subparsers._group_actions[0].choices[name]
 
 
+def test_python_api_build_and_train_example_makes_valid_requests(monkeypatch):
+    """docs/python-api.md's build_splits + train example, with the two functions replaced by
+    recorders: its requests are valid (field names, types) as written."""
+    import fgood_bench.ranking
+    import fgood_bench.training.train
+
+    text = Path("docs/python-api.md").read_text(encoding="utf-8")
+    code = next(block.split("```", 1)[0] for block in text.split("```python\n")[1:] if "build_splits(" in block)
+    requests = []
+    monkeypatch.setattr(fgood_bench.ranking, "build_splits", lambda request: requests.append(request) or Path("m.json"))
+    monkeypatch.setattr(fgood_bench.training.train, "train", lambda request: requests.append(request) or Path("c.pt"))
+    exec(compile(code, "docs/python-api.md", "exec"), {})
+    build, train = requests
+    assert (build.benchmark, build.train.arch, train.method, train.manifest) == ("bird", "resnet50", "standard", Path("m.json"))
+
+
 def test_python_api_table_names_a_function_for_every_command():
     """docs/python-api.md's table: every CLI command, each with functions that exist."""
     import importlib

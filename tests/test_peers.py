@@ -283,7 +283,7 @@ def test_evaluate_scores_with_pytorch_ood_detectors(scored, tmp_path):
 def test_the_documented_pytorch_ood_example_runs(scored, bird_benchmark, tmp_path, monkeypatch):
     """docs/python-api.md's example, as written, on the generated bird benchmark (a ResNet-18 at 32 px)."""
     text = (Path(__file__).parents[1] / "docs" / "python-api.md").read_text()
-    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    code = next(block.split("```", 1)[0] for block in text.split("```python\n")[1:] if "pytorch_ood" in block)
     out = bird_benchmark["base"] / "out"
     for old, new in (("benchmarks/places365", out / "places365"), ("benchmarks/bird", out / "bird"),
                      ("~/data/CUB_200_2011", scored["root"]), ("~/data/places365", bird_benchmark["places"]),
