@@ -130,6 +130,18 @@ def append_line(path: Path, line: str) -> None:
 
 
 # -------------------------------------------------------------------------------------- markers
+def pin_settings(path: Path, settings: dict, what: str) -> None:
+    """A resumable run's settings (a study's, a sweep's): written on its first run, and every later
+    run into the same folder must give the same ones (the changed keys are named)."""
+    if not path.exists():
+        write_files(path.parent, {path.name: (json.dumps(settings, indent=2) + "\n").encode("utf-8")})
+        return
+    before = json.loads(path.read_text(encoding="utf-8"))
+    if before != settings:
+        changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        raise FgoodError(f"{path}: this {what} was started with other settings ({', '.join(changed)}); use another --out")
+
+
 def read_marker(folder: Path) -> dict | None:
     try:
         data = json.loads((folder / MARKER).read_text(encoding="utf-8"))

@@ -26,7 +26,7 @@ import numpy as np
 from fgood_bench import __version__
 from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
-from fgood_bench.outputs import run_folder, sha256_file, write_files
+from fgood_bench.outputs import pin_settings, run_folder, sha256_file, write_files
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.training.engine import TrainConfig
@@ -76,7 +76,7 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
         "num_id": request.num_id, "seed": request.seed, "scorer": request.scorer,
         "training": {"method": "standard", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")}},
     }
-    _check_settings(out / "study.json", settings)  # --splits and --ranked may change: more splits, a ranked split added
+    pin_settings(out / "study.json", settings, "study")  # --splits and --ranked may change: more splits, a ranked split added
 
     rows = []
     for i in range(request.splits):
@@ -100,15 +100,6 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
                       "results.md": study_markdown(summary).encode("utf-8"),
                       "figure2.png": figure2(summary)})
     return summary
-
-
-def _check_settings(path: Path, settings: dict) -> None:
-    """A study folder holds one study: its settings are written once and must match on every run."""
-    if path.exists():
-        if json.loads(path.read_text(encoding="utf-8")) != settings:
-            raise FgoodError(f"{path}: this study was started with other settings; use another --out")
-    else:
-        write_files(path.parent, {path.name: (json.dumps(settings, indent=2) + "\n").encode("utf-8")})
 
 
 def _check_ranked(request: StudyRequest, dataset: str) -> Manifest:

@@ -34,7 +34,7 @@ import numpy as np
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.outputs import run_folder, sha256_file, strict_json, write_files
+from fgood_bench.outputs import pin_settings, run_folder, sha256_file, strict_json, write_files
 
 # Grid keys per method: the names of its ``train`` options (training/methods.py, Hyper; dashes or
 # underscores). MixupOE's alpha / beta are the paper's alpha_in-out / beta_in-out.
@@ -197,7 +197,7 @@ def run_sweep(request: SweepRequest) -> dict:
     out = Path(request.out)
     with run_folder(out, "sweep", reuse=True):  # resumable: sweep.json pins the settings
         settings = _settings(request, benchmark, scorer, seed, val_set, fine_tune, recipe)
-        check_settings(out / "sweep.json", settings)
+        pin_settings(out / "sweep.json", settings, "sweep")
         if val_set is None:
             image_size = request.settings.get("image_size") or recipe.image_size
             val_set = _built_val_set(request, out, benchmark, seed, image_size)
@@ -300,17 +300,6 @@ def _settings(request: SweepRequest, benchmark: Manifest, scorer: str, seed: int
         "validation_outliers": validation,
         "scorer": scorer,
     }
-
-
-def check_settings(path: Path, settings: dict) -> None:
-    """A sweep folder holds one sweep: its settings are written once and must match on every run."""
-    if path.exists():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        if before != settings:
-            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
-            raise FgoodError(f"{path}: this sweep was started with other settings ({', '.join(changed)}); use another --out")
-    else:
-        write_files(path.parent, {path.name: (json.dumps(settings, indent=2) + "\n").encode("utf-8")})
 
 
 class _Runner:
