@@ -18,7 +18,7 @@ from fgood_bench.metrics import METRICS
 TABLE_METRICS = ("fpr95", "auroc", "aupr_out")  # the paper's FPR95 / AUROC / AUPR (OOD positive)
 
 
-def _value(entry) -> tuple[float, float | None]:
+def metric_value(entry) -> tuple[float, float | None]:
     """(value, std) of a metric entry: a float, or {"mean", "std"} from base-rate subsampling."""
     return (entry["mean"], entry["std"]) if isinstance(entry, dict) else (entry, None)
 
@@ -26,7 +26,7 @@ def _value(entry) -> tuple[float, float | None]:
 def _cell(metrics: dict) -> str:
     parts = []
     for metric in TABLE_METRICS:
-        value, std = _value(metrics[metric])
+        value, std = metric_value(metrics[metric])
         parts.append(f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std is not None else ""))
     return " / ".join(parts)
 
@@ -34,7 +34,7 @@ def _cell(metrics: dict) -> str:
 def markdown_table(results: dict) -> str:
     sets = list(results["metrics"])
     scorers = results["scorers"]
-    accuracy, accuracy_std = _value(results["id_accuracy"])
+    accuracy, accuracy_std = metric_value(results["id_accuracy"])
     model = results.get("model")
     accuracy_text = ("n/a (scores only)" if accuracy is None else  # fgood_bench.evaluate_scores: no class predictions
                      f"{100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else ""))
@@ -63,7 +63,7 @@ def csv_table(results: dict) -> str:
     writer.writerow(["ood_set", "scorer", *METRICS, *(f"{m}_std" for m in METRICS)])
     for ood_set, by_scorer in results["metrics"].items():
         for scorer, metrics in by_scorer.items():
-            values = [_value(metrics[m]) for m in METRICS]
+            values = [metric_value(metrics[m]) for m in METRICS]
             writer.writerow([ood_set, scorer, *(repr(v) for v, _ in values), *("" if s is None else repr(s) for _, s in values)])
     return buffer.getvalue()
 
@@ -114,7 +114,7 @@ def aggregate(run_dirs: list[Path]) -> dict:
 
     metrics = {
         ood_set: {
-            scorer: {m: stats([_value(run["metrics"][ood_set][scorer][m])[0] for run in runs]) for m in METRICS}
+            scorer: {m: stats([metric_value(run["metrics"][ood_set][scorer][m])[0] for run in runs]) for m in METRICS}
             for scorer in first["scorers"]
         }
         for ood_set in first["metrics"]
@@ -126,7 +126,7 @@ def aggregate(run_dirs: list[Path]) -> dict:
         **({"training": first["training"]} if "training" in first else {}),
         "base_rate": comparable(first, "base_rate"),
         "runs": [str(d) for d in run_dirs],
-        "id_accuracy": stats([_value(run["id_accuracy"])[0] for run in runs]),
+        "id_accuracy": stats([metric_value(run["id_accuracy"])[0] for run in runs]),
         "metrics": metrics,
     }
 

@@ -394,6 +394,7 @@ class _Runner:
         """The test OOD sets, for analysis: test.json (reused while the sets and protocol are the same)."""
         from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
         from fgood_bench.evaluation.protocol import describe, resolve
+        from fgood_bench.evaluation.report import metric_value
 
         base_rate, convention = resolve(self.request.protocol, None, None)
         spec = {"ood": self.test_specs, "protocol": self.request.protocol, "scorer": self.scorer,
@@ -409,17 +410,12 @@ class _Runner:
             base_rate=base_rate, metric_convention=convention, seed=self.seed, progress=self.request.progress,
             overwrite=True,
         ))
-        metrics = {name: {metric: _mean(by_scorer[self.scorer][key]) for metric, key in SELECT_METRICS.items()}
+        metrics = {name: {metric: metric_value(by_scorer[self.scorer][key])[0] for metric, key in SELECT_METRICS.items()}
                    for name, by_scorer in results["metrics"].items()}
         test = {"spec": spec, "protocol": results["protocol"], "protocol_text": describe(results),
                 "id_accuracy": results["id_accuracy"], "metrics": metrics}
         write_files(folder, {"test.json": (strict_json(test, indent=2) + "\n").encode("utf-8")})
         return test
-
-
-def _mean(entry) -> float:
-    """A metric, or its mean over base-rate draws."""
-    return entry["mean"] if isinstance(entry, dict) else entry
 
 
 def _summary(request: SweepRequest, settings: dict, grid, rows: list[dict], baseline: dict | None, selection: dict) -> dict:
