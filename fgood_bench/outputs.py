@@ -134,7 +134,7 @@ def pin_settings(path: Path, settings: dict, what: str) -> None:
     """A resumable run's settings (a study's, a sweep's): written on its first run, and every later
     run into the same folder must give the same ones (the changed keys are named)."""
     if not path.exists():
-        write_files(path.parent, {path.name: (json.dumps(settings, indent=2) + "\n").encode("utf-8")})
+        write_files(path.parent, {path.name: (strict_json(settings, indent=2) + "\n").encode("utf-8")})
         return
     before = json.loads(path.read_text(encoding="utf-8"))
     if before != settings:

@@ -217,6 +217,16 @@ def test_truncated_and_oversized_jpegs_are_unreadable(tmp_path, monkeypatch):
     assert len(oversized.unreadable) == 1 and "DecompressionBombError" in oversized.unreadable[0][1]
 
 
+def test_hash_cache_ignores_a_partial_file_a_killed_run_left(tmp_path):
+    (tmp_path / "0.jpg").write_bytes(photo(0))
+    cache = HashCache(tmp_path / "cache")
+    first = hash_images(tmp_path, ["0.jpg"], cache)
+    cache.save()
+    (tmp_path / "cache" / hashing.CACHE_VERSION / ".partial-killed.npz").write_bytes(b"PK\x03\x04 cut short")
+    again = HashCache(tmp_path / "cache")  # loads the saved shard, skips the partial one
+    assert again.get(bytes.fromhex(first.sha256[0])) == (int(first.phash[0, 0]), bool(first.flat[0]))
+
+
 def test_hashes_cache_and_unreadable_images(tmp_path, monkeypatch):
     for k in range(3):
         (tmp_path / f"{k}.jpg").write_bytes(photo(k))

@@ -343,6 +343,23 @@ def image_folder(root: Path, names: list[str]) -> Path:
     return root
 
 
+def test_verify_images_reads_contents_only_where_they_are_compared(tmp_path, monkeypatch, capsys):
+    """A one-split set without recorded hashes has nothing to compare contents with: verify
+    --images decodes its images but does not read each file again to hash it."""
+    from fgood_bench.manifests import verify
+
+    root = image_folder(tmp_path / "folder", ["classA/0.png", "classA/1.png"])
+    assert run_cli("build-ood-set", "imagefolder", "--root", root, "--out", tmp_path / "plain", capsys=capsys)[0] == 0
+    assert run_cli("build-ood-set", "imagefolder", "--root", root, "--out", tmp_path / "hashed", "--hash-images",
+                   capsys=capsys)[0] == 0
+    hashed = []
+    monkeypatch.setattr(verify, "sha256_files", lambda root, paths: hashed.append(len(paths)) or ["x"] * len(paths))
+    assert run_cli("verify", tmp_path / "plain" / "imagefolder", "--root", root, "--images", capsys=capsys)[0] == 0
+    assert hashed == []
+    status, out, _ = run_cli("verify", tmp_path / "hashed" / "imagefolder", "--root", root, "--images", capsys=capsys)
+    assert hashed == [2] and status == 1  # recorded hashes are compared (here with the stand-in's "x")
+
+
 def test_image_folder_links_are_not_followed_and_each_file_counts_once(tmp_path, capsys):
     root = image_folder(tmp_path / "folder", ["classA/0.png", "classA/1.png"])
     os.symlink("..", root / "classA" / "loop")  # 2 images used to become 82 rows

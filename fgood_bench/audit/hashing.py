@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,8 @@ import simplejpeg
 from PIL import Image
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.files import npz_bytes
+from fgood_bench.outputs import atomic_write_bytes
 
 HASH_SIZE = 8
 DCT_SIZE = HASH_SIZE * 4  # imagehash.phash's highfreq_factor
@@ -126,7 +127,7 @@ class HashCache:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise FgoodError(f"{self.folder}: cannot be used as the hash cache ({err.strerror or err})") from None
-        for shard in sorted(self.folder.glob("*.npz")):
+        for shard in sorted(p for p in self.folder.glob("*.npz") if not p.name.startswith(".")):  # not a partial
             try:
                 with np.load(shard, allow_pickle=False) as content:
                     digests, hashes, flat = content["sha256"], content["phash"], content["flat"]
@@ -148,10 +149,7 @@ class HashCache:
                   "phash": np.array([self.new[d][0] for d in digests], np.uint64),
                   "flat": np.array([self.new[d][1] for d in digests], bool)}
         name = hashlib.sha256(arrays["sha256"].tobytes()).hexdigest()[:20] + ".npz"
-        handle, partial = tempfile.mkstemp(prefix=".partial-", suffix=".npz", dir=self.folder)
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(partial, self.folder / name)
+        atomic_write_bytes(self.folder / name, npz_bytes(**arrays))
         self.known.update(self.new)
         self.new = {}
 

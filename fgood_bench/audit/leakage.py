@@ -150,6 +150,13 @@ def _image_sets(request: AuditRequest) -> tuple[dict[str, ImageSet], list[tuple[
     return sets, comparisons
 
 
+def _hashable(hashes: Hashes, unreadable: set[int]) -> np.ndarray:
+    """Positions of the images a pHash can match: readable and not flat."""
+    mask = ~hashes.flat
+    mask[list(unreadable)] = False
+    return np.flatnonzero(mask)
+
+
 def find_pairs(a: ImageSet, b: ImageSet, threshold: int) -> list[dict]:
     """Every (a image, b image) with the same content or pHashes at most ``threshold`` bits apart."""
     ha, hb = a.hashes, b.hashes
@@ -166,8 +173,7 @@ def find_pairs(a: ImageSet, b: ImageSet, threshold: int) -> list[dict]:
             for j in where_b.get(digest, []):
                 found[i, j] = (0, "exact")
     # near: pHash distance, skipping flat and unreadable images
-    keep_a = np.array([i for i in range(len(a.paths)) if i not in bad_a and not ha.flat[i]], np.int64)
-    keep_b = np.array([j for j in range(len(b.paths)) if j not in bad_b and not hb.flat[j]], np.int64)
+    keep_a, keep_b = _hashable(ha, bad_a), _hashable(hb, bad_b)
     if keep_a.size and keep_b.size:
         codes_b = hb.phash[keep_b]  # (images, crops)
         for start in range(0, keep_a.size, CHUNK):

@@ -338,10 +338,8 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
     }
     if request.out is None:
         return results
-    if request.out is None:
-        return results
     out = Path(request.out)
-    clear_outputs(out, ("results.json",))  # written last: its absence marks an incomplete evaluation
+    clear_outputs(out, ("results.json",))  # first (written last): its absence marks an incomplete evaluation
     clear_outputs(out, EVALUATE_FILES)
     written = [*ood_sets, *([replace(validation.images, name="id_val")] if validation_scored else [])]
     _write_scores(out / "scores.parquet", id_set, written, scores, [s.name for s in scorers])

@@ -342,7 +342,7 @@ class _Runner:
             folder.mkdir(parents=True, exist_ok=True)
             write_files(folder, {"result.json": (strict_json(row, indent=2) + "\n").encode("utf-8")})
         if self.test_specs:
-            row = {**row, "test": self._test(self.out / row["checkpoint"], folder)}
+            row = {**row, "test": self._test(self.out / row["checkpoint"], row["checkpoint_sha256"], folder)}
         return row
 
     def _recorded(self, checkpoint: Path) -> str:
@@ -368,7 +368,7 @@ class _Runner:
         per_kind = self._per_kind(out / "scores.parquet")
         mean = {metric: float(np.mean([m[key] for m in per_kind.values()])) for metric, key in SELECT_METRICS.items()}
         return {
-            "checkpoint": self._recorded(checkpoint), "checkpoint_sha256": sha256_file(checkpoint),
+            "checkpoint": self._recorded(checkpoint), "checkpoint_sha256": results["checkpoint_sha256"],
             "validation": {"accuracy": results["id_val_accuracy"], **mean, "per_kind": per_kind,
                            "pooled": results["metrics"][VAL][self.scorer], "id_validation": record,
                            "counts": {"id_val": results["counts"]["id_val"], VAL: results["counts"][VAL]}},
@@ -390,7 +390,7 @@ class _Runner:
         ordered = list(dict.fromkeys(self.kinds.values()))
         return {kind: ood_metrics(id_scores, values[kinds == kind]) for kind in ordered}
 
-    def _test(self, checkpoint: Path, folder: Path) -> dict:
+    def _test(self, checkpoint: Path, checkpoint_sha256: str, folder: Path) -> dict:
         """The test OOD sets, for analysis: test.json (reused while the sets and protocol are the same)."""
         from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
         from fgood_bench.evaluation.protocol import describe, resolve
@@ -398,7 +398,7 @@ class _Runner:
 
         base_rate, convention = resolve(self.request.protocol, None, None)
         spec = {"ood": self.test_specs, "protocol": self.request.protocol, "scorer": self.scorer,
-                "checkpoint_sha256": sha256_file(checkpoint)}
+                "checkpoint_sha256": checkpoint_sha256}
         done = folder / "test.json"
         if done.exists():
             test = json.loads(done.read_text(encoding="utf-8"))
