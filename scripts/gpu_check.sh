@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check (about 5 minutes on one H100/H200).
 # Part 1, speed: ResNet-50 at 448 in bf16 + channels_last.
-#  1. model-only inference on synthetic uint8 batches already on the GPU (images/s), bf16 and fp16
+#  1. model-only inference on synthetic uint8 batches already on the GPU (images/s), bf16, fp16 (evaluate --amp)
+#     and strict fp32 with TF32 off (the default of scoring: training/precision.py)
 #  2. end-to-end inference from JPEG files through fgood-bench's loader (images/s), and its ratio to 1
 #  3. training steps/s (batch 32, SGD, bf16 autocast) on synthetic data
 #  4. MixupOE steps/s (32 ID + 32 outliers, two forward passes) with fgood-bench's step (bf16, channels_last,
@@ -41,7 +42,14 @@ def model_only(dtype=torch.bfloat16):
         model(to_input(synthetic))
     return batch
 model_rate = timed(model_only)
-fp16_rate = timed(lambda: model_only(torch.float16))  # the scoring precision (training/precision.py)
+fp16_rate = timed(lambda: model_only(torch.float16))  # evaluate --amp (training/precision.py)
+from fgood_bench.training.precision import strict_float32
+@torch.inference_mode()
+def model_only_fp32():
+    with strict_float32():
+        model(to_input(synthetic))
+    return batch
+fp32_rate = timed(model_only_fp32)  # the default precision of scores
 
 scratch = Path(tempfile.mkdtemp())
 paths = []
@@ -100,6 +108,8 @@ reference = timed(reference_step)
 print(f"GPU: {torch.cuda.get_device_name()} | torch {torch.__version__} | loader workers {workers}")
 print(f"model-only inference, bf16, batch {batch}: {model_rate:8.0f} img/s")
 print(f"model-only inference, fp16, batch {batch}: {fp16_rate:8.0f} img/s  ({fp16_rate / model_rate:.2f} of bf16)")
+print(f"model-only inference, fp32, TF32 off:     {fp32_rate:8.0f} img/s  ({fp32_rate / model_rate:.2f} of bf16, "
+      f"{fp32_rate / e2e_rate:.2f} of the end-to-end rate below)")
 print(f"end-to-end from 500x375 JPEGs:           {e2e_rate:8.0f} img/s  ({e2e_rate / model_rate:.2f} of model-only; target >= 0.8)")
 print(f"training, batch 32 at 448, bf16:         {steps:8.1f} steps/s ({steps * 32:.0f} img/s)")
 print(f"MixupOE step, 32 + 32 at 448: ours {ours:6.1f} steps/s, reference loop (fp32) {reference:6.1f} steps/s "

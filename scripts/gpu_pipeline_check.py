@@ -1,8 +1,9 @@
 """GPU correctness check (part 2 of scripts/gpu_check.sh): the pipeline's CUDA paths, not its speed.
 
-1. Scoring precision: a ResNet-50 at 448 scores the same images in strict fp32 (TF32 off), under
-   full bf16 autocast, and with the backbone in bf16 or in fp16 but the head and all score
-   arithmetic in fp32 (fp16 is what ``training/precision.py`` does); prints the logit error and
+1. Scoring precision: a ResNet-50 at 448 scores the same images in strict fp32 (TF32 off: the
+   default of ``training/precision.py``), in PyTorch's default fp32 (TF32 convolutions), under
+   full bf16 autocast, and with the backbone in bf16 or in fp16 (``evaluate --amp``) but the head
+   and all score arithmetic in fp32; prints the logit error and
    the rank agreement of MSP, MaxLogit and Energy with fp32 (Spearman), and the AUROC change on an
    ID/OOD split of the images.
 2. ``fgood-bench demo --device cuda``: build-splits, filter-outliers, train (standard, MixupOE) and
@@ -44,12 +45,16 @@ def precision_study(device: torch.device, count: int = 256, workers: int = 8) ->
     loader = make_loader(ImageDataset(scratch, paths, np.zeros(count), Geometry()), 64, workers=workers)
     to_input = DeviceBatch(device)
     backbone = torch.nn.Sequential(*list(model.children())[:-1])
-    outputs = {"fp32": [], "bf16": [], "bf16 backbone, fp32 head": [], "fp16 backbone, fp32 head": []}
+    outputs = {"fp32": [], "tf32": [], "bf16": [], "bf16 backbone, fp32 head": [], "fp16 backbone, fp32 head": []}
     with torch.inference_mode():
         for images, _, _ in loader:
             x = to_input(images)
             with strict_float32():
                 outputs["fp32"].append(model(x).double().cpu())
+            tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+            outputs["tf32"].append(model(x).double().cpu())
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
             with torch.autocast(device.type, torch.bfloat16):
                 outputs["bf16"].append(model(x).double().cpu())
             for dtype, name in ((torch.bfloat16, "bf16"), (torch.float16, "fp16")):
@@ -59,7 +64,7 @@ def precision_study(device: torch.device, count: int = 256, workers: int = 8) ->
     logits = {k: torch.cat(v).numpy() for k, v in outputs.items()}
     is_ood = np.arange(count) % 2 == 1  # an arbitrary ID/OOD labelling: only the change matters
     scores = {name: {"msp": softmax(l, 1).max(1), "maxlogit": l.max(1), "energy": logsumexp(l, 1)} for name, l in logits.items()}
-    for name in ("bf16", "bf16 backbone, fp32 head", "fp16 backbone, fp32 head"):
+    for name in ("tf32", "bf16", "bf16 backbone, fp32 head", "fp16 backbone, fp32 head"):
         error = np.abs(logits[name] - logits["fp32"]).max()
         parts = []
         for scorer, value in scores[name].items():

@@ -315,11 +315,47 @@ def _precision_inputs(count: int) -> torch.Tensor:
     return (x - 0.45) / 0.225
 
 
-def test_float16_scores_agree_with_float32(monkeypatch):
-    """Issue 11 item 12, on the CPU (autocast works there as on CUDA): the float16 backbone with a
-    float32 head ranks as float32 does (Spearman >= 0.9999 for MSP, MaxLogit, Energy), AUROC within
-    1e-4, AUPR within 2e-4, FPR95 within 3 ID images (its step is 1 / #ID). A bf16 backbone does not
-    reach the rank target (measured 0.9996): the reason inference autocasts to float16."""
+def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(tmp_path, monkeypatch):
+    """Issue 11 item 12: on CUDA, evaluate's scores and the ranking predictions are strict float32 by
+    default (reduced precision moves the metrics beyond 1e-4: scripts/precision_check.py);
+    evaluate --amp (EvaluateRequest.amp) opts into the float16 backbone."""
+    from fgood_bench.cli import build_parser
+    from fgood_bench.evaluation import forward
+    from fgood_bench.evaluation.evaluate import EvaluateRequest
+    from fgood_bench.training import engine, precision
+
+    asked = []
+
+    class Recording(precision.Inference):
+        def __init__(self, model, device, amp):
+            asked.append(amp)
+            super().__init__(model, device, amp)
+
+    class CudaRuntime(Runtime):  # claims CUDA, runs on the CPU
+        cuda = property(lambda self: True)
+
+    monkeypatch.setattr(forward, "Inference", Recording)
+    monkeypatch.setattr(engine, "Inference", Recording)
+    paths, model = _noise_images(tmp_path, 4), build_model("resnet18", 3)
+    config = TrainConfig(weights=None, image_size=32, workers=0)
+    assert config.amp  # training's bf16 autocast is on: it must not reach scoring
+    forward_outputs(model, tmp_path, paths, config, CudaRuntime(), {"logits"}, progress=False)
+    engine.predict_logits(model, tmp_path, paths, config, CudaRuntime(), progress=False)
+    forward_outputs(model, tmp_path, paths, config, CudaRuntime(), {"logits"}, amp=True, progress=False)
+    assert asked == [False, False, True]
+    assert precision.describe(False, torch.device("cuda")) == "float32 (TF32 off)"
+
+    assert EvaluateRequest(checkpoint=None, manifest=Path("m"), root=Path("r"), out=None).amp is False
+    base = ["evaluate", "--checkpoint", "c.pt", "--manifest", "m.json", "--root", "r", "--out", "o"]
+    assert [build_parser().parse_args(base + extra).amp for extra in ([], ["--amp"], ["--no-amp"])] == [False, True, False]
+
+
+def test_float16_scores_stay_close_to_float32(monkeypatch):
+    """The --amp path, on the CPU (autocast works there as on CUDA): the float16 backbone with a
+    float32 head ranks almost as float32 does (Spearman >= 0.9999 for MSP, MaxLogit, Energy), AUROC
+    within 1e-4, AUPR within 2e-4, FPR95 within 3 ID images (its step is 1 / #ID) on this random-init
+    network; other seeds and trained networks move further (scripts/precision_check.py), which is why
+    it is not the default. A bf16 backbone misses the rank target: the reason --amp is float16."""
     from scipy.stats import spearmanr
 
     from fgood_bench.training import precision

@@ -55,8 +55,9 @@ def add_parser(commands) -> None:
                        "another size than the checkpoint's is used with a warning")
     group.add_argument("--device", default="auto")
     group.add_argument("--workers", type=non_negative_int)
-    group.add_argument("--no-amp", action="store_true",
-                       help="strict float32 on CUDA, TF32 off (default: float16 autocast backbone, float32 head, features and scorers)")
+    group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                       help="on CUDA, the backbone in float16 autocast (faster; the head, features and scorers stay float32, but "
+                       "metrics can move by about 1e-3 of float32's: docs/evaluation.md). Default: strict float32, TF32 off")
     evaluate.set_defaults(run=cmd_evaluate)
 
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")
@@ -88,11 +89,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from fgood_bench.training.engine import TrainConfig
 
     ood_roots = named(args.ood_root, "--ood-root", "DIR")
-    config = TrainConfig(weights=None, batch_size=args.batch_size, device=args.device, workers=args.workers, amp=not args.no_amp)
+    config = TrainConfig(weights=None, batch_size=args.batch_size, device=args.device, workers=args.workers)
     base_rate, convention = resolve(args.protocol, args.base_rate, args.metrics)
     request = EvaluateRequest(
         checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
-        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, arch=args.arch,
+        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, amp=args.amp, arch=args.arch,
         image_size=args.image_size, base_rate=base_rate, metric_convention=convention, repeats=args.repeats, seed=args.seed,
         odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders, feature_layers=args.feature_layers,
         plots=args.plots, overwrite=args.overwrite, progress=True,

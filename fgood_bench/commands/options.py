@@ -82,8 +82,8 @@ def add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, se
     group.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     group.add_argument("--workers", type=non_negative_int, help="data-loader processes per GPU (default: CPUs, at most 16)")
-    group.add_argument("--no-amp", action="store_true", help="no autocast on CUDA: fp32 training, strict fp32 predictions with TF32 off "
-                       "(default: bf16 autocast training; predictions with a fp16 backbone and a fp32 head)")
+    group.add_argument("--no-amp", action="store_true", help="fp32 training on CUDA (default: bf16 autocast); "
+                       "predictions are strict fp32 either way")
 
 
 def model_settings(args: argparse.Namespace) -> dict:

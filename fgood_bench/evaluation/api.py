@@ -26,7 +26,7 @@ def evaluate_model(
     model: nn.Module, benchmark: str | Path, root: str | Path, *, scorers: Sequence[str] = DEFAULT_SCORERS,
     transform: Callable | None = None, ood: Sequence[str] = ("holdout",), ood_roots: dict[str, str | Path] | None = None,
     out: str | Path | None = None, image_size: int = 448, batch_size: int = 32, device: str = "auto",
-    workers: int | None = None, amp: bool = True, base_rate: float | None = None, repeats: int = 10, seed: int = 0,
+    workers: int | None = None, amp: bool = False, base_rate: float | None = None, repeats: int = 10, seed: int = 0,
     odin_epsilon: float = 0.0, gram_orders: int = 10, progress: bool = False,
 ) -> dict:
     """Evaluate any ``torch.nn.Module`` classifier of the benchmark's K ID classes (in label order) and
@@ -37,6 +37,7 @@ def evaluate_model(
     ``root``). ``transform``: PIL image -> normalised input tensor (e.g. torchvision transforms v2); by
     default the paper's test transform at ``image_size`` (resize to 512/448 of it, centre crop, ImageNet
     normalisation), exactly as the CLI. ``out``: also write the CLI's reports and scores.parquet there.
+    ``amp``: as the CLI's ``--amp``, a float16 backbone on CUDA (faster, not exact); default strict float32.
     Feature scorers (mahalanobis, gram) need a ResNet-style model with ``layer1``..``layer4``.
     """
     if not isinstance(model, nn.Module):
@@ -68,10 +69,10 @@ def evaluate_scores(
 
 def _request(benchmark, root, scorers, transform, ood, ood_roots, out, image_size, batch_size, device, workers, amp,
              base_rate, repeats, seed, odin_epsilon, gram_orders, progress) -> EvaluateRequest:
-    config = TrainConfig(weights=None, batch_size=batch_size, image_size=image_size, device=device, workers=workers, amp=amp)
+    config = TrainConfig(weights=None, batch_size=batch_size, image_size=image_size, device=device, workers=workers)
     return EvaluateRequest(
         checkpoint=None, manifest=Path(benchmark), root=Path(root), out=None if out is None else Path(out), ood=list(ood),
-        ood_roots={name: Path(path) for name, path in (ood_roots or {}).items()}, scorers=scorers, config=config,
+        ood_roots={name: Path(path) for name, path in (ood_roots or {}).items()}, scorers=scorers, config=config, amp=amp,
         image_size=image_size, base_rate=base_rate, repeats=repeats, seed=seed, odin_epsilon=odin_epsilon, gram_orders=gram_orders,
         plots=False, progress=progress, transform=transform,
     )

@@ -45,7 +45,8 @@ class EvaluateRequest:
     ood: list[str] = field(default_factory=lambda: ["holdout"])  # "holdout" or "NAME=MANIFEST"
     ood_roots: dict[str, Path] = field(default_factory=dict)  # NAME -> dataset root (default: root)
     scorers: list[str] = field(default_factory=lambda: ["msp", "odin", "energy", "maxlogit"])
-    config: TrainConfig = field(default_factory=lambda: TrainConfig(weights=None))  # its arch and image size are not read
+    config: TrainConfig = field(default_factory=lambda: TrainConfig(weights=None))  # its arch, image size and amp are not read
+    amp: bool = False  # True: float16 backbone on CUDA (fast, not exact); default strict float32 (training/precision.py)
     arch: str | None = None  # of a bare state dict; a checkpoint names its own
     image_size: int | None = None  # None: the checkpoint's (448 for a bare state dict)
     base_rate: float | None = None
@@ -251,7 +252,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
         return forward_outputs(model, image_set.root, image_set.paths, config, runtime, needs, geometry=geometry,
                                gram_orders=request.gram_orders, layers=request.feature_layers,
                                odin_epsilon=request.odin_epsilon if "odin" in request.scorers else 0.0,
-                               progress=request.progress, desc=desc, transform=request.transform)
+                               amp=request.amp and runtime.cuda, progress=request.progress, desc=desc, transform=request.transform)
 
     fitted = [s for s in scorers if s.needs & {"pooled", "gram"}]
     uses_validation = any(s.needs_validation for s in scorers) or any(s.validation for s in ood_sets)
@@ -329,7 +330,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
         "settings": {
             "seed": request.seed,
             "model": {"arch": arch, "image_size": geometry.crop, "geometry": asdict(geometry) | {"source": geometry_source},
-                      "precision": _precision(config, runtime)},
+                      "precision": _precision(request.amp, runtime)},
             "scorers": {s.name: _scorer_settings(s.name, request) for s in scorers},
             "id_validation": validation.record if validation is not None else None,
         },
@@ -357,10 +358,10 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
     return results
 
 
-def _precision(config: TrainConfig, runtime) -> str:
+def _precision(amp: bool, runtime) -> str:
     from fgood_bench.training.precision import describe
 
-    return describe(config.amp and runtime.cuda, runtime.device)
+    return describe(amp and runtime.cuda, runtime.device)
 
 
 def _scorer_settings(name: str, request: EvaluateRequest) -> dict:

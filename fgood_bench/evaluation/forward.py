@@ -47,7 +47,7 @@ def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
 def forward_outputs(
     model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, needs: set[str],
     *, geometry: Geometry | None = None, gram_orders: int = 10, layers: str = "stages", odin_epsilon: float = 0.0,
-    odin_temperature: float = 1000.0, amp: bool | None = None, progress: bool = True, desc: str = "scoring",
+    odin_temperature: float = 1000.0, amp: bool = False, progress: bool = True, desc: str = "scoring",
     transform: Callable | None = None,
 ) -> dict:
     """``logits`` always; ``pooled`` / ``gram`` (one array per feature layer: ``layers`` is ``stages``
@@ -56,9 +56,9 @@ def forward_outputs(
     images' resize and crop (default ``config.geometry``); ``transform``: a user's PIL image ->
     normalised input tensor transform instead of the paper's test transform.
 
-    ``amp`` (default: ``config.amp`` on CUDA) runs the backbone under float16 autocast; the heads,
-    the pooling before them and everything the scorers compute stay float32, and without it the
-    pass is strict float32 (:mod:`fgood_bench.training.precision`).
+    The pass is strict float32 unless ``amp`` (evaluate sets it on CUDA only): then the backbone
+    runs under float16 autocast, and the heads, the pooling before them and everything the scorers
+    compute stay float32 (:mod:`fgood_bench.training.precision`). ``config.amp`` is not read.
     """
     model = model.to(runtime.device).eval()
     modules, captured, hooks = [], {}, []
@@ -79,7 +79,6 @@ def forward_outputs(
         raise FgoodError("the rotation scorer needs a model trained with --method rotation (it has no rotation head)")
     collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(modules))},
                                   **{f"gram{i}": [] for i in range(len(modules))}}
-    amp = config.amp and runtime.cuda if amp is None else amp
     try:
         with Inference(model, runtime.device, amp) as infer:
             for images, _, _ in progress_bar(loader, desc=desc, enabled=progress, items_per_step=config.batch_size * 2):

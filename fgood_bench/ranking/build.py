@@ -355,7 +355,7 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
                 save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
                                 {"image_size": config.image_size, "resize_mode": config.resize_mode})
         source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
-                  "precision": "bf16-autocast training, fp16-autocast prediction with fp32 head" if (config.amp and runtime.cuda) else "fp32",
+                  "precision": "bf16-autocast training, strict fp32 prediction" if (config.amp and runtime.cuda) else "fp32",
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
     logits = predict_logits(model, index.root, eval_paths, config, runtime, progress=request.progress)
     return logits, source

@@ -313,8 +313,7 @@ class _Runner:
         self.test_specs = test_specs
         settings = request.settings
         self.eval_config = TrainConfig(weights=None, batch_size=settings.get("batch_size") or 32,
-                                       device=settings.get("device") or "auto", workers=settings.get("workers"),
-                                       amp=settings.get("amp", True))
+                                       device=settings.get("device") or "auto", workers=settings.get("workers"))
         rows = val_set.split("ood_test")
         self.kinds = dict(zip(rows.paths, rows.class_names))  # synthetic-val: each image's kind is its class name
 

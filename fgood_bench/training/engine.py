@@ -384,7 +384,7 @@ def predict_logits(
     loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     outputs = []
-    with Inference(model, runtime.device, config.amp and runtime.cuda) as infer:  # float16 backbone, float32 head
+    with Inference(model, runtime.device, amp=False) as infer:  # strict float32 (training/precision.py)
         for images, _, _ in progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
                                          items_per_step=config.batch_size * 2):
             outputs.append(logits_of(infer(to_input(images))).float().cpu())

@@ -1,18 +1,20 @@
 """The numeric precision of inference (ranking predictions and evaluation scores).
 
-Training runs under bf16 autocast on CUDA (engine.py): bf16's range needs no loss scaling. Scores
-are another matter: OOD metrics are rank statistics, and bf16 keeps 8 significant bits, so nearby
-logits tie or swap (measured in docs/evaluation.md: MaxLogit Spearman 0.9986 against float32 on
-a random-init ResNet-18). Inference therefore runs the backbone under **float16** autocast, which
-keeps 11 significant bits at the same tensor-core rate as bf16 (NVIDIA A100 and H100 data sheets:
-equal dense FP16 and BF16 throughput), and recomputes the global average pooling and the linear
-heads in float32 from the backbone's output (:func:`float32_head`). float16's range (65,504) is
-ample for an eval-mode network whose batch norms use fixed statistics; a batch whose outputs are
-not finite all the same is recomputed in float32 and counted.
+**Scores are strict float32 by default**, on the CPU and on CUDA. OOD metrics are rank statistics,
+and reduced precision reorders nearby scores: against strict float32, a float16 backbone with a
+float32 head moved AUROC by up to 4.3e-4 and MSP's Spearman to 0.998 on a briefly trained
+ResNet-18, bf16 by up to 2e-3 (``scripts/precision_check.py``, docs/evaluation.md). Scoring is a
+small part of a run's compute (one pass over the test sets, against tens of training epochs), and
+at 448 px it is bound by JPEG decoding on the CPU more than by the GPU, so exact scores cost little.
+PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) by default on Ampere and later GPUs;
+:func:`strict_float32` turns it off while scoring.
 
-Without autocast (``--no-amp``) inference is strict float32: PyTorch lets cuDNN convolutions use
-TF32 (10-bit mantissa) by default on Ampere and later GPUs, which :func:`strict_float32` turns off
-while scoring.
+``amp=True`` (``evaluate --amp``) is the fast path: the backbone under **float16** autocast, which
+keeps 11 significant bits to bf16's 8 at the same tensor-core rate (NVIDIA A100 and H100 data
+sheets), and the global average pooling and linear heads recomputed in float32 from the
+backbone's output (:func:`float32_head`). A batch whose float16 outputs are not finite is
+recomputed in float32 and counted. Training runs under bf16 autocast (engine.py), whose range
+needs no loss scaling.
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ def describe(amp: bool, device: torch.device) -> str:
 class Inference:
     """``with Inference(model, device, amp) as infer: logits = infer(inputs)``.
 
-    ``amp``: the backbone under float16 autocast, the heads in float32 (module docstring);
-    otherwise strict float32. ``fallbacks`` counts the batches recomputed in float32 because
+    Strict float32 unless ``amp``: the backbone under float16 autocast, the heads in float32
+    (module docstring). ``fallbacks`` counts the batches recomputed in float32 because
     their float16 outputs were not finite.
     """
 
