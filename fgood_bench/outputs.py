@@ -65,6 +65,11 @@ def strict_json(value, **options) -> str:
         raise FgoodError(f"a result is not a finite number and cannot be written as JSON ({err})") from None
 
 
+def json_bytes(value) -> bytes:
+    """A JSON file's bytes: :func:`strict_json`, indented, UTF-8 (names as they are), final newline."""
+    return (strict_json(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 # ------------------------------------------------------------------------------ durable writing
 def _fsync_folder(folder: Path) -> None:
     try:
@@ -134,7 +139,7 @@ def pin_settings(path: Path, settings: dict, what: str) -> None:
     """A resumable run's settings (a study's, a sweep's): written on its first run, and every later
     run into the same folder must give the same ones (the changed keys are named)."""
     if not path.exists():
-        write_files(path.parent, {path.name: (strict_json(settings, indent=2) + "\n").encode("utf-8")})
+        write_files(path.parent, {path.name: json_bytes(settings)})
         return
     before = json.loads(path.read_text(encoding="utf-8"))
     if before != settings:

@@ -22,8 +22,6 @@ and predictions: the timings and the machine are recorded only there.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import platform
@@ -36,13 +34,14 @@ from typing import Callable
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.export import export_hf, export_openood
-from fgood_bench.outputs import atomic_write_bytes, run_folder, sha256_file
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.manifests.verify import verify_manifest
 from fgood_bench.outliers.filter import filter_outliers
+from fgood_bench.outputs import atomic_write_bytes, json_bytes, run_folder, sha256_file
 from fgood_bench.publish_config import INET_LISTS, OOD_SETS, BenchmarkSpec, ReleaseConfig, load_config
 from fgood_bench.ranking.build import BuildRequest, build_splits
+from fgood_bench.ranking.scores import border_gap
 
 STATE_FILE = ".publish-state.json"
 WORK_FOLDER = ".work"
@@ -263,7 +262,7 @@ class PublishState:
         self.save()
 
     def save(self) -> None:
-        atomic_write_bytes(self.path, (json.dumps(self.data, indent=2) + "\n").encode("utf-8"))
+        atomic_write_bytes(self.path, json_bytes(self.data))
 
 
 def publish(config_path: str | Path, out: str | Path, *, resume: bool = False, progress: bool = False,
@@ -300,7 +299,7 @@ def benchmark_summary(folder: Path, outliers: Path | None) -> dict:
         "id_classes": len(manifest["id_classes"]),
         "holdout_classes": len(manifest["ood_classes"]),
         "splits": {name: entry["count"] for name, entry in manifest["splits"].items()},
-        "boundary_margin": boundary_margin(folder / "ranking.csv", manifest["num_id"]) if "ranking" in manifest else None,
+        "boundary_margin": border_gap(manifest.get("ranking", {}).get("classes", []), manifest["num_id"]),
         "manifest_sha256": sha256_file(folder / "manifest.json"),
     }
     if outliers is not None and (outliers / "manifest.json").is_file():
@@ -308,13 +307,6 @@ def benchmark_summary(folder: Path, outliers: Path | None) -> dict:
         summary["outliers"] = {"set": outliers.name, "excluded_concepts": len(exclusion["excluded"]),
                                "excluded_images": exclusion["images_removed"], "kept_images": exclusion["images_kept"]}
     return summary
-
-
-def boundary_margin(ranking_csv: Path, num_id: int) -> float:
-    """S(c) of the K-th ranked class minus that of the (K+1)-th (docs/build-splits.md): how far
-    the last ID class is from the first holdout one."""
-    rows = sorted(csv.DictReader(io.StringIO(ranking_csv.read_text(encoding="utf-8"))), key=lambda r: int(r["rank"]))
-    return float(rows[num_id - 1]["score"]) - float(rows[num_id]["score"])
 
 
 def versions() -> dict:
@@ -376,10 +368,9 @@ def write_release_notes(release: Release, stages: list[Stage], state: PublishSta
         "byte_identical_on_rebuild": f"every file listed in 'files' (all but {' and '.join(NOTES)})",
         "files": release_files(out),
     }
-    notes = {"release.json": json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-             "RELEASE.md": release_markdown(document)}
-    for name, text in notes.items():
-        atomic_write_bytes(out / name, text.encode("utf-8"))
+    notes = {"release.json": json_bytes(document), "RELEASE.md": release_markdown(document).encode("utf-8")}
+    for name, content in notes.items():
+        atomic_write_bytes(out / name, content)
 
 
 def release_markdown(document: dict) -> str:

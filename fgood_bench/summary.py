@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from fgood_bench.ranking.scores import border_gap
+
 NEAR_TIE = 0.01  # an S(c) margin below this: another classifier could swap the two classes
 
 
@@ -33,11 +35,10 @@ def benchmark_lines(manifest: Path) -> list[str]:
     lines = [f"benchmark {data['benchmark']} ({data['dataset']['id']}): K = {data['num_id']} ID classes, "
              f"{len(data['ood_classes'])} holdout OOD classes ({data['selection']})",
              f"splits: {_splits(data)} images"]
-    ranking = data.get("ranking", {}).get("classes", [])
-    k = data["num_id"]
-    if 0 < k < len(ranking):
+    ranking, k = data.get("ranking", {}).get("classes", []), data["num_id"]
+    margin = border_gap(ranking, k)
+    if margin is not None:
         last_id, first_ood = ranking[k - 1], ranking[k]
-        margin = last_id["score"] - first_ood["score"]
         lines.append(f"S(c) margin at the border: {margin:.4f} (last ID class {last_id['name']!r} {last_id['score']:.4f}, "
                      f"first holdout class {first_ood['name']!r} {first_ood['score']:.4f})"
                      + ("; a near tie: another classifier could swap them" if margin < NEAR_TIE else ""))

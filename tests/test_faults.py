@@ -415,7 +415,8 @@ def test_files_outside_the_root_are_never_read_or_exported(world, tmp_path, caps
     before = tree(tmp_path) | tree(base)
     for args in (["export", bench, "--format", "hf", "--root", root, "--out", base / "hf"],
                  ["verify", bench, "--root", root],
-                 ["evaluate", "--checkpoint", base / "ck.pt", "--manifest", bench, "--root", root, "--out", base / "ev", *TINY[:2]]):
+                 ["evaluate", "--checkpoint", base / "ck.pt", "--manifest", bench, "--root", root, "--out", base / "ev", *TINY[:2]],
+                 ["audit-leakage", "--benchmark", bench, "--root", root, "--out", base / "audit"]):
         refused(run_cli(*args, capsys=capsys), "images/escape/hostname: image path leaves the dataset root", str(secret))
     with pytest.raises(FgoodError, match="leaves the dataset root"):
         load_split(bench, "id_test", root)

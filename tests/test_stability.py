@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_cli, write_predictions
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.ranking.scores import ClassScores
+from fgood_bench.ranking.scores import ClassScores, border_gap
 from fgood_bench.ranking.stability import stability_report
 
 TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0"]
@@ -38,9 +38,9 @@ def test_report_by_hand():
     assert (by_name["c3"]["rank_min"], by_name["c3"]["rank_max"]) == (3, 4)
     pooled = np.sqrt(np.mean([0, 0, np.var([0.5, 0.3, 0.5], ddof=1), np.var([0.4, 0.6, 0.3], ddof=1), 0]))
     assert report["pooled_std"] == pytest.approx(pooled)
-    assert report["boundary_margin"] == pytest.approx((1.3 / 3 - 1.3 / 3) / pooled, abs=1e-12)
+    assert report["boundary_margin_sigma"] == pytest.approx((1.3 / 3 - 1.3 / 3) / pooled, abs=1e-12)
     single = stability_report([a], ["c0", "c1", "c2", "c3", "c4"], 3, [{}])
-    assert single["mean_jaccard"] == 1.0 and single["boundary_margin"] is None and single["membership_changes"] == []
+    assert single["mean_jaccard"] == 1.0 and single["boundary_margin_sigma"] is None and single["membership_changes"] == []
 
 
 def test_several_predictions_files_rank_by_the_mean_score(dozen_birds, tmp_path, capsys):
@@ -82,8 +82,14 @@ def test_several_predictions_files_rank_by_the_mean_score(dozen_birds, tmp_path,
     assert changing == {7: 2, 11: 1}
     stds = np.array([c["score_std"] for c in stability["classes"]])
     gap = mean_score[expected[7]] - mean_score[expected[8]]
-    assert stability["boundary_margin"] == pytest.approx(gap / np.sqrt(np.mean(stds ** 2)))
-    assert manifest["provenance"]["stability"]["min_jaccard"] == stability["min_jaccard"]
+    assert stability["boundary_margin_sigma"] == pytest.approx(gap / np.sqrt(np.mean(stds ** 2)))
+    # the raw gap is what release.json and the build summary call boundary_margin: one value, one name
+    assert stability["boundary"]["score_gap"] == pytest.approx(gap)
+    assert border_gap(manifest["ranking"]["classes"], 8) == pytest.approx(gap)
+    assert f"S(c) margin at the border: {gap:.4f}" in err
+    recorded = manifest["provenance"]["stability"]
+    assert recorded["min_jaccard"] == stability["min_jaccard"] and "boundary_margin" not in recorded
+    assert recorded["boundary_margin_sigma"] == stability["boundary_margin_sigma"]
     assert manifest["predictions"]["source"]["kind"] == "consensus"
     assert len(manifest["predictions"]["source"]["rankings"]) == 3
     with np.load(folder / "predictions.npz") as saved:
@@ -105,3 +111,9 @@ def test_seeds_train_one_ranking_each(dozen_birds, tmp_path, capsys):
                              "--seeds", "2", "--checkpoint", tmp_path / "bird.work" / "resnet18-seed1" / "classifier.pt",
                              *TINY, capsys=capsys)
     assert status == 2 and "cannot be combined with --predictions or --checkpoint" in err
+
+
+def test_border_gap_is_the_kth_minus_the_next_score():
+    ranked = [{"score": 0.9}, {"score": 0.5}, {"score": 0.2}]
+    assert border_gap(ranked, 1) == pytest.approx(0.4) and border_gap(ranked, 2) == pytest.approx(0.3)
+    assert border_gap(ranked, 3) is None and border_gap(ranked, 0) is None and border_gap([], 1) is None

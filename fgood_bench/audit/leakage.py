@@ -25,9 +25,10 @@ import numpy as np
 
 from fgood_bench import __version__
 from fgood_bench.audit.hashing import CROPS, FLAT_STD, HashCache, Hashes, hamming, hash_images
+from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
-from fgood_bench.outputs import clear_outputs, run_folder, sha256_file, write_files
-from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
+from fgood_bench.manifests.manifest import Manifest, named_manifest
 
 # Bits of 64. Re-encoded, 90% resized or 5% cropped copies differ in 0-4 bits, unrelated images in
 # about 32 +- 4. With independent bits, 10^10 pairs (WebVision against a test set) times 11 crops give
@@ -105,7 +106,7 @@ def _audit(request: AuditRequest, sets: dict, comparisons: list[tuple[str, str]]
         "pairs": pairs,
         "unreadable": [{"set": s.name, "path": s.paths[i], "reason": why} for s in sets.values() for i, why in s.hashes.unreadable],
     }
-    files = {"audit.json": (json.dumps(audit, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+    files = {"audit.json": json_bytes(audit),
              "audit.md": audit_markdown(audit).encode("utf-8")}
     if pairs:
         files["contact_sheet.png"] = contact_sheet(audit["pairs"], sets)
@@ -133,9 +134,7 @@ def _image_sets(request: AuditRequest) -> tuple[dict[str, ImageSet], list[tuple[
     elif request.outlier_root is not None:
         raise FgoodError("--outlier-root needs --outliers MANIFEST")
     for spec in request.ood or []:
-        name, _, path = spec.partition("=")
-        if not name or not path:
-            raise FgoodError(f"--ood {spec!r}: expected NAME=MANIFEST")
+        name, path = named_manifest(spec, or_holdout=False)
         if name in sets:
             raise FgoodError(f"--ood {name!r}: the name is taken (by a benchmark split, the outliers or another --ood)")
         manifest = Manifest.load(path)
@@ -147,6 +146,8 @@ def _image_sets(request: AuditRequest) -> tuple[dict[str, ImageSet], list[tuple[
     unknown = set(request.ood_roots or {}) - set(sets)
     if unknown:
         raise FgoodError(f"--ood-root {sorted(unknown)[0]}=...: no --ood set of that name")
+    for image_set in sets.values():  # as every command that reads images: nothing outside its dataset
+        check_inside_root(image_set.root, image_set.paths)
     return sets, comparisons
 
 

@@ -149,64 +149,56 @@ def inside(root_real: str, path_real: str) -> bool:
     return path_real == root_real or path_real.startswith(root_real.rstrip("/") + "/")
 
 
-def outside_root(root: Path, relpaths: Iterable[str]) -> list[str]:
-    """Those of ``relpaths`` whose file, with every symlink resolved, is not inside ``root``.
+def _scan_paths(root: Path, relpaths: list[str]) -> tuple[list[str], list[str]]:
+    """(those of ``relpaths`` whose file, with every symlink resolved, is not inside ``root``;
+    those that are not files on disk), each in order.
 
-    Resolves each folder once and, within it, only the entries that are symlinks (one directory
-    scan per folder, as :func:`missing_files`); a missing file is not reported here.
+    Scans each folder once instead of one ``stat`` per image (ImageNet and WebVision list millions
+    of files in a few thousand folders), and resolves only the folders and the entries that are
+    symlinks.
     """
-    relpaths = list(relpaths)
     root_real = os.path.realpath(root)
     wanted: dict[str, set[str]] = defaultdict(set)
     for rel in relpaths:
         folder, _, name = rel.rpartition("/")
         wanted[folder].add(name)
-    escaping: set[str] = set()
+    leaving: set[str] = set()
+    present: dict[str, set[str]] = {}
     for folder, names in wanted.items():
-        folder_path = os.path.join(root, folder)
+        folder_path, present[folder] = os.path.join(root, folder), set()
         if not inside(root_real, os.path.realpath(folder_path)):
-            escaping.update(f"{folder}/{name}" if folder else name for name in names)
+            leaving.update(f"{folder}/{name}" if folder else name for name in names)
             continue
         try:
             with os.scandir(folder_path) as entries:
-                links = [e for e in entries if e.name in names and e.is_symlink()]
-        except OSError:  # missing or unreadable: reported by missing_files
+                found = [e for e in entries if e.name in names]
+            present[folder] = {e.name for e in found if not e.is_dir()}
+        except OSError:  # missing, not a folder, a symlink loop, too long a name: its files are missing
             continue
-        escaping.update(f"{folder}/{e.name}" if folder else e.name for e in links
-                        if not inside(root_real, os.path.realpath(e.path)))
-    return [rel for rel in relpaths if rel in escaping]
+        leaving.update(f"{folder}/{e.name}" if folder else e.name for e in found
+                       if e.is_symlink() and not inside(root_real, os.path.realpath(e.path)))
+    missing = [rel for rel in relpaths if rel.rpartition("/")[2] not in present[rel.rpartition("/")[0]]]
+    return [rel for rel in relpaths if rel in leaving], missing
+
+
+def missing_files(root: Path, relpaths: Iterable[str], what: str = "image") -> list[str]:
+    """Those of ``relpaths`` (POSIX, relative to ``root``) that are not files on disk, in order.
+    Refuses (one line) when any of them leaves ``root`` through '..', an absolute path or a
+    symlink: nothing outside a dataset is ever read."""
+    relpaths = list(relpaths)
+    escaping = [rel for rel in relpaths if ESCAPING.search(rel)]
+    leaving, missing = _scan_paths(root, relpaths) if not escaping else (escaping, [])
+    if leaving:
+        first = Path(root) / leaving[0]
+        target = os.path.realpath(first)
+        raise FgoodError(f"{display_path(first)}: {what} path leaves the dataset root {display_path(root)} "
+                         f"(it resolves to {display_path(target)}; {len(leaving)} such paths): refused")
+    return missing
 
 
 def check_inside_root(root: Path, relpaths: Iterable[str], what: str = "image") -> None:
-    """Refuse (one line) when any of ``relpaths`` leaves ``root`` through '..', an absolute path or a symlink."""
-    relpaths = list(relpaths)
-    escaping = [rel for rel in relpaths if ESCAPING.search(rel)] or outside_root(root, relpaths)
-    if escaping:
-        first = Path(root) / escaping[0]
-        target = os.path.realpath(first)
-        raise FgoodError(f"{display_path(first)}: {what} path leaves the dataset root {display_path(root)} "
-                         f"(it resolves to {display_path(target)}; {len(escaping)} such paths): refused")
-
-
-def missing_files(root: Path, relpaths: Iterable[str]) -> list[str]:
-    """Those of ``relpaths`` (POSIX, relative to ``root``) that are not files on disk, in order.
-
-    Scans each folder once instead of one ``stat`` per image: ImageNet and WebVision list
-    millions of files in a few thousand folders.
-    """
-    relpaths = list(relpaths)
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for rel in relpaths:
-        folder, _, name = rel.rpartition("/")
-        wanted[folder].add(name)
-    present: dict[str, set[str]] = {}
-    for folder, names in wanted.items():
-        try:
-            with os.scandir(root / folder) as entries:
-                present[folder] = {e.name for e in entries if e.name in names and not e.is_dir()}
-        except OSError:  # missing, not a folder, a symlink loop, too long a name: its files are missing
-            present[folder] = set()
-    return [rel for rel in relpaths if rel.rpartition("/")[2] not in present[rel.rpartition("/")[0]]]
+    """Refuse (one line) when any of ``relpaths`` leaves ``root`` (as :func:`missing_files`)."""
+    missing_files(root, relpaths, what)
 
 
 class DatasetAdapter:

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from fgood_bench.datasets import load_index
-from fgood_bench.datasets.base import DatasetIndex, check_inside_root, missing_files
+from fgood_bench.datasets.base import DatasetIndex, missing_files
 from fgood_bench.interrupt import ignore_sigint
 from fgood_bench.progress import progress as progress_bar
 
@@ -43,8 +43,8 @@ def inspect_dataset(
 ) -> InspectReport:
     """Parse a dataset, list the images its metadata names but the disk lacks, optionally decode all."""
     index = load_index(name, root, **options)
-    check_inside_root(index.root, index.samples.column("path").to_pylist())
-    missing = {split: missing_files(index.root, index.split(split).column("path").to_pylist()) for split in index.splits}
+    absent = set(missing_files(index.root, index.samples.column("path").to_pylist()))  # one scan of every folder
+    missing = {split: [p for p in index.split(split).column("path").to_pylist() if p in absent] for split in index.splits}
     report = InspectReport(index=index, missing=missing)
     if check_images:
         absent = {path for paths in missing.values() for path in paths}

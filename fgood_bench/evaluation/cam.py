@@ -37,7 +37,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.evaluate import model_geometry
 from fgood_bench.evaluation.plots import METHOD_NAMES
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.outputs import clear_outputs, run_folder, sha256_file, strict_json, write_files
+from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
 from fgood_bench.training.data import DeviceBatch, Geometry, load_image
 from fgood_bench.training.engine import setup_runtime
 from fgood_bench.training.models import load_classifier
@@ -310,7 +310,7 @@ def _render(request: CamRequest, benchmark: Manifest, split: str, root: Path, im
         return record, fig
     out = Path(request.out)
     files = figure_files(fig, ["png", "pdf"] if request.pdf else ["png"])
-    files["cam.json"] = (strict_json(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files["cam.json"] = json_bytes(record)
     clear_outputs(out, CAM_FILES)  # a PDF of an earlier run must not stay beside a new PNG
     write_files(out, files)
     return record, fig

@@ -26,7 +26,7 @@ from fgood_bench.evaluation.forward import FEATURE_LAYERS, forward_outputs
 from fgood_bench.evaluation.plots import EVALUATE_FILES
 from fgood_bench.evaluation.report import write_reports
 from fgood_bench.evaluation.scorers import Scorer, make_scorers
-from fgood_bench.manifests.manifest import Manifest
+from fgood_bench.manifests.manifest import Manifest, named_manifest
 from fgood_bench.evaluation.protocol import protocol_name
 from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.metrics import CONVENTIONS, METRICS, check_convention, ood_metrics, ood_metrics_at_base_rate
@@ -83,9 +83,7 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
         if spec == "holdout":
             name, manifest, root = "holdout", benchmark, id_set.root
         else:
-            name, _, path = spec.partition("=")
-            if not name or not path:
-                raise FgoodError(f"--ood {spec!r}: expected 'holdout' or NAME=MANIFEST")
+            name, path = named_manifest(spec)
             manifest = Manifest.load(path)
             root = _ood_root(name, manifest, request)
         if "ood_test" not in manifest.split_names:

@@ -12,7 +12,7 @@ import numpy as np
 
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.protocol import base_rate_of, describe, metric_convention, protocol_name
-from fgood_bench.outputs import clear_outputs, run_folder, strict_json, write_files
+from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, write_files
 from fgood_bench.metrics import METRICS
 
 TABLE_METRICS = ("fpr95", "auroc", "aupr_out")  # the paper's FPR95 / AUROC / AUPR (OOD positive)
@@ -73,7 +73,7 @@ def write_reports(results: dict, out: Path) -> None:
     files = {
         "results.csv": csv_table(results).encode(),
         "results.md": markdown_table(results).encode(),
-        "results.json": (strict_json(results, indent=2) + "\n").encode(),
+        "results.json": json_bytes(results),
     }
     write_files(out, files)  # in this order: results.json last
 
@@ -151,7 +151,7 @@ def write_aggregate(report: dict, out: Path, extra: dict[str, str] | None = None
     """report.json, report.csv and report.md (and ``extra`` files, name -> text, e.g. paper.md) in ``out``,
     a folder of its own (never an evaluate run's)."""
     files = {
-        "report.json": (strict_json(report, indent=2) + "\n").encode(),
+        "report.json": json_bytes(report),
         "report.csv": csv_table(report).encode(),
         "report.md": markdown_table(report).encode(),
         **{name: text.encode() for name, text in (extra or {}).items()},

@@ -56,6 +56,16 @@ def manifest_schema() -> dict:
     return json.loads(resources.files("fgood_bench.manifests").joinpath("schema.json").read_text("utf-8"))
 
 
+def named_manifest(spec: str, or_holdout: bool = True) -> tuple[str, str]:
+    """An ``--ood NAME=MANIFEST`` value as (NAME, MANIFEST); one line when either side is empty
+    (``or_holdout``: the option also takes ``holdout``, which the caller handles)."""
+    name, _, path = spec.partition("=")
+    if not name or not path:
+        expected = "'holdout' or NAME=MANIFEST" if or_holdout else "NAME=MANIFEST"
+        raise FgoodError(f"--ood {spec!r}: expected {expected}")
+    return name, path
+
+
 def check_relative_path(path: str, where: str) -> None:
     """Refuse a path that could reach outside the dataset root."""
     normal = posixpath.normpath(path)

@@ -13,10 +13,10 @@ import pyarrow as pa
 
 from fgood_bench import __version__
 from fgood_bench.datasets import load_index
-from fgood_bench.datasets.base import check_inside_root, missing_files
+from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
-from fgood_bench.outputs import preflight, strict_json, write_folder
+from fgood_bench.outputs import json_bytes, preflight, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 
 # Splits drawn from by default: Places365's labelled val images (the common OOD test source),
@@ -42,7 +42,6 @@ def build_ood_set(
         raise FgoodError(f"--size {size}: must be 1..{population} (the images of {', '.join(splits)})")
     chosen = np.arange(population) if size is None else np.sort(np.random.default_rng(seed).choice(population, size, replace=False))
     paths = table.column("path").take(chosen).to_pylist()
-    check_inside_root(index.root, paths)
     missing = missing_files(index.root, paths)
     if missing:
         raise FgoodError(f"{index.root / missing[0]}: image listed in the dataset is missing ({len(missing)} of the "
@@ -62,7 +61,7 @@ def build_ood_set(
         "provenance": {"toolkit": f"fgood-bench {__version__}"},
     }
     files = {"splits/ood_test.txt": content,
-             "manifest.json": (strict_json(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")}
+             "manifest.json": json_bytes(manifest)}
     target = Path(out) / name
     write_folder(target, files, kind="ood_set", overwrite=overwrite)
     return target / "manifest.json"
@@ -163,7 +162,7 @@ def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | P
         "provenance": {"toolkit": f"fgood-bench {__version__}", "method": "paper Appendix D.3 validation outliers"},
     }
     files["splits/ood_test.txt"] = content
-    files["manifest.json"] = (strict_json(document, indent=2) + "\n").encode("utf-8")
+    files["manifest.json"] = json_bytes(document)
     target = Path(out) / name
     write_folder(target, files, kind="ood_set", overwrite=overwrite)
     return target / "manifest.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fgood_bench.datasets.base import check_inside_root, missing_files
+from fgood_bench.datasets.base import missing_files
 from fgood_bench.datasets.check import find_unreadable_images
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_file, sha256_files
@@ -97,9 +97,8 @@ def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images
         except SplitChanged as err:  # reported; an unsafe or malformed split file is refused (exit 2)
             report.split_files[split] = str(err)
             continue
-        check_inside_root(dataset_root, rows.paths)
+        report.missing[split] = missing_files(dataset_root, rows.paths)  # refuses paths leaving the root
         report.counts[split] = len(rows)
-        report.missing[split] = missing_files(dataset_root, rows.paths)
         if images:
             absent = set(report.missing[split])
             present = [p for p in rows.paths if p not in absent]

@@ -21,7 +21,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import SPLIT_HEADER, sha256_bytes
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
-from fgood_bench.outputs import preflight, strict_json, write_folder
+from fgood_bench.outputs import json_bytes, preflight, write_folder
 
 SOURCES = ("webvision", "imagenet", "minc2500")
 
@@ -99,7 +99,7 @@ def filter_outliers(
     }
     target = Path(out) / name
     write_folder(target, kind="outliers", overwrite=overwrite, files={
-        "manifest.json": (strict_json(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+        "manifest.json": json_bytes(manifest),
         "splits/train.txt": content,
         "report.md": report_markdown(name, report).encode("utf-8"),
     })

@@ -26,17 +26,17 @@ import torchvision
 
 from fgood_bench import __version__
 from fgood_bench.datasets import DatasetIndex, get_adapter, load_index
-from fgood_bench.datasets.base import check_inside_root, missing_files
+from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import (
     class_names_in_file, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
-from fgood_bench.outputs import clear_outputs, preflight, run_folder, strict_json, write_folder
+from fgood_bench.outputs import clear_outputs, json_bytes, preflight, run_folder, write_folder
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.ranking.stability import (
-    consensus_scores, stability_json, stability_plot, stability_report, stability_summary,
+    consensus_scores, stability_plot, stability_report, stability_summary,
 )
 from fgood_bench.training.engine import (
     Runtime, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
@@ -322,7 +322,6 @@ def _check_images(index: DatasetIndex, splits: list[str]) -> None:
     """Every image of ``splits`` is on disk, inside the dataset root."""
     for split in splits:
         paths = index.split(split).column("path").to_pylist()
-        check_inside_root(index.root, paths)
         missing = missing_files(index.root, paths)
         if missing:
             raise FgoodError(
@@ -429,12 +428,12 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], id_cla
         manifest["predictions"] = {"file": "predictions.npz", "sha256": sha256_bytes(files["predictions.npz"]),
                                    "source": provenance["predictions_source"]}
         if stability is not None:
-            files["stability.json"] = stability_json(stability)
+            files["stability.json"] = json_bytes(stability)
             files["stability.png"] = stability_plot(stability, title=plan.name)
             manifest["provenance"]["stability"] = stability_summary(stability, sha256_bytes(files["stability.json"]))
     else:
         manifest["given"] = given
-    files["manifest.json"] = (strict_json(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files["manifest.json"] = json_bytes(manifest)
     return files
 
 

@@ -63,3 +63,12 @@ def class_scores(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> Cl
         accuracy = np.bincount(labels, weights=correct, minlength=num_classes) / num_test
         mean_entropy = np.bincount(labels, weights=entropy, minlength=num_classes) / num_test
     return ClassScores(num_test=num_test, accuracy=accuracy, mean_entropy=np.round(mean_entropy, ENTROPY_DECIMALS))
+
+
+def border_gap(ranked_classes: list[dict], num_id: int) -> float | None:
+    """S(c) of the K-th ranked class minus that of the (K+1)-th: how far the last ID class is from
+    the first holdout one. ``ranked_classes``: the manifest's ``ranking.classes`` (rank order);
+    None when there is no holdout class to compare with."""
+    if not 0 < num_id < len(ranked_classes):
+        return None
+    return float(ranked_classes[num_id - 1]["score"]) - float(ranked_classes[num_id]["score"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 
 import numpy as np
 
@@ -60,7 +59,7 @@ def stability_report(rankings: list[ClassScores], classes: tuple[str, ...] | lis
         "pairwise_jaccard": [[i, j, jaccard(tops[i], tops[j])] for i, j in itertools.combinations(range(len(tops)), 2)],
         "boundary": {"kth_class": classes[kth], "next_class": classes[next_], "score_gap": gap},
         "pooled_std": pooled_std,
-        "boundary_margin": gap / pooled_std if pooled_std > 0 else None,
+        "boundary_margin_sigma": gap / pooled_std if pooled_std > 0 else None,  # the gap in units of the ranking noise
         "membership_changes": [
             {"index": c, "name": classes[c], "times_id": int(times_id[c]),
              "consensus_role": "id" if c in consensus_ids else "ood"} for c in changing
@@ -74,14 +73,10 @@ def stability_report(rankings: list[ClassScores], classes: tuple[str, ...] | lis
     }
 
 
-def stability_json(report: dict) -> bytes:
-    return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def stability_summary(report: dict, file_sha256: str) -> dict:
     """What the manifest's provenance records of ``stability.json``."""
     return {"file": "stability.json", "sha256": file_sha256,
-            **{key: report[key] for key in ("num_rankings", "mean_jaccard", "min_jaccard", "boundary_margin")},
+            **{key: report[key] for key in ("num_rankings", "mean_jaccard", "min_jaccard", "boundary_margin_sigma")},
             "membership_changes": len(report["membership_changes"])}
 
 
@@ -102,7 +97,7 @@ def stability_plot(report: dict, title: str = "") -> bytes:
     ax.axvline(report["num_id"] + 0.5, color="tab:red", linestyle="--", linewidth=1.2, label=f"K = {report['num_id']}")
     ax.set_xlabel("consensus rank")
     ax.set_ylabel("S(c) = accuracy − mean entropy")
-    margin = report["boundary_margin"]
+    margin = report["boundary_margin_sigma"]
     ax.set_title(f"{title}: mean Jaccard {report['mean_jaccard']:.3f}, boundary margin "
                  + (f"{margin:.2f} σ" if margin is not None else "n/a"), fontsize=10)
     ax.legend(loc="lower left", frameon=False, fontsize=8)

@@ -26,7 +26,7 @@ import numpy as np
 from fgood_bench import __version__
 from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
-from fgood_bench.outputs import pin_settings, run_folder, sha256_file, write_files
+from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.training.engine import TrainConfig
@@ -95,7 +95,7 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
         "spread": {m: _spread([r[m] for r in rows]) for m in METRICS},
         "ranked": ranked_row,
     }
-    write_files(out, {"results.json": (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
+    write_files(out, {"results.json": json_bytes(summary),
                       "results.csv": _csv(rows, ranked_row).encode("utf-8"),
                       "results.md": study_markdown(summary).encode("utf-8"),
                       "figure2.png": figure2(summary)})
@@ -140,7 +140,8 @@ def _train_and_evaluate(request, folder: Path, manifest: Path, config: TrainConf
     from fgood_bench.training.train import TrainRequest, train
 
     checkpoint = train(TrainRequest(method="standard", manifest=manifest, root=request.root, out=folder / "train",
-                                    config=config, epochs=config.epochs, resume=True, progress=request.progress))
+                                    config=config, epochs=config.epochs, summary_accuracy=False, resume=True,
+                                    progress=request.progress))
     results = evaluate(EvaluateRequest(
         checkpoint=checkpoint, manifest=manifest, root=request.root, out=folder / "eval", ood=["holdout"],
         scorers=[request.scorer], config=TrainConfig(**{**asdict(config), "weights": None}), progress=request.progress,
@@ -149,7 +150,7 @@ def _train_and_evaluate(request, folder: Path, manifest: Path, config: TrainConf
     metrics = results["metrics"]["holdout"][request.scorer]
     row = {**row, "accuracy": results["id_accuracy"], "auroc": metrics["auroc"], "aupr": metrics["aupr_out"],
            "fpr95": metrics["fpr95"]}
-    write_files(folder, {"result.json": (json.dumps(row, indent=2, ensure_ascii=False) + "\n").encode("utf-8")})
+    write_files(folder, {"result.json": json_bytes(row)})
     return row
 
 

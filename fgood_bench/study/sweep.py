@@ -33,8 +33,8 @@ import numpy as np
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.outputs import pin_settings, run_folder, sha256_file, strict_json, write_files
+from fgood_bench.manifests.manifest import Manifest, named_manifest
+from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
 
 # Grid keys per method: the names of its ``train`` options (training/methods.py, Hyper; dashes or
 # underscores). MixupOE's alpha / beta are the paper's alpha_in-out / beta_in-out.
@@ -268,9 +268,7 @@ def _test_specs(request: SweepRequest) -> list[str]:
         if spec != "holdout":
             from fgood_bench.evaluation.evaluate import is_validation_outliers
 
-            name, _, path = spec.partition("=")
-            if not name or not path:
-                raise FgoodError(f"--ood {spec!r}: expected 'holdout' or NAME=MANIFEST")
+            name, path = named_manifest(spec)
             if name == VAL:
                 raise FgoodError(f"--ood {spec!r}: the name {VAL!r} is the validation outliers'; choose another")
             if is_validation_outliers(Manifest.load(path)):
@@ -327,7 +325,7 @@ class _Runner:
             outliers=request.outliers if outliers else None, outlier_root=request.outlier_root if outliers else None,
             settings=request.settings, epochs=epochs, hyper=hyper, init=init if method != "standard" else None,
             from_scratch=request.from_scratch and method != "standard", outlier_batch=request.outlier_batch if outliers else None,
-            hold_out_validation=self.seed, resume=True, progress=request.progress,
+            hold_out_validation=self.seed, summary_accuracy=False, resume=True, progress=request.progress,
         ))
 
     def point(self, folder: Path, name: str, point: dict, trained) -> dict:
@@ -339,7 +337,7 @@ class _Runner:
             checkpoint = Path(trained())
             row = {"name": name, "point": point, **self._validate(checkpoint, folder / "eval-val")}
             folder.mkdir(parents=True, exist_ok=True)
-            write_files(folder, {"result.json": (strict_json(row, indent=2) + "\n").encode("utf-8")})
+            write_files(folder, {"result.json": json_bytes(row)})
         if self.test_specs:
             row = {**row, "test": self._test(self.out / row["checkpoint"], row["checkpoint_sha256"], folder)}
         return row
@@ -413,7 +411,7 @@ class _Runner:
                    for name, by_scorer in results["metrics"].items()}
         test = {"spec": spec, "protocol": results["protocol"], "protocol_text": describe(results),
                 "id_accuracy": results["id_accuracy"], "metrics": metrics}
-        write_files(folder, {"test.json": (strict_json(test, indent=2) + "\n").encode("utf-8")})
+        write_files(folder, {"test.json": json_bytes(test)})
         return test
 
 
@@ -452,8 +450,8 @@ def _write(out: Path, summary: dict) -> None:
                                                      "warning")}
     selected = {"method": summary["settings"]["method"], "benchmark": summary["settings"]["benchmark"]["name"], **selected}
     files = {
-        "results.json": (strict_json(summary, indent=2) + "\n").encode("utf-8"),
-        "selected.json": (strict_json(selected, indent=2) + "\n").encode("utf-8"),
+        "results.json": json_bytes(summary),
+        "selected.json": json_bytes(selected),
         "grid.csv": grid_csv(summary).encode("utf-8"),
         "grid.md": sweep_markdown(summary).encode("utf-8"),
     }

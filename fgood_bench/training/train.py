@@ -59,6 +59,7 @@ class TrainRequest:
     # (``fgood-bench sweep``, Appendix D.3). None: train on all of id_train. A benchmark with an
     # id_val split needs nothing left out.
     hold_out_validation: int | None = None
+    summary_accuracy: bool = True  # False where an evaluate follows (study, sweep): one inference pass fewer
     resume: bool = False
     overwrite: bool = False  # start over in an --out that holds an earlier run (--restart)
     progress: bool = True
@@ -157,7 +158,7 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
     model = train_classifier(model, root, rows.paths, rows.labels, config, runtime, out, resume=request.resume,
                              progress=request.progress, method=request.method, hyper=hyper, outliers=outliers,
                              max_steps=request.max_steps, log=log)
-    accuracy = _id_accuracy(model, benchmark, root, config, runtime, request.progress)
+    accuracy = _id_accuracy(model, benchmark, root, config, runtime, request.progress) if request.summary_accuracy else None
     if not runtime.is_main:
         return None
     save_classifier(out / "classifier.pt", model, config.arch, classes, extra={
