@@ -146,7 +146,7 @@ def run_demo(workdir: str | Path, progress: bool = True, epochs: int = 4, log=pr
     report = workdir / "report.md"
     text = f"# fgood-bench demo\n\n**{DISCLAIMER}**\n\n" + "\n".join(f"## {name}\n\n{markdown_table(r)}" for name, r in results.items())
     atomic_write_bytes(report, text.encode())
-    excluded = json.loads(outliers.read_text())["exclusion"]
+    excluded = json.loads(outliers.read_text(encoding="utf-8"))["exclusion"]
     stage("done")
     artefacts = {
         "benchmark manifest": manifest, "class ranking": manifest.parent / "ranking.csv", "coarse OOD set": textures,

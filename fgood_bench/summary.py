@@ -68,7 +68,7 @@ def training_lines(classifier: Path) -> list[str]:
 
     payload = torch.load(classifier, map_location="cpu", weights_only=True)
     log = Path(classifier).parent / "metrics.jsonl"
-    epochs = [json.loads(line) for line in log.read_text().splitlines() if '"mean_loss"' in line] if log.is_file() else []
+    epochs = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if '"mean_loss"' in line] if log.is_file() else []
     lines = [f"trained {payload.get('method', 'standard')} ({payload['arch']}) on {payload.get('benchmark', '?')}: "
              f"{epochs[-1]['epoch'] if epochs else 0} of {payload.get('epochs', '?')} epochs, {epochs[-1]['step'] if epochs else 0} steps"
              + (f", final mean loss {epochs[-1]['mean_loss']:.4f}" if epochs else "")]

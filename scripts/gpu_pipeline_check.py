@@ -1,7 +1,8 @@
 """GPU correctness check (part 2 of scripts/gpu_check.sh): the pipeline's CUDA paths, not its speed.
 
 1. Scoring precision: a ResNet-50 at 448 scores the same images in strict fp32 (TF32 off: the
-   default of ``training/precision.py``), in PyTorch's default fp32 (TF32 convolutions), under
+   default of ``training/precision.py``), in PyTorch's default fp32 (TF32 convolutions: cuDNN's
+   ``allow_tf32``, on by default), under
    full bf16 autocast, and with the backbone in bf16 or in fp16 (``evaluate --amp``) but the head
    and all score arithmetic in fp32; prints the logit error and
    the rank agreement of MSP, MaxLogit and Energy with fp32 (Spearman), and the AUROC change on an
@@ -51,10 +52,11 @@ def precision_study(device: torch.device, count: int = 256, workers: int = 8) ->
             x = to_input(images)
             with strict_float32():
                 outputs["fp32"].append(model(x).double().cpu())
-            tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
-            outputs["tf32"].append(model(x).double().cpu())
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
+            saved, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, True  # PyTorch's default for convolutions
+            try:
+                outputs["tf32"].append(model(x).double().cpu())
+            finally:
+                torch.backends.cudnn.allow_tf32 = saved
             with torch.autocast(device.type, torch.bfloat16):
                 outputs["bf16"].append(model(x).double().cpu())
             for dtype, name in ((torch.bfloat16, "bf16"), (torch.float16, "fp16")):

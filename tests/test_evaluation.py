@@ -315,7 +315,7 @@ def _precision_inputs(count: int) -> torch.Tensor:
     return (x - 0.45) / 0.225
 
 
-def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(tmp_path, monkeypatch):
+def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(setting, tmp_path, monkeypatch, capsys):
     """Issue 11 item 12: on CUDA, evaluate's scores and the ranking predictions are strict float32 by
     default (reduced precision moves the metrics beyond 1e-4: scripts/precision_check.py);
     evaluate --amp (EvaluateRequest.amp) opts into the float16 backbone."""
@@ -343,11 +343,24 @@ def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(tmp_path,
     engine.predict_logits(model, tmp_path, paths, config, CudaRuntime(), progress=False)
     forward_outputs(model, tmp_path, paths, config, CudaRuntime(), {"logits"}, amp=True, progress=False)
     assert asked == [False, False, True]
-    assert precision.describe(False, torch.device("cuda")) == "float32 (TF32 off)"
+    assert precision.describe(False, cuda=True) == "float32 (TF32 off)" and precision.describe(False, cuda=False) == "float32"
 
     assert EvaluateRequest(checkpoint=None, manifest=Path("m"), root=Path("r"), out=None).amp is False
     base = ["evaluate", "--checkpoint", "c.pt", "--manifest", "m.json", "--root", "r", "--out", "o"]
     assert [build_parser().parse_args(base + extra).amp for extra in ([], ["--amp"], ["--no-amp"])] == [False, True, False]
+
+    # evaluate itself, on a runtime that says CUDA: float32 throughout unless --amp, and results.json says which
+    from fgood_bench.evaluation import evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "setup_runtime", lambda device: CudaRuntime())
+    for extra, expected in (([], False), (["--amp"], True)):
+        asked.clear()
+        status, _, err = run_cli(*evaluate_args(setting, tmp_path / f"run{extra}", "--scorers", "msp", *extra), capsys=capsys)
+        assert status == 0, err
+        precision_record = json.loads((tmp_path / f"run{extra}" / "results.json").read_text())["settings"]["model"]["precision"]
+        assert asked and set(asked) == {expected}
+        assert precision_record == ("float16 autocast backbone; float32 pooling, classification head, features and scorers"
+                                    if expected else "float32 (TF32 off)")
 
 
 def test_float16_scores_stay_close_to_float32(monkeypatch):

@@ -1,5 +1,6 @@
 """Each source dataset's stated terms and the Hugging Face card's licence fields built from them."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ def test_hf_card_licence_fields_and_terms(dataset):
     metadata = card.data.to_dict()
     assert metadata["license"] == STATED[dataset][0]
     if metadata["license"] == "other":  # the Hub's rule: "other" comes with a name and a link
-        assert metadata["license_name"] == f"{dataset}-terms" and metadata["license_link"] == source.homepage
+        assert metadata["license_name"] == f"{dataset.replace('_', '-')}-terms" and metadata["license_link"] == source.homepage
+        assert re.fullmatch(r"[a-z0-9][a-z0-9.-]*", metadata["license_name"])  # the card template's `my-license-1.0` form
     else:
         assert "license_name" not in metadata and "license_link" not in metadata
     assert f"- Terms: {source.terms}\n" in card.text and f"- Project page: {source.homepage}\n" in card.text

@@ -56,8 +56,9 @@ def add_parser(commands) -> None:
     group.add_argument("--device", default="auto")
     group.add_argument("--workers", type=non_negative_int)
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                       help="on CUDA, the backbone in float16 autocast (faster; the head, features and scorers stay float32, but "
-                       "metrics can move by about 1e-3 of float32's: docs/evaluation.md). Default: strict float32, TF32 off")
+                       help="on CUDA, the backbone in float16 autocast: faster, but AUROC / AUPR can move by up to about 5e-4 "
+                       "from float32's (the head, features and scorers stay float32; docs/evaluation.md). "
+                       "Default: strict float32, TF32 off")
     evaluate.set_defaults(run=cmd_evaluate)
 
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")

@@ -359,7 +359,7 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list, mode
 def _precision(amp: bool, runtime) -> str:
     from fgood_bench.training.precision import describe
 
-    return describe(amp and runtime.cuda, runtime.device)
+    return describe(amp and runtime.cuda, runtime.cuda)
 
 
 def _scorer_settings(name: str, request: EvaluateRequest) -> dict:

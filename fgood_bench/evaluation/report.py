@@ -84,10 +84,10 @@ def aggregate(run_dirs: list[Path]) -> dict:
     for folder in run_dirs:
         path = Path(folder) / "results.json"
         try:
-            runs.append(json.loads(path.read_text()))
+            runs.append(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise FgoodError(f"{path}: no results.json (run fgood-bench evaluate first)") from None
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise FgoodError(f"{path}: not valid JSON ({err})") from None
     def comparable(run: dict, key: str):
         value = run.get(key)

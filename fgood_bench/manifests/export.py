@@ -280,8 +280,9 @@ def dataset_card(manifest: Manifest, features, sizes: dict[str, dict[str, int]])
     header = {
         "pretty_name": f"{info['benchmark']} ({title}) — fgood-bench",
         "license": source.license,
-        # "other" goes with the licence's name and link (https://huggingface.co/docs/hub/repositories-licenses)
-        **({"license_name": f"{info['dataset']['id']}-terms", "license_link": source.homepage}
+        # "other" goes with the licence's name and link (https://huggingface.co/docs/hub/repositories-licenses);
+        # the name is an id in the Hub card template's form, like `my-license-1.0`: no underscores
+        **({"license_name": f"{info['dataset']['id'].replace('_', '-')}-terms", "license_link": source.homepage}
            if source.license == "other" else {}),
         "task_categories": ["image-classification"],
         "tags": ["out-of-distribution-detection", "fine-grained", "fgood-bench"],

@@ -354,7 +354,7 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
                 save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
                                 {"image_size": config.image_size, "resize_mode": config.resize_mode})
         source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
-                  "precision": "bf16-autocast training, strict fp32 prediction" if (config.amp and runtime.cuda) else "fp32",
+                  "precision": _precision(config.amp, runtime.cuda),
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
     logits = predict_logits(model, index.root, eval_paths, config, runtime, progress=request.progress)
     return logits, source
@@ -435,6 +435,13 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], id_cla
         manifest["given"] = given
     files["manifest.json"] = json_bytes(manifest)
     return files
+
+
+def _precision(amp: bool, cuda: bool) -> str:
+    """The manifest's record of the ranking classifier's precision (on the CPU: "fp32", as ever)."""
+    if not cuda:
+        return "fp32"
+    return ("bf16-autocast" if amp else "fp32") + " training, strict fp32 prediction (TF32 off)"
 
 
 def _ranking_csv(index: DatasetIndex, scores: ClassScores, id_classes: set[int]) -> bytes:

@@ -3,7 +3,7 @@
 Launched with ``torchrun --nproc-per-node N -m fgood_bench ...`` the same code trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPUs) and shards inference, gathering the
 results on rank 0. On CUDA training runs in bf16 autocast with channels_last tensors, and
-inference as :mod:`fgood_bench.training.precision` says (float16 backbone, float32 head).
+inference in strict float32 (:mod:`fgood_bench.training.precision`).
 """
 
 from __future__ import annotations

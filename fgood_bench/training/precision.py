@@ -73,11 +73,11 @@ def strict_float32():
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def describe(amp: bool, device: torch.device) -> str:
-    """The precision of :class:`Inference`, as results.json and the manifest record it."""
+def describe(amp: bool, cuda: bool) -> str:
+    """The precision of :class:`Inference` (``amp`` on CUDA only), as results.json records it."""
     if amp:
         return "float16 autocast backbone; float32 pooling, classification head, features and scorers"
-    return "float32 (TF32 off)" if torch.device(device).type == "cuda" else "float32"
+    return "float32 (TF32 off)" if cuda else "float32"
 
 
 class Inference:
