@@ -8,7 +8,7 @@
    the rank agreement of MSP, MaxLogit and Energy with fp32 (Spearman), and the AUROC change on an
    ID/OOD split of the images.
 2. ``fgood-bench demo --device cuda``: build-splits, filter-outliers, train (standard, MixupOE) and
-   evaluate on the GPU in bf16.
+   evaluate on the GPU (training in bf16, scores in strict fp32).
 3. ``torchrun`` with 1 process, and with 2 processes (NCCL), of build-splits on the demo's birds.
    Two NCCL ranks on one GPU are refused by NCCL itself; the line says so when that happens.
 """

@@ -85,6 +85,10 @@ def test_other_bad_arguments(setting, tmp_path, capsys):
     assert status == 2 and "invalid choice: 'standard'" in err
     status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--ood", "holdout"), capsys=capsys)
     assert status == 2 and "add --evaluate-test (they never select)" in err
+    no_outliers = [a for a in sweep_args(setting, tmp_path / "o") if a not in ("--outliers", setting["base"] / "out" / "places365",
+                                                                                "--outlier-root", setting["places"])]
+    status, _, err = run_cli(*no_outliers, capsys=capsys)
+    assert status == 2 and "method mixupoe needs --outliers" in err
     places = setting["base"] / "out" / "places365"
     status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--val-ood", places), capsys=capsys)
     assert status == 2 and "not a set of validation outliers" in err and "--evaluate-test --ood" in err

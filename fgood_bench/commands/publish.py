@@ -11,8 +11,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "publish", help="rebuild and publish every benchmark of a release (resumable), ready for manifests/",
         description="Run build-splits, build-ood-set (Places365, Textures), filter-outliers (WordNet-filtered "
-        "WebVision per benchmark, MINC-2500), verify and export (OpenOOD, Hugging Face) for every benchmark named "
-        "in --config, writing OUT/<benchmark>/, OUT/ood/, OUT/outliers/, OUT/exports/ and OUT/RELEASE.md + "
+        "WebVision per benchmark, MINC-2500), audit-leakage (unless the config says audit: false), verify and export "
+        "(OpenOOD, Hugging Face) for every benchmark named in --config, writing OUT/<benchmark>/, OUT/ood/, "
+        "OUT/outliers/, OUT/audit/, OUT/exports/ and OUT/RELEASE.md + "
         "release.json (versions, hardware, wall time per stage, summaries, every file's sha256). "
         "See docs/publishing.md.",
     )

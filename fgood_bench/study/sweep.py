@@ -172,7 +172,10 @@ def run_sweep(request: SweepRequest) -> dict:
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; sweep needs a benchmark (build-splits)")
     from fgood_bench.training.presets import recipe_for
-    from fgood_bench.training.train import paper_hyper
+    from fgood_bench.training.train import OUTLIER_METHODS, paper_hyper
+
+    if request.method in OUTLIER_METHODS and request.outliers is None:  # before the standard model's training, not after
+        raise FgoodError(f"method {request.method} needs --outliers (a filter-outliers or build-ood-set manifest)")
 
     for point in points:  # a bad value fails now, not after hours of training
         paper_hyper(benchmark.name, hyper_overrides(point), request.method).check()
