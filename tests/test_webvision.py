@@ -44,6 +44,18 @@ def test_bad_query_folder_and_label(sample):
         load_dataset("webvision", root)
 
 
+def test_lists_with_extra_whitespace_read_as_clean_ones(sample):
+    """Trailing spaces, a tab, doubled spaces, CRLF and a BOM: the format is whitespace-separated
+    (Arrow's fast reader refuses such lines; the adapter then parses line by line)."""
+    root = sample("webvision")
+    clean = load_dataset("webvision", root).samples
+    listing = root / "info" / "train_filelist_google.txt"
+    lines = listing.read_text().splitlines()
+    messy = [lines[0] + " ", lines[1].replace(" ", "\t"), lines[2].replace(" ", "  "), *lines[3:]]
+    replace_file(listing, ("\ufeff" + "\r\n".join(messy) + "\r\n").encode("utf-8"))
+    assert load_dataset("webvision", root).samples.equals(clean)
+
+
 def test_malformed_synsets(sample):
     root = sample("webvision")
     replace_file(root / "info" / "synsets.txt", "tench\n")
