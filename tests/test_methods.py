@@ -370,3 +370,27 @@ def test_inet_recipe_trains_from_scratch_and_refuses_imagenet_weights(inet_a, tm
     payload = torch.load(out.strip(), weights_only=True)
     assert (payload["epochs"], payload["training"]["lr"], payload["fine_tuned_from"]) == (
         10, 1e-3, str(tmp_path / "standard" / "classifier.pt"))
+
+
+def test_a_renamed_benchmark_keeps_its_papers_recipe(bird_benchmark, dozen_birds, tmp_path, monkeypatch):
+    """build-splits bird --name bird-s1 trains with bird's 60 epochs (not the 30 of no preset), and a
+    renamed dog benchmark with dog's beta 1.0: the recipe follows the dataset, not the name."""
+    import shutil
+
+    from fgood_bench.ranking.benchmarks import paper_benchmark
+    from fgood_bench.training import train as train_module
+
+    assert paper_benchmark("bird", "cub") == "bird" and paper_benchmark("bird-s1", "cub") == "bird"
+    assert paper_benchmark("dog-x", "thudogs") == "dog" and paper_benchmark("inet-b", "imagenet") == "inet-b"
+    assert paper_benchmark("my-inet", "imagenet") == "inet" and paper_benchmark("textures", "dtd") is None
+    assert train_module.paper_hyper(paper_benchmark("dog-x", "thudogs"), {}).beta == 1.0
+
+    renamed = tmp_path / "bird-s1"
+    shutil.copytree(bird_benchmark["base"] / "out" / "bird", renamed)
+    manifest = json.loads((renamed / "manifest.json").read_text())
+    (renamed / "manifest.json").write_text(json.dumps({**manifest, "benchmark": "bird-s1"}))
+    seen = {}
+    monkeypatch.setattr(train_module, "_train", lambda request, benchmark, *args: seen.update(config=args[-4], recipe=args[-2]))
+    train_module.train(train_module.TrainRequest(method="standard", manifest=renamed, root=dozen_birds, out=tmp_path / "run",
+                                                 settings={"arch": "resnet18", "weights": "none"}, progress=False))
+    assert seen["config"].epochs == 60 and seen["recipe"].name == "fine-grained"

@@ -63,6 +63,18 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
+def paper_benchmark(name: str, dataset: str) -> str | None:
+    """The paper benchmark whose training recipe (epochs, beta, INet-A/B's recipe) a benchmark
+    manifest gets: its own name when it is one (bird ... aircraft, inet-*), else the paper
+    benchmark built from the same dataset, so that a renamed build (``build-splits bird --name
+    bird-s1``) keeps bird's; ImageNet-derived ones get INet-A/B's ("inet"). None: no paper benchmark."""
+    if name in BENCHMARKS or name.lower().startswith("inet"):
+        return name
+    if dataset == "imagenet":
+        return "inet"
+    return next((b.name for b in BENCHMARKS.values() if b.dataset == dataset), None)
+
+
 def get_benchmark(name: str) -> Benchmark:
     try:
         return BENCHMARKS[name]

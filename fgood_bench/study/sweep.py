@@ -171,14 +171,16 @@ def run_sweep(request: SweepRequest) -> dict:
     benchmark = Manifest.load(request.manifest)
     if benchmark.kind != "benchmark":
         raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; sweep needs a benchmark (build-splits)")
+    from fgood_bench.ranking.benchmarks import paper_benchmark
     from fgood_bench.training.presets import recipe_for
     from fgood_bench.training.train import OUTLIER_METHODS, paper_hyper
 
     if request.method in OUTLIER_METHODS and request.outliers is None:  # before the standard model's training, not after
         raise FgoodError(f"method {request.method} needs --outliers (a filter-outliers or build-ood-set manifest)")
 
+    paper_name = paper_benchmark(benchmark.name, benchmark.dataset) or benchmark.name
     for point in points:  # a bad value fails now, not after hours of training
-        paper_hyper(benchmark.name, hyper_overrides(point), request.method).check()
+        paper_hyper(paper_name, hyper_overrides(point), request.method).check()
     if request.select_metric not in SELECT_METRICS:
         raise FgoodError(f"--select-metric {request.select_metric}: choose from {', '.join(SELECT_METRICS)}")
     if request.tolerance < 0:
@@ -189,7 +191,7 @@ def run_sweep(request: SweepRequest) -> dict:
     seed = int(request.settings.get("seed") or 0)
     if seed < 0:
         raise FgoodError(f"--seed {seed}: must be 0 or more")
-    recipe = recipe_for(benchmark.name)
+    recipe = recipe_for(paper_name)
     fine_tune = request.method in recipe.fine_tuned and not request.from_scratch
     if request.init is not None and not fine_tune:
         raise FgoodError(f"--init: {request.method} does not fine-tune here; drop --init")

@@ -25,7 +25,7 @@ from fgood_bench.manifests.manifest import Manifest, SplitRows
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import clear_outputs, run_folder
-from fgood_bench.ranking.benchmarks import BENCHMARKS
+from fgood_bench.ranking.benchmarks import BENCHMARKS, paper_benchmark
 from fgood_bench.training.engine import (
     Outliers, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
 )
@@ -109,9 +109,10 @@ def train(request: TrainRequest) -> Path | None:
     root = benchmark.dataset_root(request.root)
     check_inside_root(root, rows.paths)
     rows, held_out = _without_validation(benchmark, rows, root, request.hold_out_validation)
-    hyper = paper_hyper(benchmark.name, request.hyper, request.method)
+    paper_name = paper_benchmark(benchmark.name, benchmark.dataset) or benchmark.name
+    hyper = paper_hyper(paper_name, request.hyper, request.method)
     hyper.check()
-    recipe = recipe_for(benchmark.name)
+    recipe = recipe_for(paper_name)
     fine_tune = request.method in recipe.fine_tuned and not request.from_scratch
     if request.init is not None and not fine_tune:
         raise FgoodError(f"--init: {request.method} {'trains from scratch' if request.from_scratch else 'is not fine-tuned'} "
@@ -121,7 +122,7 @@ def train(request: TrainRequest) -> Path | None:
     outliers = _outliers(request, benchmark, recipe, hyper, config) if request.method in OUTLIER_METHODS else None
     if outliers is None and request.outliers is not None:
         raise FgoodError(f"method {request.method} uses no outliers; drop --outliers")
-    preset = BENCHMARKS.get(benchmark.name)
+    preset = BENCHMARKS.get(paper_name)
     standard_epochs = recipe.epochs or (preset.epochs if preset else config.epochs)
     config.epochs = request.epochs or (recipe.fine_tune_epochs if fine_tune else standard_epochs)
     if not fine_tune:
