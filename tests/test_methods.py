@@ -322,6 +322,10 @@ def test_rotation_uses_the_papers_batch_and_fine_grained_rotation_refuses_init(b
     status, _, err = run_cli("train", "--method", "rotation", "--out", tmp_path / "rot2", *common,
                              "--init", bench["base"] / "standard-for-methods" / "classifier.pt", capsys=capsys)
     assert status == 2 and "drop --init" in err
+    # OE fine-tunes the standard model, not a rotation one (whose extra head it would carry along unused)
+    status, _, err = run_cli("train", "--method", "oe", "--out", tmp_path / "oe", *common, *outlier_args(bench),
+                             "--init", out.strip(), capsys=capsys)
+    assert status == 2 and "a rotation model (it has a rotation head)" in err and err.count("\n") == 1
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from fgood_bench.interrupt import interruptible
 from fgood_bench.progress import SlowRunNotice, progress as progress_bar
 from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 from fgood_bench.training.models import atomic_torch_save, unwrap
-from fgood_bench.training.precision import Inference
+from fgood_bench.training.precision import Inference, classification_heads
 
 
 @dataclass
@@ -188,7 +188,7 @@ def train_classifier(
     if method not in ("standard", "rotation") and outliers is None:
         raise FgoodError(f"method {method} needs an outlier set (--outliers)")
     seed_everything(config.seed)
-    num_classes = [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
+    num_classes = classification_heads(model)[0].out_features  # not the rotation head's 4
     if method == "rotation":
         attach_rotation_head(model)
     model = model.to(runtime.device)

@@ -147,6 +147,9 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
         model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
         if "classes" in payload and list(payload["classes"]) != classes:
             raise FgoodError(f"{request.init}: trained on other classes than {benchmark.name}'s ID classes")
+        if hasattr(model, "rotation_head") and request.method != "rotation":
+            raise FgoodError(f"{request.init}: a rotation model (it has a rotation head); {request.method} fine-tunes "
+                             "the standard model: give a --method standard checkpoint")
         if held_out is not None and (payload.get("held_out_id_validation") or {}).get("paths_sha256") != held_out["paths_sha256"]:
             raise FgoodError(f"{request.init}: was trained on the ID validation images this training leaves out")
         config.arch = payload.get("arch", config.arch)
