@@ -85,9 +85,23 @@ def test_flat_val_with_torchvision_meta_bin(tmp_path):
 
 
 def test_flat_val_without_labels(tmp_path):
-    root = _flat_val(tmp_path, range(2))
-    with pytest.raises(DatasetError, match=r"val: flat val folder without labels: expected LOC_val_solution.csv"):
+    root = _flat_val(tmp_path / "plain", range(2))
+    with pytest.raises(DatasetError) as caught:
         load_dataset("imagenet", root)
+    assert str(caught.value).startswith(f"{root / 'val'}: flat val folder without labels: expected LOC_val_solution.csv, "
+                                        f"meta.bin or ILSVRC2012_devkit_t12/data/ in {root}, or val/<wnid>/ sub-folders")
+
+
+def test_kaggle_flat_val_without_labels_names_its_folder(tmp_path):
+    root = tmp_path / "kaggle"
+    data = root / "ILSVRC" / "Data" / "CLS-LOC"
+    data.parent.mkdir(parents=True)
+    shutil.move(_flat_val(tmp_path / "plain", range(2)), data)
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("imagenet", root)
+    assert str(caught.value).startswith(f"{data / 'val'}: flat val folder without labels: expected LOC_val_solution.csv, "
+                                        f"meta.bin or ILSVRC2012_devkit_t12/data/ in {root}, "
+                                        "or ILSVRC/Data/CLS-LOC/val/<wnid>/ sub-folders")
 
 
 def test_missing_and_unknown_class_folders(tmp_path):
