@@ -2,10 +2,11 @@
 
 ``tests/data/reference-meta/`` holds byte-for-byte copies of official metadata (CUB lists,
 Tsinghua Dogs ``.lst`` files with their BOM and CRLF, Places365 and MINC categories, ImageNet
-synsets, Stanford Cars train labels and class names; provenance in its SOURCES.md). Full-size
-layouts copy those files verbatim and add tiny generated images (hard links, see
-``hardlinked_images``); where no official file could be obtained, metadata is generated with
-the official structure and counts.
+synsets, Stanford Cars train labels, Flowers-102 ``imagelabels.mat`` and ``setid.mat``) and one
+derived list, the Stanford Cars class names extracted from the binary ``cars_meta.mat``;
+provenance and checksums in its SOURCES.md. Full-size layouts copy those files verbatim and add
+tiny generated images (hard links, see ``hardlinked_images``); where no official file could be
+obtained, metadata is generated with the official structure and counts.
 """
 
 from __future__ import annotations
