@@ -2,10 +2,11 @@
 
 ``tests/data/reference-meta/`` holds byte-for-byte copies of official metadata (CUB lists,
 Tsinghua Dogs ``.lst`` files with their BOM and CRLF, Places365 and MINC categories, ImageNet
-synsets, Stanford Cars train labels and class names; provenance in its SOURCES.md). Full-size
-layouts copy those files verbatim and add tiny generated images (hard links, see
-``hardlinked_images``); where no official file could be obtained, metadata is generated with
-the official structure and counts.
+synsets, Stanford Cars train labels, Flowers-102 ``imagelabels.mat`` and ``setid.mat``) and one
+derived list, the Stanford Cars class names extracted from the binary ``cars_meta.mat``;
+provenance and checksums in its SOURCES.md. Full-size layouts copy those files verbatim and add
+tiny generated images (hard links, see ``hardlinked_images``); where no official file could be
+obtained, metadata is generated with the official structure and counts.
 """
 
 from __future__ import annotations
@@ -98,28 +99,21 @@ def full_thudogs(tmp_path_factory) -> Path:
     return root
 
 
-def flowers_metadata(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Flowers-102 structure: 8,189 images, 40-258 per class, 10 train + 10 val per class, ids unsorted."""
-    rng = np.random.default_rng(seed)
-    sizes = np.full(102, 40)
-    sizes[0] = 258
-    extra = 8189 - sizes.sum()
-    sizes[1:] += rng.multinomial(extra, np.full(101, 1 / 101)).clip(max=218)
-    sizes[1] += 8189 - sizes.sum()
-    labels = rng.permutation(np.repeat(np.arange(1, 103), sizes))
-    trnid, valid, tstid = [], [], []
-    for label in range(1, 103):
-        ids = rng.permutation(np.flatnonzero(labels == label) + 1)
-        trnid += ids[:10].tolist()
-        valid += ids[10:20].tolist()
-        tstid += ids[20:].tolist()
-    return labels, rng.permutation(trnid), rng.permutation(valid), rng.permutation(tstid)
-
-
 @pytest.fixture(scope="session")
 def full_flowers(tmp_path_factory) -> Path:
+    """Flowers-102 in torchvision's ``flowers-102/``: the official imagelabels.mat and setid.mat
+    (copied byte for byte) and the 8,189 images they list, as tiny hard-linked JPEGs."""
+    from scipy.io import loadmat
+
+    root = tmp_path_factory.mktemp("flowers") / "flowers-102"
+    root.mkdir()
+    for name in ("imagelabels.mat", "setid.mat"):
+        shutil.copyfile(REFERENCE / "flowers102" / name, root / name)
+    labels = loadmat(root / "imagelabels.mat")["labels"].ravel()
     with synthetic.hardlinked_images():
-        return synthetic.write_flowers102(tmp_path_factory.mktemp("flowers"), *flowers_metadata())
+        for number, label in enumerate(labels.tolist(), 1):
+            synthetic.write_image(root / "jpg" / f"image_{number:05d}.jpg", label)
+    return root
 
 
 @pytest.fixture(scope="session")

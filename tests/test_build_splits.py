@@ -270,21 +270,6 @@ def test_given_classes_build_the_inet_benchmarks(full_imagenet_val, tmp_path, ca
 FLOWERS_META = Path(__file__).parent / "data" / "reference-meta" / "flowers102"
 
 
-def real_flowers(folder: Path) -> Path:
-    """The official imagelabels.mat and setid.mat (md5 as torchvision checks them), and the 8,189
-    images as tiny hard-linked JPEGs (build-splits checks that every listed image is there)."""
-    from scipy.io import loadmat
-
-    folder.mkdir()
-    for name in ("imagelabels.mat", "setid.mat"):
-        shutil.copyfile(FLOWERS_META / name, folder / name)
-    labels = loadmat(FLOWERS_META / "imagelabels.mat")["labels"].ravel().astype(int)
-    with synthetic.hardlinked_images():
-        for number, label in enumerate(labels, 1):
-            synthetic.write_image(folder / "jpg" / f"image_{number:05d}.jpg", int(label))
-    return folder
-
-
 def test_flower_table_3_count_needs_the_official_test_split():
     """Table 3: 5,878 ID training images. Not the official train (900) or train + val (1,800) of 90
     classes; the official test split (6,149) minus 12 held-out classes holding 271 test images is
@@ -304,12 +289,12 @@ def test_flower_table_3_count_needs_the_official_test_split():
     assert 12 * per_class["tstid"].mean() > 2.5 * held_out_test
 
 
-def test_flower_paper_protocol_is_the_default(tmp_path, capsys):
+def test_flower_paper_protocol_is_the_default(full_flowers, tmp_path, capsys):
     """--split-protocol paper (default for flower): the ranking classifier and id_train take the
     official test split, ranking, id_test and ood_test the train + val images; official: train / test."""
     from scipy.io import loadmat
 
-    root = real_flowers(tmp_path / "flowers-102")
+    root = full_flowers  # the official imagelabels.mat and setid.mat
     index = load_dataset("flowers102", root)
     labels = loadmat(FLOWERS_META / "imagelabels.mat")["labels"].ravel().astype(int) - 1
     tests_per_class = np.bincount(labels[loadmat(FLOWERS_META / "setid.mat")["tstid"].ravel().astype(int) - 1], minlength=102)

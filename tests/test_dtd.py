@@ -1,3 +1,4 @@
+import pyarrow.compute as pc
 import pytest
 
 from conftest import DTD_CLASSES, replace_file
@@ -21,7 +22,11 @@ def test_full_download_gives_official_counts(full_dtd):
     assert index.root == full_dtd
     assert index.num_classes == 47
     assert index.split_counts() == {"train": 1880, "val": 1880, "test": 1880}
-    assert (full_dtd / "images" / "zigzagged" / ".directory").is_file()  # the stray file is ignored
+    # the stray KDE file sits where the real archive has it, and is ignored: 40 waffled images per split
+    assert (full_dtd / "images" / "waffled" / ".directory").is_file()
+    assert [p.name for p in (full_dtd / "images").glob("*/.*")] == [".directory"]
+    waffled = index.samples.filter(pc.equal(index.samples.column("class_name"), "waffled"))
+    assert len(waffled) == 120 and not any(p.endswith(".directory") for p in index.samples.column("path").to_pylist())
     assert index.classes == tuple(sorted(DTD_CLASSES))
 
 

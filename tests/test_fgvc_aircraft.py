@@ -48,6 +48,20 @@ def test_unknown_class_name(sample):
         load_dataset("fgvc_aircraft", root)
 
 
+def test_lines_split_at_the_first_space_only(sample):
+    """As torchvision's split(" ", 1): the id ends at the first space, the name is all the rest."""
+    root = sample("fgvc_aircraft")
+    replace_file(root / "data" / "images_variant_val.txt", "0000030 BAE 146-200\n0000031\t707-320\n")
+    with pytest.raises(DatasetError, match=r"images_variant_val.txt: line 2: expected '<image id> <class name>', "
+                                           r"got '0000031\\t707-320'"):
+        load_dataset("fgvc_aircraft", root)
+    replace_file(root / "data" / "images_variant_val.txt", "0000030 BAE 146-200\n0000031  707-320\n")
+    with pytest.raises(DatasetError, match=r"line 2: class ' 707-320' is not in data/variants.txt"):
+        load_dataset("fgvc_aircraft", root)
+    replace_file(root / "data" / "images_variant_val.txt", "0000030 BAE 146-200\n")
+    assert load_dataset("fgvc_aircraft", root).split("val").to_pylist()[0]["class_name"] == "BAE 146-200"
+
+
 def test_missing_class_file(sample):
     root = sample("fgvc_aircraft")
     (root / "data" / "variants.txt").unlink()

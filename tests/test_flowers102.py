@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from conftest import flowers_metadata
+from conftest import REFERENCE
 from fgood_bench.datasets import load_dataset, synthetic
 from fgood_bench.datasets.flowers102 import flowers102_class_names
 from fgood_bench.errors import DatasetError
@@ -13,15 +13,26 @@ def test_full_download_gives_official_counts(full_flowers):
     assert index.num_classes == 102
     assert index.split_counts() == {"train": 1020, "val": 1020, "test": 6149}
     assert index.classes[0] == "pink primrose" and index.classes[-1] == "blackberry lily"
+    for split in ("train", "val"):  # 10 images of every class in train and in val
+        assert np.bincount(index.split(split).column("label").to_numpy(), minlength=102).tolist() == [10] * 102
 
 
 def test_labels_are_one_based_in_the_mat_file(full_flowers):
-    labels, trnid, _, _ = flowers_metadata()
-    train = load_dataset("flowers102", full_flowers).split("train").to_pylist()
-    # rows keep the (unsorted) order of setid.mat, labels shift to 0..101
-    assert [row["path"] for row in train[:3]] == [f"jpg/image_{i:05d}.jpg" for i in trnid[:3]]
-    assert [row["label"] for row in train] == (labels[trnid - 1] - 1).tolist()
-    assert {row["label"] for row in train} == set(range(102))
+    index = load_dataset("flowers102", full_flowers)
+    train = index.split("train").to_pylist()
+    # rows keep the (unsorted) order of trnid in setid.mat
+    assert [row["path"] for row in train[:3]] == ["jpg/image_06765.jpg", "jpg/image_06755.jpg", "jpg/image_06768.jpg"]
+    # image_00001.jpg is labelled 77 in imagelabels.mat: label 76, torchvision's 'passion flower'
+    first = next(row for split in ("train", "val", "test") for row in index.split(split).to_pylist()
+                 if row["path"] == "jpg/image_00001.jpg")
+    assert (first["label"], first["class_name"], first["split"]) == (76, "passion flower", "test")
+    # every row: the label of its image in imagelabels.mat (read here without squeeze_me) minus one
+    labels = scipy.io.loadmat(REFERENCE / "flowers102" / "imagelabels.mat")["labels"][0].astype(int)
+    ids = scipy.io.loadmat(REFERENCE / "flowers102" / "setid.mat")
+    for split, variable in (("train", "trnid"), ("val", "valid"), ("test", "tstid")):
+        rows = index.split(split)
+        assert rows.column("path").to_pylist() == [f"jpg/image_{i:05d}.jpg" for i in ids[variable][0]]
+        assert rows.column("label").to_pylist() == (labels[ids[variable][0].astype(int) - 1] - 1).tolist()
 
 
 def test_root_may_be_the_torchvision_parent(full_flowers):

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import scipy.io
 import torch
 
 from conftest import REFERENCE
-from fgood_bench.datasets import load_dataset, synthetic
+from fgood_bench.datasets import imagenet, load_dataset, synthetic
 from fgood_bench.datasets.imagenet import imagenet_synsets
 from fgood_bench.errors import DatasetError
 
@@ -25,6 +26,28 @@ def test_full_val_gives_official_counts(full_imagenet_val):
     row = index.split("val").slice(50, 1).to_pylist()[0]
     assert row == {"path": "val/n01443537/ILSVRC2012_val_00000051.JPEG", "label": 1, "class_name": "n01443537",
                    "split": "val", "wnid": "n01443537"}
+
+
+def test_documented_counts_are_what_the_adapter_reads_from_real_class_folders(tmp_path, monkeypatch):
+    """files_count.stats: Mila's image count of every train/<wnid> and val/<wnid> folder of a real
+    torchvision-layout ImageNet. Given folders listing those numbers of images (not written: 1.3
+    million files), the adapter gives the counts docs/datasets/imagenet.md states."""
+    counts = {"train": {}, "val": {}}
+    for line in (REFERENCE / "imagenet" / "files_count.stats").read_text().splitlines():
+        count, folder = line.split("\t")
+        split, _, wnid = folder.partition("/")
+        if wnid:
+            counts[split][wnid] = int(count)
+            (tmp_path / split / wnid).mkdir(parents=True)
+    monkeypatch.setattr(imagenet, "list_images", lambda folder: [f"{folder.name}_{k}.JPEG" for k in
+                                                                 range(counts[folder.parent.name][folder.name])])
+    index = load_dataset("imagenet", tmp_path)
+    per_class = np.bincount(index.split("train").column("label").to_numpy(), minlength=1000)
+    assert per_class.tolist() == [counts["train"][wnid] for wnid in imagenet_synsets()]
+    train, val = index.split_counts()["train"], index.split_counts()["val"]
+    assert (train, val) == (1_281_167, 50_000)
+    doc = (Path(__file__).parents[1] / "docs" / "datasets" / "imagenet.md").read_text()
+    assert f"train {train:,} images ({per_class.min():,}–{per_class.max():,} per class), val {val:,}" in doc
 
 
 def _flat_val(tmp_path, wnids):
@@ -85,9 +108,23 @@ def test_flat_val_with_torchvision_meta_bin(tmp_path):
 
 
 def test_flat_val_without_labels(tmp_path):
-    root = _flat_val(tmp_path, range(2))
-    with pytest.raises(DatasetError, match=r"val: flat val folder without labels: expected LOC_val_solution.csv"):
+    root = _flat_val(tmp_path / "plain", range(2))
+    with pytest.raises(DatasetError) as caught:
         load_dataset("imagenet", root)
+    assert str(caught.value).startswith(f"{root / 'val'}: flat val folder without labels: expected LOC_val_solution.csv, "
+                                        f"meta.bin or ILSVRC2012_devkit_t12/data/ in {root}, or val/<wnid>/ sub-folders")
+
+
+def test_kaggle_flat_val_without_labels_names_its_folder(tmp_path):
+    root = tmp_path / "kaggle"
+    data = root / "ILSVRC" / "Data" / "CLS-LOC"
+    data.parent.mkdir(parents=True)
+    shutil.move(_flat_val(tmp_path / "plain", range(2)), data)
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("imagenet", root)
+    assert str(caught.value).startswith(f"{data / 'val'}: flat val folder without labels: expected LOC_val_solution.csv, "
+                                        f"meta.bin or ILSVRC2012_devkit_t12/data/ in {root}, "
+                                        "or ILSVRC/Data/CLS-LOC/val/<wnid>/ sub-folders")
 
 
 def test_missing_and_unknown_class_folders(tmp_path):

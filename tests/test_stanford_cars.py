@@ -60,6 +60,25 @@ def test_all_in_one_distribution(tmp_path):
     assert index.split("train").to_pylist()[0]["class_name"] == "BMW M3 Coupe 2012"
 
 
+def test_kaggle_copy_without_devkit_is_one_clear_line(sample):
+    """The Kaggle copy: cars_annos.mat and nested cars_train/, no devkit/ and no car_ims/."""
+    root = sample("stanford_cars")
+    rows = [{"relative_im_path": f"car_ims/{i:06d}.jpg", "class": np.uint8(1), "test": np.uint8(i == 2)} for i in (1, 2)]
+    scipy.io.savemat(root / "cars_annos.mat", {"annotations": synthetic._mat_struct(rows),
+                                               "class_names": np.array([["Audi A5 Coupe 2012", "BMW M3 Coupe 2012"]], dtype=object)})
+    shutil.rmtree(root / "devkit")
+    (root / "cars_train").rename(root / "tmp")
+    (root / "cars_train").mkdir()
+    (root / "tmp").rename(root / "cars_train" / "cars_train")
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("stanford_cars", root)
+    assert str(caught.value) == (f"{root / 'devkit' / 'cars_meta.mat'}: file is missing (cars_train/ found without "
+                                 "car_ims/: add devkit/ from car_devkit.tgz and cars_test_annos_withlabels.mat) "
+                                 "(see docs/datasets/stanford_cars.md)")
+    (root / "car_ims").mkdir()  # an all-in-one download (images not yet extracted) is still read as such
+    assert load_dataset("stanford_cars", root).split_counts() == {"train": 1, "test": 1}
+
+
 def test_class_out_of_range(sample):
     root = sample("stanford_cars")
     annos = scipy.io.loadmat(root / "devkit" / "cars_train_annos.mat")["annotations"]

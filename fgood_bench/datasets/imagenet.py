@@ -95,14 +95,14 @@ class ImageNet(DatasetAdapter):
 
     def _flat_val(self, folder: str) -> list[tuple[str, str]]:
         images = list_images(self.root / folder)
-        labels = self._val_labels(images)
+        labels = self._val_labels(folder, images)
         unlabelled = [image for image in images if image not in labels]
         if unlabelled:
             raise self.error(self.root / folder / unlabelled[0], "no ground-truth label for this val image")
         return [(f"{folder}/{image}", labels[image]) for image in images]
 
-    def _val_labels(self, images: list[str]) -> dict[str, str]:
-        """Val file name -> wnid, from whichever official label source is present."""
+    def _val_labels(self, folder: str, images: list[str]) -> dict[str, str]:
+        """Val file name -> wnid, from whichever official label source is present in the root."""
         solution = self.root / "LOC_val_solution.csv"
         if solution.is_file():
             self.files_read.add(solution.name)
@@ -118,9 +118,9 @@ class ImageNet(DatasetAdapter):
         if (self.root / DEVKIT).is_dir():
             return self._devkit_val_labels(images)
         raise self.error(
-            self.root / "val",
-            "flat val folder without labels: expected LOC_val_solution.csv, meta.bin or "
-            f"{DEVKIT}/ next to it, or val/<wnid>/ sub-folders",
+            self.root / folder,
+            f"flat val folder without labels: expected LOC_val_solution.csv, meta.bin or {DEVKIT}/ in "
+            f"{self.root}, or {folder}/<wnid>/ sub-folders",
         )
 
     def _kaggle_val_labels(self, path: Path) -> dict[str, str]:

@@ -39,7 +39,22 @@ class StanfordCars(DatasetAdapter):
 
     @property
     def all_in_one(self) -> bool:
-        return not (self.root / "devkit" / "cars_meta.mat").is_file()
+        if (self.root / "devkit" / "cars_meta.mat").is_file():
+            return False
+        self._refuse_split_images_without_devkit()
+        return True
+
+    def _refuse_split_images_without_devkit(self) -> None:
+        """One line instead of every ``car_ims/`` image reported missing: split-distribution image
+        folders without the devkit (the Kaggle copy ships ``cars_annos.mat`` and ``cars_train/`` but no
+        ``devkit/``) are not the all-in-one distribution."""
+        if (self.root / "car_ims").is_dir():
+            return
+        found = [folder for folder in ("cars_train", "cars_test") if (self.root / folder).is_dir()]
+        if found:
+            raise self.error(self.root / "devkit" / "cars_meta.mat",
+                             f"file is missing ({found[0]}/ found without car_ims/: add devkit/ from car_devkit.tgz "
+                             "and cars_test_annos_withlabels.mat)")
 
     def read_classes(self) -> list[str]:
         relpath = "cars_annos.mat" if self.all_in_one else "devkit/cars_meta.mat"

@@ -205,8 +205,9 @@ def write_dtd(root: Path, partitions: dict[str, list[str]], stray_file: bool = T
         write_text(root / "labels" / f"{stem}.txt", lines)
         for line in lines:
             write_image(root / "images" / line, sum(map(ord, line.split("/")[0])))
-    if stray_file:  # the real archive ships this KDE metadata file
-        write_text(root / "images" / sorted(root.joinpath("images").iterdir())[-1].name / ".directory", ["[Dolphin]"])
+    waffled = root / "images" / "waffled"
+    if stray_file and waffled.is_dir():  # the real archive ships this KDE metadata file (docs/datasets/dtd.md)
+        write_text(waffled / ".directory", ["[Dolphin]"])
     return root
 
 
