@@ -143,6 +143,7 @@ def test_rows_that_disagree_with_the_classes_are_one_line_naming_the_row(built, 
     first["name"], second["name"] = second["name"], first["name"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     path, label, name = (folder / "splits" / "id_train.txt").read_text().splitlines()[1].split("\t")[:3]
+    assert label == "0" and name == second["name"]  # the first row: a class-0 image, under its own name
     status, _, err = run_cli("verify", folder, "--root", data, capsys=capsys)
     assert status == 2 and err == (f"fgood-bench: error: {folder / 'splits' / 'id_train.txt'}: line 2 ({path}): label 0 and "
                                    f"class {name!r}, which disagree with the manifest's id_classes (label 0 is {first['name']!r})\n")

@@ -252,14 +252,15 @@ class Manifest:
         """Every row's (label, class name) is one the manifest declares: an ID split's the pair of
         id_classes, an OOD split's label -1 with a name of ood_classes. A hand edit that swaps two ID
         names or labels, relabels a row or cuts ood_classes down would otherwise load as a benchmark."""
-        id_names = self.id_class_names
+        rows = enumerate(zip(labels, names))
         if split.startswith("id_"):  # labels are 0..K-1 here (checked above)
-            bad = next((i for i, (label, name) in enumerate(zip(labels, names)) if id_names[label] != name), None)
-            expected = f"the manifest's id_classes (label {labels[bad]} is {id_names[labels[bad]]!r})" if bad is not None else ""
+            id_names = self.id_class_names
+            bad = next((i for i, (label, name) in rows if id_names[label] != name), None)
+            rule = f"the manifest's id_classes (label {labels[bad]} is {id_names[labels[bad]]!r})" if bad is not None else ""
         else:
             ood_names = {c["name"] for c in self.data["ood_classes"]}
-            bad = next((i for i, (label, name) in enumerate(zip(labels, names)) if label != -1 or name not in ood_names), None)
-            expected = f"the manifest: {split} rows have label -1 and a class of ood_classes"
+            bad = next((i for i, (label, name) in rows if label != -1 or name not in ood_names), None)
+            rule = f"the manifest: {split} rows have label -1 and a class of ood_classes"
         if bad is not None:
             raise FgoodError(f"{path}: line {bad + 2} ({paths[bad]}): label {labels[bad]} and class {names[bad]!r}, "
-                             f"which disagree with {expected}")
+                             f"which disagree with {rule}")
