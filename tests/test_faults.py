@@ -411,7 +411,8 @@ def test_files_outside_the_root_are_never_read_or_exported(world, tmp_path, caps
     secret.mkdir()
     (secret / "hostname").write_text("my-machine\n")
     os.symlink(secret, root / "images" / "escape")  # the dataset holds images/escape -> /etc
-    leak(bench, "images/escape/hostname\t0\tBird_1\n")
+    label_0 = json.loads((bench / "manifest.json").read_text())["id_classes"][0]["name"]
+    leak(bench, f"images/escape/hostname\t0\t{label_0}\n")
     before = tree(tmp_path) | tree(base)
     for args in (["export", bench, "--format", "hf", "--root", root, "--out", base / "hf"],
                  ["verify", bench, "--root", root],
@@ -479,6 +480,26 @@ def _ood_label_in_train(bench: Path) -> None:
     rewrite_split(bench, "id_train", "".join([lines[0], f"{path}\t-1\t{name}\n", *lines[2:]]).encode())
 
 
+def _swap_id_field(key: str):
+    """Swap ``key`` (name or label) of ID classes 0 and 1 in the manifest: the split rows now disagree."""
+    def change(m):
+        first, second = m["id_classes"][0], m["id_classes"][1]
+        first[key], second[key] = second[key], first[key]
+    return lambda bench: edit_manifest(bench, change)
+
+
+def _relabel_row(bench: Path, split: str, label: str, name: str | None = None) -> None:
+    """Give the first row of ``split`` another label (and class name), the manifest's sha256 updated."""
+    lines = (bench / "splits" / f"{split}.txt").read_text().splitlines(keepends=True)
+    path, _, old_name = lines[1].rstrip("\n").split("\t")
+    rewrite_split(bench, split, "".join([lines[0], f"{path}\t{label}\t{name or old_name}\n", *lines[2:]]).encode())
+
+
+def _id_name(bench: Path, label: int) -> str:
+    return next(c["name"] for c in json.loads((bench / "manifest.json").read_text())["id_classes"] if c["label"] == label)
+
+
+OOD_ROWS = "which disagree with the manifest: ood_test rows have label -1 and a class of ood_classes"
 BAD_MANIFESTS = {
     "same label twice": (lambda b: edit_manifest(b, _same_label), "label 0 is given twice"),
     "same class name twice": (lambda b: edit_manifest(b, _same_name), "is given twice"),
@@ -492,6 +513,20 @@ BAD_MANIFESTS = {
     "a folder as split file": (lambda b: ((b / "splits" / "id_test.txt").unlink(), (b / "splits" / "id_test.txt").mkdir()),
                                "a folder where the manifest lists a split file"),
     "label -1 in id_train": (_ood_label_in_train, "label -1 (OOD) in the ID split id_train"),
+    # hand edits that keep every sha256 right (issue: a hand-edited manifest passed verify and loaded)
+    "ID names 0 and 1 swapped": (_swap_id_field("name"), "which disagree with the manifest's id_classes (label 0 is "),
+    "ID labels 0 and 1 swapped": (_swap_id_field("label"), "which disagree with the manifest's id_classes (label 0 is "),
+    "an ID row relabelled": (lambda b: _relabel_row(b, "id_test", "1"), "id_test.txt: line 2 (images/"),
+    "an ID label in ood_test": (lambda b: _relabel_row(b, "ood_test", "0", _id_name(b, 0)), OOD_ROWS),
+    "an ID class in ood_test": (lambda b: _relabel_row(b, "ood_test", "-1", _id_name(b, 0)), OOD_ROWS),
+    "ood_classes cut down, given classes": (lambda b: edit_manifest(b, lambda m: (m.update(selection="given"), m["ood_classes"].pop())),
+                                           OOD_ROWS),
+    "ood_classes cut down": (lambda b: edit_manifest(b, lambda m: m["ood_classes"].pop()),
+                             "id_classes and ood_classes must hold each of the dataset's 12 classes once"),
+    "num_id not the number of ID classes": (lambda b: edit_manifest(b, lambda m: m.update(num_id=7)),
+                                            "num_id is 7 but id_classes lists 8 classes"),
+    "a class both ID and OOD": (lambda b: edit_manifest(b, lambda m: m["ood_classes"][0].update(name=m["id_classes"][0]["name"])),
+                                "is in both id_classes and ood_classes"),
 }
 
 
@@ -511,7 +546,7 @@ def test_bad_manifests_are_refused_by_every_reader(world, case, capsys):
                  ["train", "--method", "standard", "--manifest", bench, "--root", root, "--out", base / "t", *TINY]):
         refused(run_cli(*args, capsys=capsys), message)
     with pytest.raises(FgoodError, match=re.escape(message)):
-        for split in ("id_train", "id_test"):
+        for split in ("id_train", "id_test", "ood_test"):
             load_split(bench, split, root)
     assert tree(base) == before
     no_leftovers(base)

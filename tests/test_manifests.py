@@ -41,6 +41,7 @@ def test_round_trip_build_load_verify(built, capsys):
     status, out, _ = run_cli("verify", folder / "manifest.json", "--root", data, "--images", capsys=capsys)
     assert status == 0, out
     assert out.splitlines()[-1] == "OK: 96 images in 3 splits, all decoded and matching their sha256"
+    assert "not pinned" not in out  # the images' sha256 are recorded
     assert f"manifest sha256 {sha256_bytes((folder / 'manifest.json').read_bytes())}" in out
 
 
@@ -79,6 +80,97 @@ def test_dataset_problems_are_summarised(built, capsys):
     assert f"ood_test: 2 missing, first: {rows.paths[0]}, {rows.paths[1]}" in out
     assert f"ood_test: 1 unreadable, first: {rows.paths[2]}" in out
     assert f"ood_test: 2 hash differs, first: {rows.paths[2]}, {rows.paths[3]}" in out
+
+
+@pytest.fixture
+def consensus(dozen_birds, tmp_path, capsys):
+    """A bird benchmark (K=8 of 12) ranked by two predictions files, so with stability.json, built
+    without --hash-images, and its own copy of the dataset."""
+    predictions = []
+    for k, shift in enumerate((0, 3)):
+        predictions += ["--predictions", tmp_path / f"preds{k}.npz"]
+        write_predictions(tmp_path / f"preds{k}.npz", dozen_birds, {c: 0.4 + ((c + shift) % 12) / 40 for c in range(12)})
+    data = tmp_path / "consensus-data"
+    shutil.copytree(dozen_birds, data / "CUB_200_2011")
+    status, _, err = run_cli("build-splits", "bird", "--root", data, "--out", tmp_path / "consensus", "--num-id", "8",
+                             *predictions, capsys=capsys)
+    assert status == 0, err
+    return tmp_path / "consensus" / "bird", data
+
+
+def test_verify_checks_every_file_the_manifest_pins(consensus, capsys):
+    """ranking.csv, predictions.npz and stability.json are pinned by the manifest like its split files:
+    garbage in or a file gone is reported as a changed metadata file is (exit 1)."""
+    from fgood_bench.manifests.verify import pinned_files
+
+    folder, data = consensus
+    pinned = ["ranking.csv", "predictions.npz", "stability.json"]
+    assert sorted(name for name, _ in pinned_files(Manifest.load(folder).data)) == sorted(pinned)
+    assert run_cli("verify", folder, "--root", data, capsys=capsys)[0] == 0
+    for name in pinned:
+        original = (folder / name).read_bytes()
+        replace_file(folder / name, b"garbage")
+        status, out, _ = run_cli("verify", folder, "--root", data, capsys=capsys)
+        assert status == 1 and f"manifest file {name}: differs from the manifest's sha256" in out.splitlines(), out
+        (folder / name).unlink()
+        status, out, _ = run_cli("verify", folder, "--root", data, capsys=capsys)
+        assert status == 1 and f"manifest file {name}: missing" in out.splitlines(), out
+        (folder / name).write_bytes(original)
+    assert run_cli("verify", folder, "--root", data, capsys=capsys)[0] == 0
+
+
+def test_verify_says_when_image_contents_are_not_pinned(consensus, capsys):
+    """Without --hash-images a replaced image still decodes, so verify --images passes: it must say
+    that the contents were not compared."""
+    folder, data = consensus
+    image = data / "CUB_200_2011" / Manifest.load(folder).split("id_test").paths[0]
+    image.unlink()
+    synthetic.write_image(image, 99)  # a valid image, but not the one the benchmark was built with
+    status, out, _ = run_cli("verify", folder, "--root", data, "--images", capsys=capsys)
+    assert status == 0, out
+    assert out.splitlines()[-2:] == [
+        "image contents are not pinned: the manifest records no per-image sha256 (built without --hash-images), "
+        "so a replaced image goes unnoticed (--images only decodes them)",
+        "OK: 96 images in 3 splits, all decoded",
+    ]
+
+
+def test_rows_that_disagree_with_the_classes_are_one_line_naming_the_row(built, capsys):
+    """Swapping the names of ID labels 0 and 1 keeps every sha256 right: the rows tell."""
+    folder, data = built
+    manifest = json.loads((folder / "manifest.json").read_text())
+    first, second = manifest["id_classes"][:2]
+    first["name"], second["name"] = second["name"], first["name"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    path, label, name = (folder / "splits" / "id_train.txt").read_text().splitlines()[1].split("\t")[:3]
+    assert label == "0" and name == second["name"]  # the first row: a class-0 image, under its own name
+    status, _, err = run_cli("verify", folder, "--root", data, capsys=capsys)
+    assert status == 2 and err == (f"fgood-bench: error: {folder / 'splits' / 'id_train.txt'}: line 2 ({path}): label 0 and "
+                                   f"class {name!r}, which disagree with the manifest's id_classes (label 0 is {first['name']!r})\n")
+
+
+def test_a_weights_file_is_recorded_by_name_and_sha256(dozen_birds, tmp_path, capsys):
+    """A local --weights file goes into the manifest by its name and content, not its machine's path."""
+    import torch
+    import torchvision
+
+    from fgood_bench.manifests.files import sha256_file
+    from fgood_bench.ranking.build import weights_record
+
+    assert weights_record("IMAGENET1K_V1") == {"weights": "IMAGENET1K_V1"}  # torchvision names stay as typed
+    assert weights_record("none") == {"weights": "none"} and weights_record(None) == {"weights": None}
+    weights = tmp_path / "home-of-someone" / "r18.pth"
+    weights.parent.mkdir()
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    status, _, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "out", "--num-id", "8",
+                             "--epochs", "1", "--arch", "resnet18", "--weights", weights, "--image-size", "32",
+                             "--batch-size", "8", "--workers", "0", capsys=capsys)
+    assert status == 0, err
+    text = (tmp_path / "out" / "bird" / "manifest.json").read_text()
+    source = json.loads(text)["predictions"]["source"]
+    assert source["weights"] == "r18.pth" and source["weights_sha256"] == sha256_file(weights)
+    assert "home-of-someone" not in text
 
 
 def _write_manifest(folder: Path, lines: list[str], **changes) -> Path:

@@ -141,8 +141,11 @@ def test_checker_accepts_a_published_benchmark_and_catches_each_kind_of_breakage
     renamed = tmp_path / "renamed"
     shutil.copytree(published_bird, renamed)
     manifest = json.loads((renamed / "manifest.json").read_text())
-    manifest["id_classes"][0]["name"] = manifest["id_classes"][0]["name"].replace("_", " ")  # not the adapter's spelling
+    old_name = manifest["id_classes"][0]["name"]
+    manifest["id_classes"][0]["name"] = new_name = old_name.replace("_", " ")  # not the adapter's spelling
     (renamed / "manifest.json").write_text(json.dumps(manifest))
+    for split in ("id_train", "id_test"):  # renamed in the split files too: the loader refuses rows that disagree
+        rewrite_split(renamed, split, lambda rows: [row.replace(f"\t{old_name}\n", f"\t{new_name}\n") for row in rows])
     assert any("not as the adapter names it" in p for p in problems_of(renamed, tmp_path))
 
     edited = tmp_path / "edited"

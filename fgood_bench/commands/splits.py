@@ -54,8 +54,9 @@ def add_parser(commands) -> None:
 
     verify = commands.add_parser(
         "verify", help="check a dataset copy against a manifest (metadata, split files, images)",
-        description="Check that the dataset's metadata files match the manifest's sha256, that no split file was "
-        "changed, and that every listed image exists (with --images: decodes and matches its recorded sha256). "
+        description="Check that the dataset's metadata files match the manifest's sha256, that no file of the manifest "
+        "(split files, ranking.csv, predictions.npz, stability.json) was changed, and that every listed image exists "
+        "(with --images: decodes and matches its recorded sha256, where the manifest was built with --hash-images). "
         "Exit 0 when all holds, 1 with a summary of what differs.",
     )
     verify.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")

@@ -3,8 +3,9 @@
 A manifest may come from anywhere (a paper's repository, a colleague). Before any file of the
 user's dataset is touched, :meth:`Manifest.load` refuses an unknown schema version, a document
 that does not fit the schema, split files outside ``splits/``, and :meth:`Manifest.split`
-refuses a split file whose sha256 differs from the manifest's or that names a path that is
-absolute, contains ``..`` or otherwise leaves the dataset root.
+refuses a split file whose sha256 differs from the manifest's, that names a path that is
+absolute, contains ``..`` or otherwise leaves the dataset root, or (benchmarks) whose rows'
+labels and class names are not the manifest's classes.
 """
 
 from __future__ import annotations
@@ -88,6 +89,22 @@ def check_id_classes(path: Path, id_classes: list[dict]) -> None:
         raise FgoodError(f"{path}: id_classes: class name {repeated!r} is given twice")
 
 
+def check_benchmark_classes(path: Path, data: dict) -> None:
+    """A benchmark's class lists agree with each other: K = len(id_classes), no class both ID and OOD
+    and, for a ranked benchmark, every class of the dataset in one of them (build-splits ranks them all)."""
+    id_classes, ood_classes = data["id_classes"], data["ood_classes"]
+    if data["num_id"] != len(id_classes):
+        raise FgoodError(f"{path}: num_id is {data['num_id']} but id_classes lists {len(id_classes)} classes")
+    id_names = {c["name"] for c in id_classes}
+    shared = next((c["name"] for c in ood_classes if c["name"] in id_names), None)
+    if shared is not None:
+        raise FgoodError(f"{path}: class {shared!r} is in both id_classes and ood_classes")
+    indices = sorted(c["index"] for c in id_classes + ood_classes)
+    if data.get("selection", "ranked") == "ranked" and indices != list(range(data["dataset"]["num_classes"])):
+        raise FgoodError(f"{path}: id_classes and ood_classes must hold each of the dataset's "
+                         f"{data['dataset']['num_classes']} classes once (a ranked benchmark splits all of them)")
+
+
 class SplitChanged(FgoodError):
     """A split file that is missing or differs from the manifest's sha256 (``verify`` reports it)."""
 
@@ -126,6 +143,8 @@ class Manifest:
             where = "/".join(map(str, error.absolute_path)) or "(top level)"
             raise FgoodError(f"{path}: does not fit the manifest schema at {where}: {error.message}")
         check_id_classes(path, data.get("id_classes", []))
+        if data["kind"] == "benchmark":
+            check_benchmark_classes(path, data)
         return cls(path, data)
 
     # -- what it describes ------------------------------------------------------------------
@@ -225,4 +244,23 @@ class Manifest:
             raise FgoodError(f"{path}: label {bad} outside -1..{num_id - 1}")
         if name.startswith("id_") and -1 in labels:  # -1 marks OOD images: never trained on or scored as ID
             raise FgoodError(f"{path}: line {labels.index(-1) + 2}: label -1 (OOD) in the ID split {name}")
+        if self.kind == "benchmark":
+            self._check_row_classes(name, path, paths, labels, names)
         return SplitRows(paths, labels, names, hashes if hashed else None)
+
+    def _check_row_classes(self, split: str, path: Path, paths: list[str], labels: list[int], names: list[str]) -> None:
+        """Every row's (label, class name) is one the manifest declares: an ID split's the pair of
+        id_classes, an OOD split's label -1 with a name of ood_classes. A hand edit that swaps two ID
+        names or labels, relabels a row or cuts ood_classes down would otherwise load as a benchmark."""
+        rows = enumerate(zip(labels, names))
+        if split.startswith("id_"):  # labels are 0..K-1 here (checked above)
+            id_names = self.id_class_names
+            bad = next((i for i, (label, name) in rows if id_names[label] != name), None)
+            rule = f"the manifest's id_classes (label {labels[bad]} is {id_names[labels[bad]]!r})" if bad is not None else ""
+        else:
+            ood_names = {c["name"] for c in self.data["ood_classes"]}
+            bad = next((i for i, (label, name) in rows if label != -1 or name not in ood_names), None)
+            rule = f"the manifest: {split} rows have label -1 and a class of ood_classes"
+        if bad is not None:
+            raise FgoodError(f"{path}: line {bad + 2} ({paths[bad]}): label {labels[bad]} and class {names[bad]!r}, "
+                             f"which disagree with {rule}")

@@ -40,12 +40,28 @@ def check_disjoint(manifest: Manifest) -> None:
         raise FgoodError(f"{manifest.path}: {leaks[0]} ({len(leaks)} shared in all); the splits must be disjoint")
 
 
+def pinned_files(data: dict) -> list[tuple[str, str]]:
+    """(file, sha256) of every file a manifest pins besides its split files: any object with a
+    ``file`` and a ``sha256`` (``ranking``, ``predictions``, ``provenance.stability``), in document order."""
+    found, pending = [], [value for key, value in reversed(data.items()) if key != "splits"]
+    while pending:  # depth-first without recursion: a loadable manifest may nest deeply
+        node = pending.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str) and isinstance(node.get("sha256"), str):
+                found.append((node["file"], node["sha256"]))
+            pending.extend(reversed(node.values()))
+        elif isinstance(node, list):
+            pending.extend(reversed(node))
+    return found
+
+
 @dataclass
 class VerifyReport:
     manifest: Manifest
     root: Path
     images_checked: bool
     metadata: dict[str, str] = field(default_factory=dict)  # file -> "missing" | "differs"
+    files: dict[str, str] = field(default_factory=dict)  # ranking.csv, predictions.npz, ... -> "missing" | "differs"
     split_files: dict[str, str] = field(default_factory=dict)  # split -> why it cannot be trusted
     missing: dict[str, list[str]] = field(default_factory=dict)
     unreadable: dict[str, list[str]] = field(default_factory=dict)
@@ -56,12 +72,14 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         per_image = (self.missing, self.unreadable, self.hash_mismatch)
-        return not (self.metadata or self.split_files or self.leaks or any(paths for table in per_image for paths in table.values()))
+        return not (self.metadata or self.files or self.split_files or self.leaks or any(paths for table in per_image for paths in table.values()))
 
     def summary(self) -> list[str]:
         lines = [f"{self.manifest.name}: manifest sha256 {sha256_file(self.manifest.path)}, dataset {self.manifest.dataset} at {self.root}"]
         for relpath, status in self.metadata.items():
             lines.append(f"metadata {relpath}: {status}")
+        for relpath, status in self.files.items():
+            lines.append(f"manifest file {relpath}: {status}")
         for split, why in self.split_files.items():
             lines.append(f"{split}: {why}")
         lines.extend(self.leaks[:SHOWN] + ([f"... {len(self.leaks)} split leaks in all"] if len(self.leaks) > SHOWN else []))
@@ -69,8 +87,11 @@ class VerifyReport:
             for split, paths in table.items():
                 if paths:
                     lines.append(f"{split}: {len(paths)} {what}, first: {', '.join(paths[:SHOWN])}")
+        hashed = self.manifest.data.get("image_sha256", False)
+        if not hashed:  # say so: an OK below does not mean that the images are the published ones
+            lines.append("image contents are not pinned: the manifest records no per-image sha256 (built without "
+                         "--hash-images), so a replaced image goes unnoticed" + (" (--images only decodes them)" if self.images_checked else ""))
         if self.ok:
-            hashed = self.manifest.data.get("image_sha256", False)
             checked = ("decoded and matching their sha256" if hashed else "decoded") if self.images_checked else "present"
             lines.append(f"OK: {sum(self.counts.values())} images in {len(self.counts)} splits, all {checked}")
         return lines
@@ -78,8 +99,9 @@ class VerifyReport:
 
 def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images: bool = False,
                     workers: int | None = None, progress: bool = True) -> VerifyReport:
-    """Check the dataset's metadata files, the split files' hashes, every image's presence and,
-    with ``images``, that each decodes and matches its recorded sha256."""
+    """Check the dataset's metadata files, the manifest's own files (split files, ranking.csv,
+    predictions.npz, stability.json) against their sha256, every image's presence and, with
+    ``images``, that each decodes and matches its recorded sha256."""
     manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
     dataset_root = manifest.dataset_root(root)
     report = VerifyReport(manifest, dataset_root, images)
@@ -90,6 +112,13 @@ def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images
             report.metadata[relpath] = "missing"
         elif sha256_file(path) != expected:
             report.metadata[relpath] = "differs from the manifest's sha256"
+    for relpath, expected in pinned_files(manifest.data):
+        check_relative_path(relpath, str(manifest.path))
+        path = manifest.folder / relpath
+        if not path.is_file():
+            report.files[relpath] = "missing"
+        elif sha256_file(path) != expected:
+            report.files[relpath] = "differs from the manifest's sha256"
     content: dict[str, list[str | None]] = {}
     for split in manifest.split_names:
         try:

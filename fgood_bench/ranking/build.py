@@ -353,11 +353,22 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
             if runtime.is_main:
                 save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
                                 {"image_size": config.image_size, "resize_mode": config.resize_mode})
-        source = {"kind": "trained", **{k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
+        settings = {k: v for k, v in asdict(config).items() if k not in ("device", "workers")}
+        source = {"kind": "trained", **settings, **weights_record(config.weights),
                   "precision": _precision(config.amp, runtime.cuda),
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
     logits = predict_logits(model, index.root, eval_paths, config, runtime, progress=request.progress)
     return logits, source
+
+
+def weights_record(weights: str | None) -> dict:
+    """``--weights`` as the manifest records it: a torchvision weights name (``IMAGENET1K_V1``) or none as
+    given; a local file (which :func:`build_model` loads, as here) by its name and sha256, not its path,
+    which would tie the manifest to one machine and say nothing of the file's content."""
+    path = Path(weights).expanduser() if weights not in (None, "none") else None
+    if path is not None and path.is_file():
+        return {"weights": path.name, "weights_sha256": sha256_file(path)}
+    return {"weights": weights}
 
 
 def _render(plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], id_classes: list[int], ood_classes: list[int],
