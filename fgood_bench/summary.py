@@ -42,8 +42,21 @@ def benchmark_lines(manifest: Path) -> list[str]:
         lines.append(f"S(c) margin at the border: {margin:.4f} (last ID class {last_id['name']!r} {last_id['score']:.4f}, "
                      f"first holdout class {first_ood['name']!r} {first_ood['score']:.4f})"
                      + ("; a near tie: another classifier could swap them" if margin < NEAR_TIE else ""))
+    lines += _not_the_papers(data)
     lines.append(f"manifest: {manifest}")
     return lines
+
+
+def _not_the_papers(data: dict) -> list[str]:
+    """A note when the dataset copy has another class count than the paper's Table 3 gives its benchmark."""
+    from fgood_bench.ranking.benchmarks import BENCHMARKS, paper_benchmark
+
+    preset = BENCHMARKS.get(paper_benchmark(data["benchmark"], data["dataset"]["id"]) or "")
+    classes = data["dataset"].get("num_classes")
+    if preset is None or classes in (None, preset.num_classes):
+        return []
+    return [f"note: this copy of {data['dataset']['id']} has {classes} classes, not the {preset.num_classes} of "
+            f"{preset.name} in the paper's Table 3: the benchmark is not the paper's"]
 
 
 def ood_set_lines(manifest: Path) -> list[str]:

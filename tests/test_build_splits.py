@@ -31,6 +31,7 @@ def test_from_predictions_file(dozen_birds, tmp_path, capsys):
     status, out, err = run_cli("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "out", "--num-id", "8",
                                "--predictions", tmp_path / "preds.npz", capsys=capsys)
     assert status == 0, err
+    assert "note: this copy of cub has 12 classes, not the 200 of bird in the paper's Table 3" in err
     folder = tmp_path / "out" / "bird"
     assert out.strip() == str(folder / "manifest.json")
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -308,6 +309,7 @@ def test_flower_paper_protocol_is_the_default(full_flowers, tmp_path, capsys):
     status, _, err = run_cli("build-splits", "flower", "--root", root, "--out", tmp_path / "paper",
                              "--predictions", tmp_path / "paper.npz", capsys=capsys)
     assert status == 0, err
+    assert "not the paper's" not in err  # the real Flowers-102 class count: Table 3's 102
     manifest = json.loads((tmp_path / "paper" / "flower" / "manifest.json").read_text())
     assert {c["index"] for c in manifest["ood_classes"]} == worst
     assert manifest["train_splits"] == ["test"] and manifest["eval_splits"] == ["train", "val"]
