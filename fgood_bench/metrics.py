@@ -4,11 +4,13 @@ Scores are *ID scores*: higher means more in-distribution (MSP, energy as -E, ..
 convention returns ``fpr95``, ``auroc``, ``aupr_out`` and ``aupr_in`` as fractions; they differ in
 the positive class, in how ties are counted and in how a precision-recall curve becomes an area:
 
-``paper`` (default; Appendix C, computed as Hendrycks et al.'s OE code does, with sklearn)
-    **OOD is the positive class**, detected by a low score. ``fpr95``: the fraction of ID samples
-    flagged as OOD (score <= t) at the lowest threshold t that flags at least 95% of the OOD
-    samples (t = the ceil(0.95 n_ood)-th lowest OOD score), i.e. sklearn's
-    ``roc_curve(is_ood, -score)`` read at its first point with TPR >= 0.95. ``auroc``:
+``paper`` (default; Appendix C "following [3, 11]", computed as Hendrycks et al.'s OE code does,
+    ``utils/display_results.py::get_measures`` in hendrycks/outlier-exposure)
+    **OOD is the positive class**, detected by a low score. ``fpr95`` (the OE code's
+    ``fpr_and_fdr_at_recall``): one curve point per distinct score v, flagging score <= v; of the
+    points up to full recall, the one whose recall is *closest* to 95% (it may lie below 95%),
+    and of several such the lowest threshold, i.e. the most ID samples flagged before the next OOD
+    sample; fpr95 is the fraction of ID samples it flags. ``auroc``:
     ``roc_auc_score(is_ood, -score)`` (ties count one half). ``aupr_out``:
     ``average_precision_score(is_ood, -score)``; ``aupr_in``: the same with ID positive and ``score``.
 ``openood`` (OpenOOD v1.5, ``openood/evaluators/metrics.py::auc_and_fpr_recall``)
@@ -18,8 +20,10 @@ the positive class, in how ties are counted and in how a precision-recall curve 
     ``auroc`` as ``paper``. ``aupr_in`` / ``aupr_out``: ``auc(recall, precision)`` of
     ``precision_recall_curve`` (trapezoids, the curve closed at recall 0 with precision 1).
 ``pytorch-ood`` (pytorch-ood >= 0.4, ``pytorch_ood.metrics.OODMetrics`` on outlier score ``-score``)
-    ``fpr95`` and ``auroc`` as ``paper`` (its FPR95TPR reads the full curve); ``aupr_in`` /
-    ``aupr_out`` as ``openood`` (trapezoids).
+    ``fpr95``: the fraction of ID samples flagged (score <= t) at the lowest threshold t that flags
+    at least 95% of the OOD samples (t = the ceil(0.95 n_ood)-th lowest OOD score), i.e. sklearn's
+    ``roc_curve(is_ood, -score)`` read at its first point with TPR >= 0.95 (its FPR95TPR reads the
+    full curve); ``auroc`` as ``paper``; ``aupr_in`` / ``aupr_out`` as ``openood`` (trapezoids).
 ``mixoe-reference`` (the authors' ``utils/calculate_log.py`` in zjysteven/MixOE, after Lee et al.)
     **ID is the positive class.** Samples leave one at a time in ascending score order (an ID
     sample before an OOD sample of equal score), giving one curve point per sample.
@@ -29,7 +33,7 @@ the positive class, in how ties are counted and in how a precision-recall curve 
     trapezoids closed at precision 0.5 and 0 (AUIN) and 0 and 0.5 (AUOUT). The authors'
     ``eval/eval.py`` reports AUIN as "AUPR", at an ID:OOD ratio of 1:1.
 
-All four are vectorised: two sorts and binary searches instead of curves, more than 10x faster
+All four are vectorised: two sorts and binary searches instead of curves, about 10x faster
 than sklearn on 10^7 scores (``scripts/bench_metrics.py``), equal to the references to 1e-9 (ties
 included; ``tests/test_metrics.py``). The paper's 5:1 ID:OOD base rate is
 :func:`ood_metrics_at_base_rate`: seeded repeated subsampling, reported as mean and std, never
@@ -45,8 +49,9 @@ from fgood_bench.errors import FgoodError
 CONVENTIONS = {
     "paper": (
         "OOD is the positive class, detected by a low score (higher score = more ID); fpr95 = fraction of ID "
-        "samples flagged at the threshold detecting 95% of OOD samples; auroc and aupr_out as sklearn with OOD "
-        "positive and the negated score; aupr_in with ID positive"
+        "samples flagged at the threshold whose OOD detection rate is closest to 95% (the OE code's "
+        "fpr_and_fdr_at_recall); auroc and aupr_out as sklearn with OOD positive and the negated score; aupr_in "
+        "with ID positive"
     ),
     "openood": (
         "OpenOOD v1.5 (openood/evaluators/metrics.py): OOD positive; fpr95 read on sklearn's roc_curve with "
@@ -130,6 +135,25 @@ def _fpr95(id_sorted: np.ndarray, ood_sorted: np.ndarray) -> float:
     return float(np.searchsorted(id_sorted, ood_sorted[k - 1], "right") / id_sorted.size)
 
 
+def _fpr_at_closest_recall(id_sorted: np.ndarray, ood_sorted: np.ndarray, ends: np.ndarray, level: float = 0.95) -> float:
+    """The OE code's ``fpr_and_fdr_at_recall``: curve points at the distinct scores v up to the
+    highest OOD score (full recall), flagging score <= v; the point whose recall is closest to
+    ``level`` (the same float arithmetic, so ties resolve alike), the last such in ascending v.
+
+    The recall only changes at OOD scores: it is T / n_ood for T an OOD tie group's end count. The
+    last point with the closest such T (the larger T on a tie) lies just below the next OOD score,
+    so it flags every ID sample below that score (at full recall: up to the highest OOD score).
+    ``ends``: :func:`_tie_group_end` of ``ood_sorted`` (non-decreasing: a value ends where it changes).
+    """
+    n_ood = ood_sorted.size
+    reachable = ends[np.r_[ends[1:] != ends[:-1], True]]
+    distance = np.abs(reachable / n_ood - level)
+    closest = int(reachable[np.flatnonzero(distance == distance.min())[-1]])
+    flagged = (np.searchsorted(id_sorted, ood_sorted[closest], "left") if closest < n_ood
+               else np.searchsorted(id_sorted, ood_sorted[-1], "right"))
+    return float(flagged / id_sorted.size)
+
+
 def _auroc(id_sorted: np.ndarray, ood_sorted: np.ndarray) -> float:
     """P(ID score > OOD score) + P(equal) / 2."""
     ood_below = _count_at_most(ood_sorted, id_sorted, strict=True)
@@ -201,7 +225,8 @@ def _paper(id_sorted: np.ndarray, ood_sorted: np.ndarray) -> dict[str, float]:
     # AUROC: P(ID score > OOD score) + P(equal) / 2
     ood_equal = _count_at_most(ood_sorted, id_sorted) - ood_below
     auroc = float((ood_below.sum(dtype=np.float64) + 0.5 * ood_equal.sum(dtype=np.float64)) / (n_id * n_ood))
-    return {"fpr95": _fpr95(id_sorted, ood_sorted), "auroc": auroc, "aupr_out": aupr_out, "aupr_in": aupr_in}
+    return {"fpr95": _fpr_at_closest_recall(id_sorted, ood_sorted, ood_at_or_below), "auroc": auroc, "aupr_out": aupr_out,
+            "aupr_in": aupr_in}
 
 
 def _pytorch_ood(id_sorted: np.ndarray, ood_sorted: np.ndarray) -> dict[str, float]:

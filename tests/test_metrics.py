@@ -39,12 +39,34 @@ CASES = {
 }
 
 
+def oe_code_fpr95(id_scores, ood_scores) -> float:
+    """FPR95 as Hendrycks et al.'s OE code defines it (utils/display_results.py in
+    hendrycks/outlier-exposure, ``fpr_and_fdr_at_recall`` on outlier score -score): thresholds at
+    the distinct outlier scores, highest first, until every OOD sample is flagged; the threshold
+    whose recall is closest to 0.95 (the last one in that order on a tie); its false positives / #ID."""
+    outlier = -np.r_[id_scores, ood_scores].astype(np.float64)
+    is_ood = np.r_[np.zeros(len(id_scores), bool), np.ones(len(ood_scores), bool)]
+    order = np.argsort(-outlier, kind="stable")
+    outlier, is_ood = outlier[order], is_ood[order]
+    group_ends = np.r_[np.flatnonzero(outlier[1:] != outlier[:-1]), outlier.size - 1]  # last index of each value
+    true_flagged = np.cumsum(is_ood)[group_ends]
+    false_flagged = group_ends + 1 - true_flagged
+    full = np.argmax(true_flagged == is_ood.sum())
+    distance = np.abs(true_flagged[: full + 1] / is_ood.sum() - 0.95)
+    chosen = np.flatnonzero(distance == distance.min())[-1]
+    return false_flagged[chosen] / len(id_scores)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_equal_to_sklearn(case):
+def test_equal_to_sklearn_and_the_oe_code(case):
+    """paper: AUROC / AUPR as sklearn, FPR95 as the OE code (closest recall); pytorch-ood's FPR95 is
+    sklearn's first ROC point with TPR >= 0.95."""
     id_scores, ood_scores = CASES[case]
     ours, reference = ood_metrics(id_scores, ood_scores), sklearn_metrics(id_scores, ood_scores)
-    for metric in reference:
+    for metric in ("auroc", "aupr_out", "aupr_in"):
         assert ours[metric] == pytest.approx(reference[metric], abs=1e-9), metric
+    assert ours["fpr95"] == oe_code_fpr95(id_scores, ood_scores)
+    assert ood_metrics(id_scores, ood_scores, convention="pytorch-ood")["fpr95"] == pytest.approx(reference["fpr95"], abs=1e-12)
 
 
 def openood_reference(id_scores, ood_scores) -> dict:
@@ -142,9 +164,16 @@ def test_degenerate_values():
 
 
 def test_fpr95_by_hand():
-    ood = np.arange(1.0, 21.0)  # 95% of 20 OOD samples: the 19 lowest, threshold 19
-    ids = np.array([5.0, 18.5, 19.0, 19.5, 30.0])  # flagged (<= 19): 5, 18.5 and the tie 19
-    assert ood_metrics(ids, ood)["fpr95"] == pytest.approx(3 / 5)
+    ood = np.arange(1.0, 21.0)  # 95% of 20 OOD samples: the 19 lowest, detected from threshold 19 on
+    ids = np.array([5.0, 18.5, 19.0, 19.5, 30.0])
+    # first threshold detecting 95% (sklearn, pytorch-ood): 19 flags 5, 18.5 and the tie 19
+    assert ood_metrics(ids, ood, convention="pytorch-ood")["fpr95"] == pytest.approx(3 / 5)
+    # the OE code (paper): of the thresholds at recall 95% (19 and 19.5), the lowest, which also flags 19.5
+    assert ood_metrics(ids, ood)["fpr95"] == pytest.approx(4 / 5)
+    # closest, not at least: with 12 OOD samples a recall of 11/12 = 0.917 is closer to 0.95 than 12/12
+    ood12, ids2 = np.arange(1.0, 13.0), np.array([11.0, 12.0])
+    assert ood_metrics(ids2, ood12)["fpr95"] == 0.5  # at 11/12 only the ID sample 11 is flagged
+    assert ood_metrics(ids2, ood12, convention="pytorch-ood")["fpr95"] == 1.0  # at least 95%: 12/12, both flagged
     assert "OOD is the positive class" in CONVENTION
 
 
