@@ -294,6 +294,8 @@ def ood_metrics_at_base_rate(id_scores, ood_scores, base_rate: float = 5.0, repe
     ``numpy.random.default_rng(seed)``, so results are reproducible.
     """
     check_convention(convention)
+    if not (base_rate > 0 and np.isfinite(base_rate)) or int(repeats) != repeats or repeats < 1:
+        raise FgoodError(f"base rate {base_rate} with {repeats} repeats: need a finite rate > 0 and at least one draw")
     id_scores, ood_scores = _scores(id_scores, "ID"), _scores(ood_scores, "OOD")
     n_id = min(id_scores.size, int(np.floor(ood_scores.size * base_rate)))
     n_ood = min(ood_scores.size, int(np.floor(n_id / base_rate)))

@@ -144,9 +144,12 @@ def test_evaluate_writes_every_report(setting, tmp_path, capsys):
 
 
 def test_base_rate_report_and_plot(setting, tmp_path, capsys):
+    torch.manual_seed(1)  # a second model, as a second training seed gives (report aggregates models, not draws)
+    save_classifier(tmp_path / "ck1.pt", build_model("resnet18", 8), "resnet18", setting["names"], {"image_size": 32})
     for seed in (0, 1):
+        model = ["--checkpoint", tmp_path / "ck1.pt"] if seed else []
         status, _, err = run_cli(*evaluate_args(setting, tmp_path / f"s{seed}", "--scorers", "msp,energy", "--base-rate", "5",
-                                                "--repeats", "3", "--seed", str(seed)), capsys=capsys)
+                                                "--repeats", "3", "--seed", str(seed), *model), capsys=capsys)
         assert status == 0, err
     results = json.loads((tmp_path / "s0" / "results.json").read_text())
     assert results["base_rate"] == {"id_to_ood": 5.0, "repeats": 3, "seed": 0}

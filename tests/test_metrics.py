@@ -191,6 +191,13 @@ def test_base_rate_is_seeded_and_explicit():
     assert (few_id["n_id"], few_id["n_ood"]) == (100, 20)
 
 
+def test_base_rate_needs_a_draw_and_a_positive_rate():
+    ids, oods = np.arange(50.0), np.arange(10.0)
+    for base_rate, repeats in ((5.0, 0), (0.0, 10), (float("nan"), 10), (5.0, 2.5)):
+        with pytest.raises(FgoodError, match="need a finite rate > 0 and at least one draw"):
+            ood_metrics_at_base_rate(ids, oods, base_rate, repeats)
+
+
 def test_bad_scores():
     with pytest.raises(FgoodError, match="OOD scores contain NaN or inf"):
         ood_metrics([1.0, 2.0], [0.0, np.nan])

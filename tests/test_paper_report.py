@@ -100,7 +100,7 @@ def results_json(folder: Path, *, seed: int, base_rate=None, convention="paper",
         "metric_convention": convention, "convention": CONVENTIONS[convention],
         "base_rate": {"id_to_ood": base_rate, "repeats": 10, "seed": seed} if base_rate else "none: all images of each set",
         "metrics_reported": ["fpr95", "auroc", "aupr_out", "aupr_in"],
-        "benchmark": {"name": "bird", "manifest_sha256": "0" * 64}, "checkpoint_sha256": "1" * 64,
+        "benchmark": {"name": "bird", "manifest_sha256": "0" * 64}, "checkpoint_sha256": f"{seed + 1}" * 64,
         "training": {"method": method, "fine_tuned": fine_tuned},
         "id_accuracy": 0.95 + 0.002 * seed, "scorers": ["msp", "maxlogit"],
         "metrics": {
@@ -141,6 +141,18 @@ def test_report_paper_matches_method_and_training(tmp_path, capsys):
     assert status == 0, err
     assert "Table 5, row Bird / MixupOE (fine-tune), column holdout, FPR95" in table_line(out, "holdout", "FPR95")
     assert "Table 6, row Bird, column MixupOE, fine-tune" in out
+    assert "Note:" not in out
+
+
+def test_report_paper_notes_feature_layers_other_than_the_papers(tmp_path, capsys):
+    """Appendix D.2 reads every residual block; the default reads the stages: said beside the table."""
+    run = results_json(tmp_path / "stages", seed=0, base_rate=5.0)
+    results = json.loads((run / "results.json").read_text())
+    results["settings"] = {"model": {"arch": "resnet50"}, "scorers": {"mahalanobis": {"feature_layers": "stages"}}}
+    (run / "results.json").write_text(json.dumps(results))
+    status, out, err = run_cli("report", run, "--paper", capsys=capsys)
+    assert status == 0, err
+    assert "Note: mahalanobis read the four stage outputs here (--feature-layers stages)" in out
 
 
 @pytest.mark.parametrize("setting", [{"base_rate": None}, {"base_rate": 5.0, "convention": "openood"}, {"base_rate": 2.0}])

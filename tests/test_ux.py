@@ -373,9 +373,32 @@ def test_report_names_differing_scorers_and_refuses_a_run_twice(tmp_path, capsys
     assert status == 2 and f"{one}: the same run as {one}" in err
     copy = fake_results(tmp_path / "copy", ["msp", "energy"])
     status, _, err = run_cli("report", one, copy, capsys=capsys)
-    assert status == 2 and f"{copy}: the same run as {one} (same checkpoint and settings)" in err
+    assert status == 2 and f"{copy}: the same checkpoint as {one}; report's ± is over trained models" in err
+    reseeded = fake_results(tmp_path / "reseeded", ["msp", "energy"], seed=1)  # another --seed: other draws, same model
+    assert run_cli("report", one, reseeded, capsys=capsys)[0] == 2
     second = fake_results(tmp_path / "second", ["msp", "energy"], checkpoint="cc")
     assert run_cli("report", one, second, capsys=capsys)[0] == 0
+
+
+def test_report_refuses_runs_scored_with_other_settings(tmp_path, capsys):
+    """Mahalanobis on the stages against one on every block, or float16 against float32 scores: not
+    seeds of one experiment, so not averaged."""
+    runs = []
+    for name, layers, precision in (("a", "stages", "float32"), ("b", "blocks", "float32"), ("c", "stages", "float16"),
+                                    ("d", "stages", "float32")):
+        folder = fake_results(tmp_path / name, ["mahalanobis"], checkpoint=name)
+        results = json.loads((folder / "results.json").read_text())
+        results["settings"] = {"seed": ord(name), "model": {"arch": "resnet50", "precision": precision},
+                               "scorers": {"mahalanobis": {"feature_layers": layers}}, "id_validation": {"seed": ord(name)}}
+        (folder / "results.json").write_text(json.dumps(results))
+        runs.append(folder)
+    status, _, err = run_cli("report", runs[0], runs[1], capsys=capsys)
+    assert status == 2 and "its settings.scorers.mahalanobis differs" in err and err.count("\n") == 1
+    status, _, err = run_cli("report", runs[0], runs[2], capsys=capsys)
+    assert status == 2 and "its settings.model.precision differs from" in err and "'float16' against 'float32'" in err
+    status, out, err = run_cli("report", runs[0], runs[3], "--out", tmp_path / "agg", capsys=capsys)  # seeds may differ
+    assert status == 0, err
+    assert json.loads((tmp_path / "agg" / "report.json").read_text())["settings"]["model"]["precision"] == "float32"
 
 
 # -- 13. small ones -----------------------------------------------------------------------------------

@@ -34,12 +34,14 @@ def feature_layers(model: nn.Module, which: str = "stages") -> list[nn.Module]:
 
 
 def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, orders, C): row sums of sign(G)|G|^(1/p), G = F^p (F^p)^T, p = 1..orders."""
+    """(B, C, H, W) -> (B, orders, C): the row sums r of G = F^p (F^p)^T, as sign(r)|r|^(1/p) (Sastry &
+    Oore's order: sum, then root), p = 1..orders. G's row sums are F^p times the column sums of
+    F^p, so the C x C matrix (2048 x 2048 per image at a ResNet-50's last stage) is never formed."""
     flat = feature_maps.flatten(2).double()
     result = []
     for p in range(1, orders + 1):
         powered = flat**p
-        rows = torch.bmm(powered, powered.transpose(1, 2)).sum(dim=2)
+        rows = torch.bmm(powered, powered.sum(dim=1).unsqueeze(2)).squeeze(2)
         result.append(rows.sign() * rows.abs().pow(1.0 / p))
     return torch.stack(result, dim=1)
 

@@ -163,4 +163,9 @@ def comparison_markdown(report: dict) -> str:
               f"{sum(r.disagrees for r in rows)} of {len(rows)} values disagree."]
     if missing:
         lines.append(f"No paper value for: {', '.join(missing)}.")
+    scorers = (report.get("settings") or {}).get("scorers") or {}
+    on_stages = [name for name in ("mahalanobis", "gram") if (scorers.get(name) or {}).get("feature_layers") == "stages"]
+    if on_stages:
+        lines.append(f"Note: {' and '.join(on_stages)} read the four stage outputs here (--feature-layers stages); the "
+                     "paper's Appendix D.2 reads every residual block (--feature-layers blocks, docs/evaluation.md).")
     return "\n".join(lines) + "\n"

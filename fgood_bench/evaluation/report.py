@@ -106,6 +106,14 @@ def aggregate(run_dirs: list[Path]) -> dict:
         for key in ("convention", "base_rate", "scorers", "training"):
             if comparable(run, key) != comparable(first, key):
                 raise FgoodError(f"{folder}: its {key} differs from {run_dirs[0]}'s; only like runs can be aggregated")
+        for key, theirs in _scoring_settings(first).items():  # what the numbers depend on besides the model
+            mine = _scoring_settings(run).get(key)
+            if mine != theirs:
+                which = next((k for k in sorted(set(mine or {}) | set(theirs or {}))
+                              if (mine or {}).get(k) != (theirs or {}).get(k)), None)
+                raise FgoodError(f"{folder}: its settings.{key}{'.' + which if which else ''} differs from {run_dirs[0]}'s "
+                                 f"({(mine or {}).get(which)!r} against {(theirs or {}).get(which)!r}); only like runs "
+                                 "can be aggregated")
         if run["benchmark"]["name"] != first["benchmark"]["name"] or list(run["metrics"]) != list(first["metrics"]):
             raise FgoodError(f"{folder}: another benchmark or other OOD sets than {run_dirs[0]}")
 
@@ -125,23 +133,38 @@ def aggregate(run_dirs: list[Path]) -> dict:
         "metric_convention": metric_convention(first),
         **({"training": first["training"]} if "training" in first else {}),
         "base_rate": comparable(first, "base_rate"),
+        "settings": _scoring_settings(first),
         "runs": [str(d) for d in run_dirs],
         "id_accuracy": stats([metric_value(run["id_accuracy"])[0] for run in runs]),
         "metrics": metrics,
     }
 
 
+def _scoring_settings(run: dict) -> dict:
+    """The settings an evaluation's numbers depend on besides the model (results.json's settings:
+    architecture, image size and geometry, precision; each scorer's parameters); not the seed nor
+    the carved ID validation images, which follow it. Empty for results that predate them."""
+    settings = run.get("settings") or {}
+    return {key: settings[key] for key in ("model", "scorers") if key in settings}
+
+
 def _refuse_repeated_runs(run_dirs: list[Path], runs: list[dict]) -> None:
-    """The same run twice (one folder given twice, or the same checkpoint evaluated with the same
-    settings) would shrink the std towards 0 without any new evidence."""
+    """report's +- is over trained models, as the paper's (one per training seed). One folder given
+    twice would shrink the std towards 0 without new evidence; one checkpoint evaluated twice (e.g.
+    with another --seed) differs only by the base-rate draws, whose spread results.json reports."""
     seen: dict = {}
     for folder, run in zip(run_dirs, runs):
-        key = (run.get("checkpoint_sha256"), json.dumps(run["base_rate"], sort_keys=True), tuple(run["scorers"]))
-        other = seen.get(Path(folder).resolve()) or (seen.get(key) if key[0] else None)
-        if other is not None:
-            raise FgoodError(f"{folder}: the same run as {other} (same checkpoint and settings); "
+        checkpoint = run.get("checkpoint_sha256")
+        if Path(folder).resolve() in seen:
+            raise FgoodError(f"{folder}: the same run as {seen[Path(folder).resolve()]}; "
                              "report aggregates different runs, e.g. one per training seed")
-        seen[Path(folder).resolve()] = seen[key] = folder
+        if checkpoint and checkpoint in seen:
+            raise FgoodError(f"{folder}: the same checkpoint as {seen[checkpoint]}; report's ± is over trained models "
+                             "(e.g. one per training seed), and evaluations of one checkpoint differ only by their "
+                             "base-rate draws, whose spread each results.json already reports")
+        seen[Path(folder).resolve()] = folder
+        if checkpoint:
+            seen[checkpoint] = folder
 
 
 REPORT_FILES = ("report.json", "report.csv", "report.md", "paper.md")
