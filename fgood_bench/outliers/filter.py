@@ -98,7 +98,8 @@ def filter_outliers(
                                 "images_removed": len(removed), "paths": removed}
     dataset = dataset_description(index)
     if source == "webvision":  # read through a second adapter (_webvision_concepts), so pinned here
-        dataset["metadata_sha256"] = dict(sorted({**dataset["metadata_sha256"], QUERY_MAP: sha256_file(index.root / QUERY_MAP)}.items()))
+        pinned = {**dataset["metadata_sha256"], QUERY_MAP: sha256_file(index.root / QUERY_MAP)}
+        dataset["metadata_sha256"] = dict(sorted(pinned.items()))
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "kind": "outliers",
