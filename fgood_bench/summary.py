@@ -69,10 +69,13 @@ def outlier_lines(manifest: Path) -> list[str]:
     report = _manifest(manifest)["exclusion"]
     excluded = report["excluded"]
     with_images = sum(1 for e in excluded if e["images_removed"])
-    return [f"kept {report['images_kept']:,} images of {report['concepts_kept']:,} concepts; removed "
-            f"{report['images_removed']:,} images of {with_images} concepts ({len(excluded)} concepts excluded, "
-            f"{len(excluded) - with_images} of them had no image here)",
-            f"report: {Path(manifest).parent / 'report.md'}", f"manifest: {manifest}"]
+    lines = [f"kept {report['images_kept']:,} images of {report['concepts_kept']:,} concepts; removed "
+             f"{report['images_removed']:,} images of {with_images} concepts ({len(excluded)} concepts excluded, "
+             f"{len(excluded) - with_images} of them had no image here)"]
+    if "duplicates" in report:  # counted apart: these images belong to concepts that were kept
+        lines.append(f"removed {report['duplicates']['images_removed']:,} more images that audit-leakage found to be "
+                     "copies of test images")
+    return [*lines, f"report: {Path(manifest).parent / 'report.md'}", f"manifest: {manifest}"]
 
 
 def training_lines(classifier: Path) -> list[str]:

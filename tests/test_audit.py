@@ -130,7 +130,13 @@ def test_planted_copies_are_found_and_filtered_out(world, tmp_path, capsys):
     assert sorted(set(before) - set(manifest.split("train").paths)) == sorted(world["planted"])
     assert manifest.data["exclusion"]["duplicates"]["images_removed"] == 4
     assert manifest.data["exclusion"]["duplicates"]["paths"] == sorted(world["planted"])
-    assert "`flickr/q0003/flickr_3_7.jpg`" in (tmp_path / "filtered" / "webvision-bird" / "report.md").read_text()
+    # counted apart from the concepts' removals (no bird concept has an image here): not "4 images of 59 concepts"
+    assert manifest.data["exclusion"]["images_removed"] == 0 and manifest.data["exclusion"]["images_kept"] == 20
+    report = (tmp_path / "filtered" / "webvision-bird" / "report.md").read_text()
+    assert "removed 0 images of 59 excluded concepts and 4 audited copies of test images (listed below)." in report
+    assert "`flickr/q0003/flickr_3_7.jpg`" in report
+    assert "removed 0 images of 0 concepts (59 concepts excluded" in err
+    assert "removed 4 more images that audit-leakage found to be copies of test images" in err
 
 
 def test_a_clean_set_gives_no_pair(world, tmp_path, capsys):

@@ -2,9 +2,13 @@ import pytest
 
 from conftest import replace_file
 from fgood_bench.datasets import load_dataset, synthetic
+from fgood_bench.datasets.imagenet import imagenet_synsets
 from fgood_bench.errors import DatasetError
 
-UNSORTED_SYNSETS = [("n02085620", "Chihuahua"), ("n01440764", "tench, Tinca tinca"), ("n01530575", "brambling")]
+IMAGENET = list(imagenet_synsets().items())
+# The 1,000 ImageNet-1k concepts with Chihuahua, tench and brambling first: a list not in sorted-wnid order
+FIRST = ("n02085620", "n01440764", "n01530575")
+UNSORTED_SYNSETS = [(w, n) for w in FIRST for x, n in IMAGENET if x == w] + [(w, n) for w, n in IMAGENET if w not in FIRST]
 
 
 def test_sample_with_both_sources_and_val(sample):
@@ -21,9 +25,10 @@ def test_labels_map_through_synsets_file_to_sorted_wnids(tmp_path):
     train = {"google": [("google/q0007/a.jpg", 0), ("google/q0008/b.jpg", 1)]}
     root = synthetic.write_webvision(tmp_path, UNSORTED_SYNSETS, train, None)
     index = load_dataset("webvision", root)
-    assert index.classes == ("n01440764", "n01530575", "n02085620")
+    assert index.classes == tuple(imagenet_synsets())
     rows = index.split("train").to_pylist()
-    assert [(r["wnid"], r["label"], r["query"]) for r in rows] == [("n02085620", 2, 7), ("n01440764", 0, 8)]
+    chihuahua = index.classes.index("n02085620")
+    assert [(r["wnid"], r["label"], r["query"]) for r in rows] == [("n02085620", chihuahua, 7), ("n01440764", 0, 8)]
     assert "val_images_256" in index.absent["val"]
 
 
@@ -40,7 +45,7 @@ def test_bad_query_folder_and_label(sample):
     with pytest.raises(DatasetError, match=r"train_filelist_google.txt: line 2: expected google/qNNNN/<image>"):
         load_dataset("webvision", root)
     replace_file(root / "info" / "train_filelist_google.txt", "google/q0001/a.jpg 1000\n")
-    with pytest.raises(DatasetError, match=r"train_filelist_google.txt: line 1: label 1000 out of range 0..2"):
+    with pytest.raises(DatasetError, match=r"train_filelist_google.txt: line 1: label 1000 out of range 0..999"):
         load_dataset("webvision", root)
 
 
@@ -60,6 +65,23 @@ def test_malformed_synsets(sample):
     root = sample("webvision")
     replace_file(root / "info" / "synsets.txt", "tench\n")
     with pytest.raises(DatasetError, match=r"synsets.txt: line 1: expected '<wnid> <names>'"):
+        load_dataset("webvision", root)
+
+
+def test_synsets_must_be_imagenet_1k(sample):
+    """WebVision 1.0's concepts are ImageNet-1k's; another list (WebVision 2.0's 5,000 concepts)
+    would pass its non-ImageNet concepts through outlier filtering unfiltered: refused."""
+    root = sample("webvision")
+    lines = (root / "info" / "synsets.txt").read_text().splitlines()
+    replace_file(root / "info" / "synsets.txt", "\n".join([*lines, "n00004475 organism, being"]) + "\n")  # a 1,001st
+    with pytest.raises(DatasetError, match=r"info/synsets.txt: 1 of its 1,001 concepts are not ImageNet-1k "
+                       r"\(first: n00004475\); WebVision 1.0 lists exactly the 1,000 ImageNet-1k wnids"):
+        load_dataset("webvision", root)
+    replace_file(root / "info" / "synsets.txt", "\n".join(lines[:-1]) + "\n")
+    with pytest.raises(DatasetError, match=r"synsets.txt: 1 ImageNet-1k concepts are missing \(first: n15075141\)"):
+        load_dataset("webvision", root)
+    replace_file(root / "info" / "synsets.txt", "\n".join([*lines[:-1], "n00004475 organism"]) + "\n")
+    with pytest.raises(DatasetError, match=r"1 of its 1,000 concepts are not ImageNet-1k"):
         load_dataset("webvision", root)
 
 

@@ -15,9 +15,10 @@ def add_parser(commands) -> None:
     exclusions = commands.add_parser(
         "outlier-exclusions", help="the ImageNet-1k / WebVision concepts excluded from a benchmark's outlier set",
         description="Every ImageNet-1k concept that is a WordNet 3.0 hyponym (transitively, instance hyponyms included) "
-        "of the benchmark's roots: bird: bird.n.01; dog: dog.n.01, wild_dog.n.01; flower: flower.n.01; car: "
-        "motor_vehicle.n.01, bus.n.01, car_wheel.n.01, car_mirror.n.01, grille.n.02; aircraft: aircraft.n.01, wing.n.02. "
-        "Prints wnid, names and the matching root.",
+        "of the benchmark's roots: bird: bird.n.01; dog: dog.n.01, wild_dog.n.01, dogsled, muzzle; flower: flower.n.01, "
+        "artichoke, rapeseed, flowerpot; car: motor_vehicle.n.01, bus.n.01, car_wheel.n.01, car_mirror.n.01, grille.n.02; "
+        "aircraft: aircraft.n.01, wing.n.02, space shuttle (docs/outliers.md gives the reason for each concept added by "
+        "hand). Prints wnid, names and the matching root.",
     )
     add_exclusion_options(exclusions)
     exclusions.add_argument("--json", action="store_true", help="one JSON object (key excluded_wnids, ...)")
@@ -33,7 +34,8 @@ def add_parser(commands) -> None:
     add_exclusion_options(outliers)
     outliers.add_argument("--source", required=True, choices=("webvision", "imagenet", "minc2500"))
     outliers.add_argument("--exclude-list", type=Path, action="append", metavar="FILE",
-                          help="also exclude the wnids of FILE (a TSV with a wnid column, e.g. manifests/inet/inet_a.tsv); repeatable")
+                          help="also exclude the wnids of FILE (a TSV with a wnid column, e.g. manifests/inet/inet_a.tsv, or "
+                          "one wnid a line), recorded in the manifest by file name and sha256; repeatable")
     outliers.add_argument("--root", type=Path, required=True, help="the source dataset's folder")
     outliers.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     outliers.add_argument("--name", help="name of the set (default SOURCE-BENCHMARK)")
@@ -63,14 +65,10 @@ def cmd_outlier_exclusions(args: argparse.Namespace) -> int:
 def cmd_filter_outliers(args: argparse.Namespace) -> int:
     from fgood_bench.outliers.filter import filter_outliers
 
-    from fgood_bench.manifests.files import class_names_in_file
-
-    wnids = list(args.exclude_wnid or [])
-    for path in args.exclude_list or []:
-        wnids += class_names_in_file(path)
     manifest = filter_outliers(
         args.benchmark, args.source, args.root, args.out, exclude_roots=args.exclude_root or [],
-        exclude_wnids=list(dict.fromkeys(wnids)), all_benchmarks=args.exclude_all_benchmarks, name=args.name,
+        exclude_wnids=list(dict.fromkeys(args.exclude_wnid or [])), exclude_lists=args.exclude_list or [],
+        all_benchmarks=args.exclude_all_benchmarks, name=args.name,
         dataset_options=dataset_options(args), progress=True, overwrite=args.overwrite,
         exclude_duplicates_of=args.exclude_duplicates_of,
     )

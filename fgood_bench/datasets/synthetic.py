@@ -273,11 +273,15 @@ def _sample_places365(root: Path) -> Path:
 
 
 def _sample_webvision(root: Path) -> Path:
-    synsets = [("n01440764", "tench, Tinca tinca"), ("n01530575", "brambling, Fringilla montifringilla"),
-               ("n02085620", "Chihuahua")]
-    train = {source: [(f"{source}/q{q:04d}/{source}_{q}_{k}.jpg", q - 1) for q in (1, 2, 3) for k in range(3)]
+    """All 1,000 ImageNet-1k concepts listed (as WebVision 1.0 does), images of three: tench,
+    brambling (a bird), Chihuahua (a dog)."""
+    from fgood_bench.datasets.imagenet import imagenet_synsets
+
+    synsets = list(imagenet_synsets().items())
+    labels = [[wnid for wnid, _ in synsets].index(wnid) for wnid in ("n01440764", "n01530575", "n02085620")]
+    train = {source: [(f"{source}/q{q:04d}/{source}_{q}_{k}.jpg", labels[q - 1]) for q in (1, 2, 3) for k in range(3)]
              for source in ("google", "flickr")}
-    return write_webvision(root, synsets, train, [(f"val{i:06d}.jpg", i % 3) for i in range(1, 7)])
+    return write_webvision(root, synsets, train, [(f"val{i:06d}.jpg", labels[i % 3]) for i in range(1, 7)])
 
 
 def _sample_minc2500(root: Path) -> Path:

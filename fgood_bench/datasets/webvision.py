@@ -4,7 +4,8 @@ Layout of ``google_resized_256.tar``, ``flickr_resized_256.tar``, ``val_images_2
 ``info.tar`` unpacked side by side::
 
     WebVision/
-      info/synsets.txt                 <wnid> <names>, 1,000 lines in sorted-wnid order
+      info/synsets.txt                 <wnid> <names>, 1,000 lines in sorted-wnid order (the ImageNet-1k
+                                       wnids, checked: WebVision 2.0's 5,000-concept list is refused)
       info/queries_synsets_map.txt     <query number> <synset number, 1-based>
       info/train_filelist_google.txt   google/q0001/<image>.jpg <label 0..999>
       info/train_filelist_flickr.txt   flickr/q0001/<image>.jpg <label>
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords, read_lines
+from fgood_bench.datasets.imagenet import imagenet_synsets
 
 SOURCES = ("google", "flickr")
 
@@ -52,6 +54,15 @@ class WebVision(DatasetAdapter):
             wnids.append(wnid)
         if len(set(wnids)) != len(wnids):
             raise self.error(path, "a wnid is listed twice")
+        imagenet = imagenet_synsets()
+        set_of_wnids = set(wnids)
+        if set_of_wnids != set(imagenet):  # outlier filtering (WordNet exclusions) knows ImageNet-1k's concepts only
+            outside = [wnid for wnid in wnids if wnid not in imagenet]
+            missing = [wnid for wnid in imagenet if wnid not in set_of_wnids]
+            problem = (f"{len(outside):,} of its {len(wnids):,} concepts are not ImageNet-1k (first: {outside[0]})" if outside
+                       else f"{len(missing):,} ImageNet-1k concepts are missing (first: {missing[0]})")
+            raise self.error(path, f"{problem}; WebVision 1.0 lists exactly the 1,000 ImageNet-1k wnids "
+                             "(WebVision 2.0's 5,000 concepts are not supported)")
         return wnids
 
     def read_classes(self) -> list[str]:

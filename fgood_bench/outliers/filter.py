@@ -5,6 +5,10 @@ excluded concept (:mod:`fgood_bench.outliers.exclusions`), written as an ``outli
 (split ``train``, label -1, class name = concept) with a report of what was removed. WebVision
 images are assigned to concepts through their query (``info/queries_synsets_map.txt``), read from
 the ``info/`` file lists, never by walking the 2.4 M files.
+
+The manifest's ``exclusion`` report keeps apart the images removed with an excluded concept
+(``images_removed``, per concept in ``excluded``) and the audited copies of test images
+(``duplicates.images_removed``), and records every ``--exclude-list`` file by name and sha256.
 """
 
 from __future__ import annotations
@@ -18,31 +22,35 @@ import pyarrow.compute as pc
 from fgood_bench import __version__
 from fgood_bench.datasets import get_adapter, load_index
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.files import SPLIT_HEADER, sha256_bytes
+from fgood_bench.manifests.files import SPLIT_HEADER, class_names_in_file, sha256_bytes, sha256_file
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
 from fgood_bench.outputs import json_bytes, preflight, write_folder
 
 SOURCES = ("webvision", "imagenet", "minc2500")
+QUERY_MAP = "info/queries_synsets_map.txt"  # WebVision: query folder -> concept
 
 
 def filter_outliers(
     benchmark: str | None, source: str, root: str | Path, out: str | Path, *, exclude_roots: list[str] = (),
-    exclude_wnids: list[str] = (), all_benchmarks: bool = False, name: str | None = None,
+    exclude_wnids: list[str] = (), exclude_lists: list[str | Path] = (), all_benchmarks: bool = False, name: str | None = None,
     dataset_options: dict | None = None, progress: bool = True, overwrite: bool = False,
     exclude_duplicates_of: str | Path | None = None,
 ) -> Path:
     """Write ``out/<name>/`` (manifest, split file, report); returns the manifest's path.
 
-    ``exclude_duplicates_of``: an ``audit-leakage`` audit.json; the outlier images it found to be
-    copies of benchmark test images are removed too."""
+    ``exclude_lists``: files of wnids (``--exclude-list``, e.g. manifests/inet/inet_a.tsv), recorded
+    by name and sha256. ``exclude_duplicates_of``: an ``audit-leakage`` audit.json; the outlier
+    images it found to be copies of benchmark test images are removed too."""
     if source not in SOURCES:
         raise FgoodError(f"--source {source!r}: choose from {', '.join(SOURCES)}")
     benchmark = None if benchmark in (None, "none") else benchmark
     roots = benchmark_roots(benchmark, list(exclude_roots), all_benchmarks)
-    if source == "minc2500" and (roots or exclude_wnids):
+    if source == "minc2500" and (roots or exclude_wnids or exclude_lists):
         raise FgoodError("MINC-2500's categories are materials, not WordNet concepts: nothing can be excluded by synset")
-    excluded = exclusion_set(roots, list(exclude_wnids)) if source != "minc2500" else []
+    lists = _exclude_lists(exclude_lists)
+    listed = {entry["file"]: entry["wnids"] for entry in lists}
+    excluded = exclusion_set(roots, list(exclude_wnids), listed) if source != "minc2500" else []
     default_name = f"{source}-{benchmark or ('all' if all_benchmarks else 'unfiltered')}"
     preflight(Path(out) / (name or default_name), "outliers", overwrite)
     duplicates = None
@@ -77,21 +85,26 @@ def filter_outliers(
         "benchmark": benchmark,
         "roots": roots,
         "wnids_given": list(exclude_wnids),
+        "exclude_lists": [{"file": entry["file"], "sha256": entry["sha256"], "wnids": len(entry["wnids"])} for entry in lists],
         "excluded": [{"wnid": e.wnid, "names": e.names, "matched": e.matched, "images_removed": removed_counts.get(e.wnid, 0)}
                      for e in excluded],
         "images_kept": len(paths),
-        "images_removed": table.num_rows - len(paths),
+        "images_removed": sum(removed_counts.values()),  # of excluded concepts; audited copies: duplicates below
         "concepts_kept": len(_count(names)),
     }
     if duplicates is not None:
         removed = table.column("path").filter(copies).to_pylist()
         report["duplicates"] = {"audit_sha256": duplicates[1], "pairs_listed": len(duplicates[0]),
                                 "images_removed": len(removed), "paths": removed}
+    dataset = dataset_description(index)
+    if source == "webvision":  # read through a second adapter (_webvision_concepts), so pinned here
+        pinned = {**dataset["metadata_sha256"], QUERY_MAP: sha256_file(index.root / QUERY_MAP)}
+        dataset["metadata_sha256"] = dict(sorted(pinned.items()))
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "kind": "outliers",
         "benchmark": name,
-        "dataset": dataset_description(index),
+        "dataset": dataset,
         "image_sha256": False,
         "exclusion": report,
         "splits": {"train": {"file": "splits/train.txt", "count": len(paths), "sha256": sha256_bytes(content)}},
@@ -109,7 +122,7 @@ def filter_outliers(
 def _webvision_concepts(index, table: pa.Table) -> pa.Array:
     """Each image's concept (wnid) through its query, checked against the file list's label."""
     adapter = get_adapter("webvision")(index.root)
-    relpath = "info/queries_synsets_map.txt"
+    relpath = QUERY_MAP
     path = index.root / relpath
     synset_wnids = adapter.synset_wnids
     query_concept = {}
@@ -138,6 +151,23 @@ def _webvision_concepts(index, table: pa.Table) -> pa.Array:
     return concepts
 
 
+def _exclude_lists(files: list[str | Path]) -> list[dict]:
+    """Each ``--exclude-list`` file's name, sha256 and wnids; names must differ (the manifest
+    records a file by name, as build-splits records --weights, so that it does not depend on where
+    the file lay)."""
+    lists = []
+    for path in files:
+        path = Path(path)
+        wnids = class_names_in_file(path)
+        if not wnids:
+            raise FgoodError(f"--exclude-list {path}: no wnids in it (it would exclude nothing)")
+        if path.name in {entry["file"] for entry in lists}:
+            raise FgoodError(f"--exclude-list {path}: another list is also named {path.name!r}; rename one "
+                             "(the manifest records each list by file name)")
+        lists.append({"file": path.name, "sha256": sha256_file(path), "wnids": list(dict.fromkeys(wnids))})
+    return lists
+
+
 def _split_file(paths: pa.Array, names: pa.Array) -> bytes:
     """The split file of an outlier set (every label -1), built column-wise for millions of rows."""
     for column in (paths, names):
@@ -153,14 +183,18 @@ def _count(values: pa.Array) -> dict[str, int]:
 
 
 def report_markdown(name: str, report: dict) -> str:
+    lists = [f"{entry['file']} ({entry['wnids']} wnids, sha256 {entry['sha256']})" for entry in report.get("exclude_lists", [])]
     lines = [
         f"# Outlier set `{name}`",
         "",
         f"Source: {report['source']}; benchmark: {report['benchmark'] or '-'}; WordNet roots: "
-        f"{', '.join(report['roots']) or '-'}; wnids given: {', '.join(report['wnids_given']) or '-'}.",
+        f"{', '.join(report['roots']) or '-'}; wnids given: {', '.join(report['wnids_given']) or '-'}; "
+        f"wnid lists: {', '.join(lists) or '-'}.",
         "",
         f"Kept {report['images_kept']:,} images of {report['concepts_kept']:,} concepts; removed "
-        f"{report['images_removed']:,} images of {len(report['excluded'])} excluded concepts.",
+        f"{report['images_removed']:,} images of {len(report['excluded'])} excluded concepts"
+        + (f" and {report['duplicates']['images_removed']:,} audited copies of test images (listed below)."
+           if "duplicates" in report else "."),
         "",
         "| wnid | names | matched root | images removed |",
         "|---|---|---|---|",
