@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a bad command line (already reported in one line)
         return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # while torch and the command modules import: nothing was done yet
+        print("fgood-bench: interrupted", file=sys.stderr)
+        return 130
     try:
         status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -63,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fgood-bench: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        from fgood_bench.interrupt import RESUME_HINT
+        from fgood_bench.interrupt import RERUN_HINT, RESUME_HINT
 
-        print("fgood-bench: interrupted" + (f"; {RESUME_HINT}" if hasattr(args, "resume") else ""), file=sys.stderr)
+        hint = RESUME_HINT if hasattr(args, "resume") else RERUN_HINT if getattr(args, "rerun_continues", False) else ""
+        print("fgood-bench: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `fgood-bench inspect ... | head`: the reader has what it wanted
         _silence_stdout()

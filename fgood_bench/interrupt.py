@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch stays unimported for the commands that do not need it
     from torch import nn
 
-RESUME_HINT = "the last finished epoch is saved: run the same command with --resume to continue"
+RESUME_HINT = "what finished is kept: run the same command with --resume to continue"
+RERUN_HINT = "what finished is kept: run the same command again to continue"  # study, sweep: always resumable
 
 
 def ignore_sigint(*_) -> None:

@@ -15,6 +15,10 @@ from fgood_bench.ranking.scores import border_gap
 NEAR_TIE = 0.01  # an S(c) margin below this: another classifier could swap the two classes
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def say(lines: list[str]) -> None:
     for line in lines:
         print(line, file=sys.stderr)
@@ -69,9 +73,9 @@ def outlier_lines(manifest: Path) -> list[str]:
     report = _manifest(manifest)["exclusion"]
     excluded = report["excluded"]
     with_images = sum(1 for e in excluded if e["images_removed"])
-    lines = [f"kept {report['images_kept']:,} images of {report['concepts_kept']:,} concepts; removed "
-             f"{report['images_removed']:,} images of {with_images} concepts ({len(excluded)} concepts excluded, "
-             f"{len(excluded) - with_images} of them had no image here)"]
+    lines = [f"kept {_count(report['images_kept'], 'image')} of {_count(report['concepts_kept'], 'concept')}; removed "
+             f"{_count(report['images_removed'], 'image')} of {_count(with_images, 'concept')} "
+             f"({_count(len(excluded), 'concept')} excluded, {len(excluded) - with_images} of them had no image here)"]
     if "duplicates" in report:  # counted apart: these images belong to concepts that were kept
         lines.append(f"removed {report['duplicates']['images_removed']:,} more images that audit-leakage found to be "
                      "copies of test images")

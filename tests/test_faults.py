@@ -85,7 +85,7 @@ def test_report_never_replaces_runs_or_files(world, capsys):
     runs = [base / "runs" / "RUN1", base / "runs" / "RUN2"]
     before = tree(base)
     refused(run_cli("report", *runs, "--out", base / "runs", capsys=capsys), "did not create")
-    refused(run_cli("report", *runs, "--out", runs[0], capsys=capsys), "holds a evaluate output")
+    refused(run_cli("report", *runs, "--out", runs[0], capsys=capsys), "holds an evaluate output")
     (base / "notes.txt").write_text("my notes")
     before["notes.txt"] = tree(base)["notes.txt"]
     refused(run_cli("report", *runs, "--out", base / "notes.txt", capsys=capsys), "not a folder")

@@ -83,4 +83,7 @@ def test_bad_arguments(dozen_birds, tmp_path, capsys):
     assert status == 2 and "--num-id 12: must be 1..11" in err and not (tmp_path / "o").exists()
     status, _, err = run_cli("study", "random-splits", "--root", dozen_birds, "--out", tmp_path / "o", *TINY, capsys=capsys)
     assert status == 2 and "name a benchmark" in err
+    status, _, err = run_cli("study", "random-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "o", "--num-id", "4",
+                             "--scorer", "rotation", *TINY, capsys=capsys)
+    assert status == 2 and "--scorer rotation needs a model trained with" in err and not (tmp_path / "o").exists()
     assert random_splits.METRICS == ("accuracy", "auroc", "aupr", "fpr95")

@@ -89,6 +89,9 @@ def test_other_bad_arguments(setting, tmp_path, capsys):
                                                                                 "--outlier-root", setting["places"])]
     status, _, err = run_cli(*no_outliers, capsys=capsys)
     assert status == 2 and "method mixupoe needs --outliers" in err
+    for scorer, message in (("foo", "unknown scorer 'foo'"), ("rotation", "--scorer rotation needs a model trained with")):
+        status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--scorer", scorer), capsys=capsys)
+        assert status == 2 and message in err  # before the baseline is trained and OUT pinned
     places = setting["base"] / "out" / "places365"
     status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--val-ood", places), capsys=capsys)
     assert status == 2 and "not a set of validation outliers" in err and "--evaluate-test --ood" in err

@@ -207,7 +207,7 @@ def test_ctrl_c_says_how_to_continue(monkeypatch, capsys):
     monkeypatch.setattr(train_module, "train", interrupted)
     status, out, err = run_cli("train", "--method", "standard", "--manifest", "m", "--root", "r", "--out", "o", capsys=capsys)
     assert status == 130 and out == ""
-    assert err == "fgood-bench: interrupted; the last finished epoch is saved: run the same command with --resume to continue\n"
+    assert err == "fgood-bench: interrupted; what finished is kept: run the same command with --resume to continue\n"
 
 
 def test_loader_workers_leave_ctrl_c_to_the_main_process():
@@ -338,7 +338,9 @@ def test_missing_ood_root_names_the_option(bird_benchmark, dozen_birds, checkpoi
     args = evaluate_args(bird_benchmark, dozen_birds, checkpoints / "random.pt", tmp_path / "run",
                          "--ood", f"places={base / 'out' / 'places365'}")
     status, _, err = run_cli(*args, capsys=capsys)
-    assert status == 2 and "OOD set 'places' is a places365 set, and --root is not its folder: give it with --ood-root places=DIR" in err
+    # another dataset is never inside the benchmark's --root (a DTD set once matched CUB's images/ folder)
+    assert status == 2 and ("OOD set 'places' is a places365 set and --root is the benchmark's cub folder: give the set's "
+                            "folder with --ood-root places=DIR") in err
     status, _, err = run_cli(*args, "--ood-root", f"places={bird_benchmark['places']}", "--ood-root", f"place={bird_benchmark['places']}",
                              capsys=capsys)
     assert status == 2 and "--ood-root place=...: no OOD set is named 'place'" in err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_parser(commands) -> None:
-    from fgood_bench.commands.options import add_overwrite, non_negative_int, positive_int
+    from fgood_bench.commands.options import add_overwrite, device_name, non_negative_int, positive_int
 
     cam = commands.add_parser(
         "cam", help="class activation maps of several models on the same images (paper Figures 7 and 11)",
@@ -32,7 +32,7 @@ def add_parser(commands) -> None:
     cam.add_argument("--out", type=Path, required=True, help="folder for cam.png, cam.pdf and cam.json")
     cam.add_argument("--pdf", action="store_true", help="also write the figure as cam.pdf")
     cam.add_argument("--arch", help="architecture of a bare state-dict checkpoint (a fgood-bench checkpoint names its own)")
-    cam.add_argument("--device", default="auto")
+    cam.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
     add_overwrite(cam, "replace an earlier figure in OUT")
     cam.set_defaults(run=run)
 

@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from fgood_bench.commands.options import add_overwrite, positive_int
+from fgood_bench.commands.options import add_overwrite, device_name, positive_int
 
 
 def add_parser(commands) -> None:
@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
     )
     demo.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
-    demo.add_argument("--device", default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (autocast)")
+    demo.add_argument("--device", type=device_name, default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (autocast)")
     add_overwrite(demo, "run again in a --workdir that holds an earlier demo (its files are replaced)")
     demo.set_defaults(run=cmd_demo)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fgood_bench import summary
 from fgood_bench.errors import FgoodError
-from fgood_bench.commands.options import add_overwrite, named, non_negative_float, non_negative_int, positive_float, positive_int
+from fgood_bench.commands.options import add_overwrite, device_name, named, non_negative_float, non_negative_int, positive_float, positive_int
 
 
 def add_parser(commands) -> None:
@@ -53,7 +53,7 @@ def add_parser(commands) -> None:
     group.add_argument("--image-size", type=positive_int,
                        help="crop size (default: the checkpoint's training size and resize rule; 448 for a bare state dict); "
                        "another size than the checkpoint's is used with a warning")
-    group.add_argument("--device", default="auto")
+    group.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--workers", type=non_negative_int)
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                        help="on CUDA, the backbone in float16 autocast: faster, but AUROC / AUPR can move by up to about 5e-4 "

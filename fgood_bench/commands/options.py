@@ -79,7 +79,7 @@ def add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, se
     value, text = default(1e-5, "1e-5")
     group.add_argument("--weight-decay", type=non_negative_float, default=value,
                        help=f"SGD weight decay ({text}, the MixOE reference's)")
-    group.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:N or cpu")
+    group.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     group.add_argument("--workers", type=non_negative_int, help="data-loader processes per GPU (default: CPUs, at most 16)")
     group.add_argument("--no-amp", action="store_true", help="fp32 training on CUDA (default: bf16 autocast); "
@@ -93,29 +93,48 @@ def model_settings(args: argparse.Namespace) -> dict:
             "seed": args.seed, "device": args.device, "workers": args.workers, "amp": not args.no_amp}
 
 
+def _number(text: str, kind: type):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+
+
+def device_name(text: str) -> str:
+    """auto, cpu, cuda or cuda:N: checked on the command line, before anything is read or written."""
+    import torch
+
+    if text != "auto":
+        try:
+            torch.device(text)
+        except (RuntimeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}") from None
+    return text
+
+
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if not 0 <= value < float("inf"):  # NaN fails both comparisons
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value

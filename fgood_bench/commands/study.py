@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
     random.add_argument("--scorer", default="msp", help="the evaluate scorer whose AUROC / AUPR are reported (default msp)")
     add_dataset_options(random)
     add_model_options(random)
-    random.set_defaults(run=run_random_splits)
+    random.set_defaults(run=run_random_splits, rerun_continues=True)
 
 
 def run_random_splits(args: argparse.Namespace) -> int:

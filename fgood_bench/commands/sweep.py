@@ -56,7 +56,7 @@ def add_parser(commands) -> None:
     test.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="dataset folder of a test OOD set (default --root)")
     test.add_argument("--protocol", choices=("paper",), help="paper: the test evaluations at ID:OOD = 5:1 (Appendix C)")
     add_model_options(sweep, recipes=True)
-    sweep.set_defaults(run=run_sweep)
+    sweep.set_defaults(run=run_sweep, rerun_continues=True)
 
 
 def run_sweep(args: argparse.Namespace) -> int:

@@ -85,7 +85,7 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
         else:
             name, path = named_manifest(spec)
             manifest = Manifest.load(path)
-            root = _ood_root(name, manifest, request)
+            root = _ood_root(name, manifest, request, benchmark.dataset)
         if "ood_test" not in manifest.split_names:
             raise FgoodError(f"{manifest.path}: no ood_test split to evaluate against")
         rows = manifest.split("ood_test")
@@ -107,10 +107,13 @@ def resolve_ood_sets(request: EvaluateRequest, benchmark: Manifest, id_set: Imag
     return sets
 
 
-def _ood_root(name: str, manifest: Manifest, request: EvaluateRequest) -> Path:
+def _ood_root(name: str, manifest: Manifest, request: EvaluateRequest, benchmark_dataset: str) -> Path:
     """The OOD set's dataset folder: its --ood-root, else --root (a set of the benchmark's own dataset)."""
     if name in request.ood_roots:
         return manifest.dataset_root(request.ood_roots[name])
+    if manifest.dataset != benchmark_dataset:  # --root is the benchmark's dataset: another one is not in it
+        raise FgoodError(f"OOD set {name!r} is a {manifest.dataset} set and --root is the benchmark's {benchmark_dataset} "
+                         f"folder: give the set's folder with --ood-root {name}=DIR")
     try:
         return manifest.dataset_root(request.root)
     except FgoodError as err:

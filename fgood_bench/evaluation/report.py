@@ -82,11 +82,11 @@ def aggregate(run_dirs: list[Path]) -> dict:
     """Mean and std over runs of every metric and of the ID accuracy (runs must match in sets and scorers)."""
     runs = []
     for folder in run_dirs:
-        path = Path(folder) / "results.json"
+        path = Path(folder) if Path(folder).name == "results.json" else Path(folder) / "results.json"
         try:
             runs.append(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise FgoodError(f"{path}: no results.json (run fgood-bench evaluate first)") from None
+        except (FileNotFoundError, NotADirectoryError):
+            raise FgoodError(f"{path}: no results.json (give evaluate's output folder; run fgood-bench evaluate first)") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise FgoodError(f"{path}: not valid JSON ({err})") from None
     def comparable(run: dict, key: str):

@@ -176,6 +176,14 @@ class Rotation(Scorer):
 SCORERS = {cls.name: cls for cls in (MSP, ODIN, Energy, MaxLogit, Mahalanobis, Gram, Rotation)}
 
 
+def check_standard_model_scorer(name: str) -> None:
+    """A scorer for the standard or OE-family models that study and sweep train (no rotation head),
+    checked before their first training rather than after it."""
+    make_scorers([name])
+    if name == "rotation":
+        raise FgoodError("--scorer rotation needs a model trained with --method rotation; choose another scorer")
+
+
 def make_scorers(names: list[str]) -> list[Scorer]:
     unknown = [n for n in names if n not in SCORERS]
     if unknown:

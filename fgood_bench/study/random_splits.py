@@ -53,6 +53,9 @@ class StudyRequest:
 
 def run_study(request: StudyRequest) -> dict:
     """Train and evaluate every split not yet done; write the summary; returns it."""
+    from fgood_bench.evaluation.scorers import check_standard_model_scorer
+
+    check_standard_model_scorer(request.scorer)
     preset = get_benchmark(request.benchmark) if request.benchmark else None
     dataset = preset.dataset if preset else request.dataset
     if dataset is None:

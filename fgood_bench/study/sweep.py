@@ -186,6 +186,9 @@ def run_sweep(request: SweepRequest) -> dict:
     if request.tolerance < 0:
         raise FgoodError(f"--accuracy-tolerance {request.tolerance:g}: must be 0 or more (percentage points)")
     scorer = request.scorer or default_scorer(request.method)
+    from fgood_bench.evaluation.scorers import check_standard_model_scorer
+
+    check_standard_model_scorer(scorer)
     if (request.test_ood or request.protocol) and not request.evaluate_test:
         raise FgoodError("--ood and --protocol choose the test evaluation: add --evaluate-test (they never select)")
     seed = int(request.settings.get("seed") or 0)

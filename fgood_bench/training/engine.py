@@ -328,9 +328,10 @@ def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_ke
         changed = ", ".join(f"{key} {settings.get(key)!r} -> {value!r}" for key, value in _config_key(config).items()
                             if settings.get(key) != value)
         raise FgoodError(f"{path}: was written with other training settings ({changed}); "
-                         "rerun with the checkpoint's settings, or remove it or run without --resume")
+                         "rerun with the checkpoint's settings, or start over (train --restart, build-splits --overwrite)")
     if data != data_key:
-        raise FgoodError(f"{path}: was written for other {_data_difference(data, data_key)}; remove it or run without --resume")
+        raise FgoodError(f"{path}: was written for other {_data_difference(data, data_key)}; start over "
+                         "(train --restart, build-splits --overwrite)")
     if len(rng) != runtime.world:
         raise FgoodError(f"{path}: was written by {len(rng)} processes, this run has {runtime.world}")
     unwrap(model).load_state_dict(state["model"])
