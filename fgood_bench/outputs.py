@@ -393,6 +393,14 @@ def output_folder(target: str | Path, kind: str, overwrite: bool = False,
             _remove_empty(created)
 
 
+def refuse_inside_dataset(out: str | Path, root: str | Path) -> None:
+    """Outputs never go into a dataset folder: ``--out`` inside the dataset being read is refused."""
+    out_real, root_real = os.path.realpath(out), os.path.realpath(root)
+    if out_real == root_real or out_real.startswith(root_real.rstrip("/") + "/"):
+        raise FgoodError(f"--out {out}: inside the dataset folder {root}; outputs never go into a dataset: "
+                         "choose a folder outside it")
+
+
 def preflight(target: str | Path, kind: str, overwrite: bool = False, hint: str = "pass --overwrite to replace it") -> None:
     """Refuse a target that :func:`write_folder` would refuse, now, before long work; creates nothing."""
     target = Path(target)

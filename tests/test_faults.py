@@ -424,6 +424,18 @@ def test_files_outside_the_root_are_never_read_or_exported(world, tmp_path, caps
     assert tree(tmp_path) | tree(base) == before
 
 
+def test_outputs_never_go_into_the_dataset_folder(world, tmp_path, sample, capsys):
+    root, preds = private_root(world, tmp_path), world["bench"] / "predictions.npz"
+    webvision = sample("webvision")
+    before = tree(tmp_path)
+    for args, dataset in ((["build-splits", "bird", "--root", root, "--num-id", "8", "--predictions", preds], root),
+                          (["build-ood-set", "cub", "--root", root], root),
+                          (["filter-outliers", "bird", "--source", "webvision", "--root", webvision], webvision)):
+        for out in (dataset, dataset / "images"):
+            refused(run_cli(*args, "--out", out, capsys=capsys), f"--out {out}: inside the dataset folder")
+    assert tree(tmp_path) == before
+
+
 def test_export_checks_that_every_image_decodes(world, tmp_path, capsys):
     root, bench, base = private_root(world, tmp_path), world["bench"], world["base"]
     name = (bench / "splits" / "id_test.txt").read_text().splitlines()[1].split("\t")[0]

@@ -282,7 +282,9 @@ def test_exclude_list_files(tmp_path, capsys):
     (bad / "inet_a.tsv").write_text("n01440764\n")
     (bad / "empty.txt").write_text("\n")
     (bad / "typo.txt").write_text("n01440764\nn0144076\n")
+    (bad / "latin1.txt").write_bytes("n01440764\tcaf\xe9\n".encode("latin-1"))
     for lists, message in (([inet / "inet_a.tsv", bad / "inet_a.tsv"], "another list is also named 'inet_a.tsv'"),
+                           ([bad / "latin1.txt"], "latin1.txt: not UTF-8 text"),
                            ([bad / "empty.txt"], "empty.txt: no wnids in it"),
                            ([bad / "typo.txt"], "--exclude-list typo.txt 'n0144076': not one of the 1,000")):
         options = [arg for path in lists for arg in ("--exclude-list", path)]

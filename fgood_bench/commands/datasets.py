@@ -13,7 +13,8 @@ from fgood_bench.commands.options import add_dataset_options, dataset_options, p
 
 
 def add_parser(commands) -> None:
-    listing = commands.add_parser("datasets", help="list the dataset adapters and their official splits")
+    listing = commands.add_parser("datasets", help="list the dataset adapters and their official splits",
+                                  description="List the dataset adapters, the official splits each reads and its options.")
     listing.set_defaults(run=cmd_datasets)
 
     inspect = commands.add_parser(

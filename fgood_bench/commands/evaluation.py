@@ -49,19 +49,22 @@ def add_parser(commands) -> None:
     add_overwrite(evaluate, "replace the results of an earlier evaluation in OUT")
     group = evaluate.add_argument_group("model and data")
     group.add_argument("--arch", help="architecture of a bare state-dict checkpoint (a fgood-bench checkpoint names its own)")
-    group.add_argument("--batch-size", type=positive_int, default=32)
+    group.add_argument("--batch-size", type=positive_int, default=32,
+                       help="training batch size of the model; scoring uses twice it (default 32)")
     group.add_argument("--image-size", type=positive_int,
                        help="crop size (default: the checkpoint's training size and resize rule; 448 for a bare state dict); "
                        "another size than the checkpoint's is used with a warning")
     group.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
-    group.add_argument("--workers", type=non_negative_int)
+    group.add_argument("--workers", type=non_negative_int, help="data-loader processes (default: CPUs, at most 16)")
     group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                        help="on CUDA, the backbone in float16 autocast: faster, but AUROC / AUPR can move by up to about 5e-4 "
                        "from float32's (the head, features and scorers stay float32; docs/evaluation.md). "
                        "Default: strict float32, TF32 off")
     evaluate.set_defaults(run=cmd_evaluate)
 
-    report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)")
+    report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)",
+                                 description="Mean and std over evaluate runs of different trained models (e.g. one per "
+                                 "training seed), as the paper's tables; --paper prints the paper's values beside them.")
     report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
     report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md (and paper.md) here (a folder of its own)")
     report.add_argument("--paper", action="store_true",

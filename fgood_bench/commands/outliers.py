@@ -32,7 +32,8 @@ def add_parser(commands) -> None:
         "(info/queries_synsets_map.txt).",
     )
     add_exclusion_options(outliers)
-    outliers.add_argument("--source", required=True, choices=("webvision", "imagenet", "minc2500"))
+    outliers.add_argument("--source", required=True, choices=("webvision", "imagenet", "minc2500"),
+                          help="the outlier dataset: webvision (the paper's), imagenet or minc2500")
     outliers.add_argument("--exclude-list", type=Path, action="append", metavar="FILE",
                           help="also exclude the wnids of FILE (a TSV with a wnid column, e.g. manifests/inet/inet_a.tsv, or "
                           "one wnid a line), recorded in the manifest by file name and sha256; repeatable")

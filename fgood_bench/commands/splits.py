@@ -73,7 +73,8 @@ def add_parser(commands) -> None:
         "with the image bytes embedded and a dataset card README.md; datasets.load_dataset('OUT/NAME') loads it offline.",
     )
     export.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")
-    export.add_argument("--format", choices=("openood", "hf"), required=True)
+    export.add_argument("--format", choices=("openood", "hf"), required=True,
+                        help="openood (OpenOOD v1.5 image lists) or hf (Hugging Face datasets: Parquet shards and a card)")
     export.add_argument("--out", type=Path, required=True, help="output folder; the export goes to OUT/NAME/")
     export.add_argument("--root", type=Path, help="the dataset folder (needed for --format hf and --link-images)")
     export.add_argument("--prefix", default="", help="openood: text put before the paths of NAME's own lists (e.g. 'cub/')")

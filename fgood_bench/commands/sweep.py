@@ -21,7 +21,7 @@ def add_parser(commands) -> None:
         "selected.json and results.json; per point OUT/points/KEY=V,.../ (train, eval-val, result.json). Run again "
         "with the same arguments to continue a killed sweep; add grid values to extend it.",
     )
-    sweep.add_argument("--method", required=True, choices=tuple(SWEEP_KEYS))
+    sweep.add_argument("--method", required=True, choices=tuple(SWEEP_KEYS), help="the method whose hyperparameters are swept")
     sweep.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...",
                        help=f"a hyperparameter and its values, by its train option's name; repeatable ({keys})")
     sweep.add_argument("--manifest", type=Path, required=True, help="the benchmark's manifest (build-splits)")

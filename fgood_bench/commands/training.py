@@ -20,7 +20,8 @@ def add_parser(commands) -> None:
         "Writes OUT/classifier.pt, OUT/checkpoint.pt (resumable) and OUT/metrics.jsonl. Multi-GPU: "
         "torchrun --nproc-per-node N -m fgood_bench train ...",
     )
-    training.add_argument("--method", required=True, choices=("standard", "oe", "energy-oe", "rotation", "mixupoe"))
+    training.add_argument("--method", required=True, choices=("standard", "oe", "energy-oe", "rotation", "mixupoe"),
+                          help="standard (cross-entropy), oe, energy-oe, rotation or mixupoe (docs/training.md)")
     training.add_argument("--manifest", type=Path, required=True, help="the benchmark's manifest (build-splits)")
     training.add_argument("--root", type=Path, required=True, help="the benchmark dataset's folder")
     training.add_argument("--out", type=Path, required=True, help="folder for the checkpoints and the log")

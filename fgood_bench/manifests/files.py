@@ -51,5 +51,7 @@ def class_names_in_file(path: Path) -> list[str]:
         lines = [line for line in Path(path).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except OSError as err:
         raise FgoodError(f"{path}: cannot be read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise FgoodError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     header = lines[0].split("\t") if lines else []
     return [line.split("\t")[header.index("wnid")] for line in lines[1:]] if "wnid" in header else [l.strip() for l in lines]

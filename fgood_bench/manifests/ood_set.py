@@ -16,7 +16,7 @@ from fgood_bench.datasets import load_index
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
-from fgood_bench.outputs import json_bytes, preflight, write_folder
+from fgood_bench.outputs import json_bytes, preflight, refuse_inside_dataset, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 
 # Splits drawn from by default: Places365's labelled val images (the common OOD test source),
@@ -31,6 +31,7 @@ def build_ood_set(
     """Sample ``size`` images (all when None) of ``splits`` with ``seed``; returns the manifest path."""
     preflight(Path(out) / (name or dataset), "ood_set", overwrite)
     index = load_index(dataset, root, **(dataset_options or {}))
+    refuse_inside_dataset(out, index.root)
     splits = list(splits or DEFAULT_SPLITS.get(dataset, index.splits))
     absent = [s for s in splits if s not in index.splits]
     if absent:

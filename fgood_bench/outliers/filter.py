@@ -25,7 +25,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import SPLIT_HEADER, class_names_in_file, sha256_bytes, sha256_file
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
-from fgood_bench.outputs import json_bytes, preflight, write_folder
+from fgood_bench.outputs import json_bytes, preflight, refuse_inside_dataset, write_folder
 
 SOURCES = ("webvision", "imagenet", "minc2500")
 QUERY_MAP = "info/queries_synsets_map.txt"  # WebVision: query folder -> concept
@@ -59,6 +59,7 @@ def filter_outliers(
 
         duplicates = duplicate_outliers(Path(exclude_duplicates_of), source)
     index = load_index(source, root, **(dataset_options or {}))
+    refuse_inside_dataset(out, index.root)
     if source == "webvision":
         table = index.split("train")
         concepts = _webvision_concepts(index, table)

@@ -32,7 +32,7 @@ from fgood_bench.manifests.files import (
     class_names_in_file, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
-from fgood_bench.outputs import clear_outputs, json_bytes, preflight, run_folder, write_folder
+from fgood_bench.outputs import clear_outputs, json_bytes, preflight, refuse_inside_dataset, run_folder, write_folder
 from fgood_bench.ranking.benchmarks import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.ranking.stability import (
@@ -120,6 +120,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     plan = make_plan(request)
     preflight(Path(request.out) / plan.name, "benchmark", request.overwrite)
     index = load_index(plan.dataset, request.root, **request.dataset_options)
+    refuse_inside_dataset(request.out, index.root)
     if request.id_classes is not None:
         return _build_given(request, plan, index)
     if not 1 <= plan.num_id < index.num_classes:
