@@ -65,7 +65,7 @@ def add_parser(commands) -> None:
     report = commands.add_parser("report", help="mean +- std of several evaluate runs (e.g. seeds)",
                                  description="Mean and std over evaluate runs of different trained models (e.g. one per "
                                  "training seed), as the paper's tables; --paper prints the paper's values beside them.")
-    report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
+    report.add_argument("runs", type=Path, nargs="+", help="evaluate output folders (or their results.json)")
     report.add_argument("--out", type=Path, help="also write report.json, report.csv and report.md (and paper.md) here (a folder of its own)")
     report.add_argument("--paper", action="store_true",
                         help="print the paper's values (Tables 5-8) beside these runs' mean ± std, marking disagreements; "
