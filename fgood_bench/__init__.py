@@ -11,6 +11,7 @@ _LAZY = {
     "load_index": "fgood_bench.datasets",
     "load_dataset": "fgood_bench.datasets",  # the former name of load_index
     "evaluate_model": "fgood_bench.evaluation.api",
+    "load_model": "fgood_bench.evaluation.api",
     "evaluate_scores": "fgood_bench.evaluation.api",
 }
 

@@ -26,7 +26,7 @@ from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.outliers.filter import filter_outliers
 from fgood_bench.outputs import atomic_write_bytes
 from fgood_bench.ranking.build import BuildRequest, build_splits
-from fgood_bench.training.engine import TrainConfig
+from fgood_bench.tools.loop import TrainConfig
 from fgood_bench.training.train import TrainRequest, train
 
 DEMO_FOLDERS = ("data", "benchmarks", "outliers", "runs", "report.md")  # what the demo writes in its workdir
@@ -142,7 +142,8 @@ def run_demo(workdir: str | Path, progress: bool = True, epochs: int = 4, log=pr
         results[name] = evaluate(EvaluateRequest(
             checkpoint=checkpoint, manifest=manifest, root=data["birds"], out=runs / name / "evaluation",
             ood=["holdout", f"textures={textures}"], ood_roots={"textures": data["textures"]},
-            scorers=["msp", "energy", "maxlogit", "mahalanobis"], config=TrainConfig(**tiny), plots=True, progress=progress))
+            scorers=["msp", "energy", "maxlogit", "mahalanobis"], batch_size=tiny["batch_size"], device=tiny["device"],
+            workers=tiny["workers"], plots=True, progress=progress))
     report = workdir / "report.md"
     text = f"# fgood-bench demo\n\n**{DISCLAIMER}**\n\n" + "\n".join(f"## {name}\n\n{markdown_table(r)}" for name, r in results.items())
     atomic_write_bytes(report, text.encode())

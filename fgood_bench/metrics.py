@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgood_bench.paper import PAPER_BASE_RATE, PAPER_REPEATS
 from fgood_bench.errors import FgoodError
 
 CONVENTIONS = {
@@ -286,7 +287,7 @@ def ood_metrics(id_scores, ood_scores, convention: str = "paper") -> dict[str, f
     return compute(np.sort(_scores(id_scores, "ID")), np.sort(_scores(ood_scores, "OOD")))
 
 
-def ood_metrics_at_base_rate(id_scores, ood_scores, base_rate: float = 5.0, repeats: int = 10, seed: int = 0,
+def ood_metrics_at_base_rate(id_scores, ood_scores, base_rate: float = PAPER_BASE_RATE, repeats: int = PAPER_REPEATS, seed: int = 0,
                              convention: str = "paper") -> dict:
     """Metrics at an ID:OOD ratio of ``base_rate``:1, by subsampling the larger side ``repeats`` times.
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.ranking.benchmarks import BENCHMARKS
-from fgood_bench.training.engine import TrainConfig
+from fgood_bench.paper import BENCHMARKS
+from fgood_bench.tools.loop import TrainConfig
 
 # The paper's seven benchmarks: five ranked fine-grained ones (Table 3) and INet-A / INet-B
 # (Appendix H.1), whose ID classes are given by the lists in the repository's manifests/inet/.

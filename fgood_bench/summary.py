@@ -10,7 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-from fgood_bench.ranking.scores import border_gap
 
 NEAR_TIE = 0.01  # an S(c) margin below this: another classifier could swap the two classes
 
@@ -40,6 +39,8 @@ def benchmark_lines(manifest: Path) -> list[str]:
              f"{len(data['ood_classes'])} holdout OOD classes ({data['selection']})",
              f"splits: {_splits(data)} images"]
     ranking, k = data.get("ranking", {}).get("classes", []), data["num_id"]
+    from fgood_bench.ranking.scores import border_gap  # here: scipy would slow every command line's start
+
     margin = border_gap(ranking, k)
     if margin is not None:
         last_id, first_ood = ranking[k - 1], ranking[k]
@@ -53,7 +54,7 @@ def benchmark_lines(manifest: Path) -> list[str]:
 
 def _not_the_papers(data: dict) -> list[str]:
     """A note when the dataset copy has another class count than the paper's Table 3 gives its benchmark."""
-    from fgood_bench.ranking.benchmarks import BENCHMARKS, paper_benchmark
+    from fgood_bench.paper import BENCHMARKS, paper_benchmark
 
     preset = BENCHMARKS.get(paper_benchmark(data["benchmark"], data["dataset"]["id"]) or "")
     classes = data["dataset"].get("num_classes")

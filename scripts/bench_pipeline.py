@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD, Geometry, load_image
+from fgood_bench.tools.images import IMAGENET_MEAN, IMAGENET_STD, Geometry, load_image
 
 
 def natural_jpeg(width: int, height: int, seed: int) -> bytes:

@@ -2,7 +2,7 @@
 # GPU check (about 5 minutes on one H100/H200).
 # Part 1, speed: ResNet-50 at 448 in bf16 + channels_last.
 #  1. model-only inference on synthetic uint8 batches already on the GPU (images/s), bf16, fp16 (evaluate --amp)
-#     and strict fp32 with TF32 off (the default of scoring: training/precision.py)
+#     and strict fp32 with TF32 off (the default of scoring: tools/precision.py)
 #  2. end-to-end inference from JPEG files through fgood-bench's loader (images/s), and its ratio to 1
 #  3. training steps/s (batch 32, SGD, bf16 autocast) on synthetic data
 #  4. MixupOE steps/s (32 ID + 32 outliers, two forward passes) with fgood-bench's step (bf16, channels_last,
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np, torch, torchvision
 sys.path.insert(0, "scripts")
 from bench_pipeline import natural_jpeg
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
+from fgood_bench.tools.images import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 
 assert torch.cuda.is_available(), "no CUDA device"
 device = torch.device("cuda")
@@ -42,8 +42,8 @@ def model_only(dtype=torch.bfloat16):
         model(to_input(synthetic))
     return batch
 model_rate = timed(model_only)
-fp16_rate = timed(lambda: model_only(torch.float16))  # evaluate --amp (training/precision.py)
-from fgood_bench.training.precision import strict_float32
+fp16_rate = timed(lambda: model_only(torch.float16))  # evaluate --amp (tools/precision.py)
+from fgood_bench.tools.precision import strict_float32
 @torch.inference_mode()
 def model_only_fp32():
     with strict_float32():

@@ -1,7 +1,7 @@
 """GPU correctness check (part 2 of scripts/gpu_check.sh): the pipeline's CUDA paths, not its speed.
 
 1. Scoring precision: a ResNet-50 at 448 scores the same images in strict fp32 (TF32 off: the
-   default of ``training/precision.py``), in PyTorch's default fp32 (TF32 convolutions: cuDNN's
+   default of ``tools/precision.py``), in PyTorch's default fp32 (TF32 convolutions: cuDNN's
    ``allow_tf32``, on by default), under
    full bf16 autocast, and with the backbone in bf16 or in fp16 (``evaluate --amp``) but the head
    and all score arithmetic in fp32; prints the logit error and
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_pipeline import natural_jpeg  # noqa: E402
 
 from fgood_bench.metrics import ood_metrics  # noqa: E402
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader  # noqa: E402
-from fgood_bench.training.precision import strict_float32  # noqa: E402
+from fgood_bench.tools.images import DeviceBatch, Geometry, ImageDataset, make_loader  # noqa: E402
+from fgood_bench.tools.precision import strict_float32  # noqa: E402
 
 
 def precision_study(device: torch.device, count: int = 256, workers: int = 8) -> None:

@@ -1,7 +1,7 @@
 """How far reduced-precision scoring moves OOD metrics from float32 (docs/evaluation.md, "Precision").
 
 ResNet-18 at 32 x 32, 2,000 images (1,000 ID, 1,000 OOD), four seeds; the backbone under bf16 or
-float16 autocast with the pooling and classification head in float32 (training/precision.py), against
+float16 autocast with the pooling and classification head in float32 (tools/precision.py), against
 strict float32. Two networks per seed: random-init (logits of all images nearly equal: the worst
 case for rank statistics) and briefly trained (30 SGD steps on 8 synthetic classes, OOD = 8 unseen
 classes; confident, so MSP's ranking hangs on small differences of large logit gaps). Prints, per
@@ -22,8 +22,8 @@ from scipy.stats import spearmanr
 
 from fgood_bench.evaluation.scorers import MSP, Energy, MaxLogit
 from fgood_bench.metrics import ood_metrics
-from fgood_bench.training import precision
-from fgood_bench.training.models import build_model
+from fgood_bench.tools import precision
+from fgood_bench.tools.models import build_model
 
 COUNT, CLASSES = 2000, 8
 

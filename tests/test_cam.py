@@ -14,9 +14,10 @@ from fgood_bench.evaluation import cam
 from fgood_bench.evaluation.forward import forward_outputs
 from fgood_bench.manifests.files import sha256_file
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.training.data import Geometry
-from fgood_bench.training.engine import Runtime, TrainConfig
-from fgood_bench.training.models import build_model, save_classifier
+
+from fgood_bench.tools.settings import Requested, resolve_settings
+from fgood_bench.tools.runtime import Runtime
+from fgood_bench.tools.models import build_model, save_classifier
 
 
 def last_feature_maps(model, inputs) -> np.ndarray:
@@ -137,8 +138,8 @@ def test_cam_command_end_to_end(setting, tmp_path, capsys):
     for model_record, checkpoint in zip(record["models"], setting["checkpoints"]):
         model = build_model("resnet18", 8)
         model.load_state_dict(torch.load(checkpoint, weights_only=True)["state_dict"])
-        logits = forward_outputs(model, root, paths, TrainConfig(weights=None, batch_size=4, workers=0),
-                                 Runtime(0, 1, torch.device("cpu")), set(), geometry=Geometry.for_crop(64), progress=False)["logits"]
+        logits = forward_outputs(model, root, paths, Runtime(0, 1, torch.device("cpu")), set(),
+                                 resolve_settings(Requested(image_size=64)), batch_size=8, workers=0, progress=False)["logits"]
         probabilities = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
         assert [p["label"] for p in model_record["predictions"]] == probabilities.argmax(axis=1).tolist()
         np.testing.assert_allclose([p["confidence"] for p in model_record["predictions"]], probabilities.max(axis=1), atol=1e-6)

@@ -67,13 +67,13 @@ def subparser(name: str):
 def test_python_api_build_and_train_example_makes_valid_requests(monkeypatch):
     """docs/python-api.md's build_splits + train example, with the two functions replaced by
     recorders: its requests are valid (field names, types) as written."""
-    import fgood_bench.ranking
+    import fgood_bench.ranking.build
     import fgood_bench.training.train
 
     text = Path("docs/python-api.md").read_text(encoding="utf-8")
     code = next(block.split("```", 1)[0] for block in text.split("```python\n")[1:] if "build_splits(" in block)
     requests = []
-    monkeypatch.setattr(fgood_bench.ranking, "build_splits", lambda request: requests.append(request) or Path("m.json"))
+    monkeypatch.setattr(fgood_bench.ranking.build, "build_splits", lambda request: requests.append(request) or Path("m.json"))
     monkeypatch.setattr(fgood_bench.training.train, "train", lambda request: requests.append(request) or Path("c.pt"))
     exec(compile(code, "docs/python-api.md", "exec"), {})
     build, train = requests
@@ -158,7 +158,7 @@ def runnable(command: str) -> bool:
 
 
 def dataset_of(words: list[str]) -> str | None:
-    from fgood_bench.ranking import get_benchmark
+    from fgood_bench.paper import get_benchmark
 
     command = words[1]
     if command == "filter-outliers":

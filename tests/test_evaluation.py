@@ -10,16 +10,18 @@ import torch
 
 from conftest import run_cli
 from fgood_bench.errors import FgoodError
-from fgood_bench.evaluation.evaluate import id_validation, model_geometry
+from fgood_bench.manifests.image_sets import id_validation
+from fgood_bench.tools.settings import Requested, resolve_settings
 from fgood_bench.evaluation.forward import feature_layers, forward_outputs, gram_statistics, odin_perturbed
 from fgood_bench.evaluation.scorers import MSP, ODIN, Energy, Gram, Mahalanobis, MaxLogit, make_scorers
 from fgood_bench.manifests.files import sha256_file
 from fgood_bench.manifests.manifest import Manifest, SplitRows
 from fgood_bench.manifests.ood_set import build_synthetic_val_set
 from fgood_bench.metrics import CONVENTION, ood_metrics
-from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD, Geometry
-from fgood_bench.training.engine import Runtime, TrainConfig
-from fgood_bench.training.models import build_model, save_classifier
+from fgood_bench.tools.images import IMAGENET_MEAN, IMAGENET_STD, Geometry
+from fgood_bench.tools.loop import TrainConfig
+from fgood_bench.tools.runtime import Runtime
+from fgood_bench.tools.models import build_model, save_classifier
 
 LOGITS = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 0.0], [-1.0, 5.0, 3.0]])
 
@@ -212,23 +214,32 @@ def test_model_settings_come_from_the_checkpoint(setting, tmp_path, capsys):
     assert results["convention"] == CONVENTION and results["base_rate"] == "none: all images of each set"
 
     status, _, err = run_cli(*evaluate_args(setting, tmp_path / "other", "--scorers", "msp", "--image-size", "40"), capsys=capsys)
-    assert status == 0 and "trained at image size 32; evaluating at --image-size 40" in err
+    assert status == 0 and "trained at image size 32 (square); evaluating at image size 40" in err
     model = json.loads((tmp_path / "other" / "results.json").read_text())["settings"]["model"]
-    assert model["geometry"] == {"crop": 40, "resize": 46, "mode": "square", "source": "--image-size"}
+    assert model["geometry"] == {"crop": 40, "resize": 46, "mode": "square", "source": "argument"}
 
     status, _, err = run_cli(*evaluate_args(setting, tmp_path / "arch", "--scorers", "msp", "--arch", "resnet50"), capsys=capsys)
     assert status == 2 and "a resnet18 checkpoint; --arch resnet50 cannot load it" in err
 
 
+def model_geometry(payload: dict, image_size, benchmark=None):
+    settings = resolve_settings(Requested(image_size=image_size), checkpoint=payload, checkpoint_name="c.pt",
+                                benchmark=benchmark)
+    return settings.geometry, settings.source("geometry")
+
+
 def test_resize_rule_from_the_checkpoint(capsys):
     payload = {"image_size": 224, "geometry": {"crop": 224, "resize": 256}}  # e.g. ImageNet's 256 -> 224
-    assert model_geometry(payload, None, Path("c.pt")) == (Geometry(224, 256), "checkpoint")
-    assert model_geometry(payload, 112, Path("c.pt")) == (Geometry(112, 128), "--image-size")
+    assert model_geometry(payload, None) == (Geometry(224, 256), "checkpoint")
+    assert model_geometry(payload, 112) == (Geometry(112, 128), "argument")
     assert "trained at image size 224" in capsys.readouterr().err
-    assert model_geometry({"image_size": 32}, None, Path("c.pt")) == (Geometry(32, 37), "checkpoint")
-    assert model_geometry({}, None, Path("c.pt"))[0] == Geometry(448, 512)  # a bare state dict: the paper's
+    assert model_geometry({"image_size": 32}, None) == (Geometry(32, 37), "checkpoint")
+    assert model_geometry({}, None)[0] == Geometry(448, 512)  # a bare state dict: the fine-grained recipe's
+    assert model_geometry({}, None, ("inet-a", "imagenet")) == (Geometry(224, 256, "shorter"),
+                                                               "the benchmark's recipe (inet, Appendix H.2)")
+    assert model_geometry({}, 112, ("inet-a", "imagenet"))[0] == Geometry(112, 128, "shorter")
     with pytest.raises(FgoodError, match="unknown resize rule"):
-        model_geometry({"geometry": {"crop": 32, "shape": "round"}}, None, Path("c.pt"))
+        model_geometry({"geometry": {"crop": 32, "shape": "round"}}, None)
 
 
 def test_odin_step_is_in_pixel_units_as_pytorch_ood():
@@ -253,8 +264,9 @@ def test_feature_layers_stages_or_blocks(setting, tmp_path, capsys):
     paths = _noise_images(tmp_path, 6)
     torch.manual_seed(0)
     model = build_model("resnet18", 8)
-    config = TrainConfig(weights=None, image_size=32, workers=0)
-    stages, blocks = (forward_outputs(model, tmp_path, paths, config, Runtime(), {"pooled"}, layers=layers, progress=False)["pooled"]
+    stages, blocks = (forward_outputs(model, tmp_path, paths, Runtime(), {"pooled"},
+                                      resolve_settings(Requested(image_size=32, feature_layers=layers)), workers=0,
+                                      progress=False)["pooled"]
                       for layers in ("stages", "blocks"))
     assert [f.shape[1] for f in blocks] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert all(np.array_equal(stage, block) for stage, block in zip(stages, blocks[1::2]))  # a stage ends with its last block
@@ -325,7 +337,7 @@ def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(setting, 
     from fgood_bench.cli import build_parser
     from fgood_bench.evaluation import forward
     from fgood_bench.evaluation.evaluate import EvaluateRequest
-    from fgood_bench.training import engine, precision
+    from fgood_bench.tools import loop as engine, precision
 
     asked = []
 
@@ -342,15 +354,17 @@ def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(setting, 
     paths, model = _noise_images(tmp_path, 4), build_model("resnet18", 3)
     config = TrainConfig(weights=None, image_size=32, workers=0)
     assert config.amp  # training's bf16 autocast is on: it must not reach scoring
-    forward_outputs(model, tmp_path, paths, config, CudaRuntime(), {"logits"}, progress=False)
+    at_32 = resolve_settings(Requested(image_size=32))
+    forward_outputs(model, tmp_path, paths, CudaRuntime(), {"logits"}, at_32, workers=0, progress=False)
     engine.predict_logits(model, tmp_path, paths, config, CudaRuntime(), progress=False)
-    forward_outputs(model, tmp_path, paths, config, CudaRuntime(), {"logits"}, amp=True, progress=False)
+    forward_outputs(model, tmp_path, paths, CudaRuntime(), {"logits"}, resolve_settings(Requested(image_size=32, amp=True)),
+                    workers=0, progress=False)
     assert asked == [False, False, True]
     assert precision.describe(False, cuda=True) == "float32 (TF32 off)" and precision.describe(False, cuda=False) == "float32"
 
-    assert EvaluateRequest(checkpoint=None, manifest=Path("m"), root=Path("r"), out=None).amp is False
+    assert resolve_settings(EvaluateRequest(checkpoint=None, manifest=Path("m"), root=Path("r"), out=None).requested).amp is False
     base = ["evaluate", "--checkpoint", "c.pt", "--manifest", "m.json", "--root", "r", "--out", "o"]
-    assert [build_parser().parse_args(base + extra).amp for extra in ([], ["--amp"], ["--no-amp"])] == [False, True, False]
+    assert [bool(build_parser().parse_args(base + extra).amp) for extra in ([], ["--amp"], ["--no-amp"])] == [False, True, False]
 
     # evaluate itself, on a runtime that says CUDA: float32 throughout unless --amp, and results.json says which
     from fgood_bench.evaluation import evaluate as evaluate_module
@@ -374,7 +388,7 @@ def test_float16_scores_stay_close_to_float32(monkeypatch):
     it is not the default. A bf16 backbone misses the rank target: the reason --amp is float16."""
     from scipy.stats import spearmanr
 
-    from fgood_bench.training import precision
+    from fgood_bench.tools import precision
 
     torch.manual_seed(0)
     model, inputs, half = build_model("resnet18", 8).eval(), _precision_inputs(2000), 1000
@@ -402,10 +416,10 @@ def test_forward_outputs_use_float16_autocast_with_float32_head(tmp_path):
     paths = _noise_images(tmp_path, 64)
     torch.manual_seed(0)
     model = build_model("resnet18", 8)
-    config = TrainConfig(weights=None, image_size=32, workers=0)
 
     def logits(amp: bool) -> np.ndarray:
-        return forward_outputs(model, tmp_path, paths, config, Runtime(), {"logits"}, amp=amp, progress=False)["logits"]
+        settings = resolve_settings(Requested(image_size=32, amp=amp))
+        return forward_outputs(model, tmp_path, paths, Runtime(), {"logits"}, settings, workers=0, progress=False)["logits"]
 
     mixed, exact = logits(True), logits(False)
     assert 0 < np.abs(mixed - exact).max() < 5e-3
@@ -414,7 +428,7 @@ def test_forward_outputs_use_float16_autocast_with_float32_head(tmp_path):
 
 def test_float16_overflow_is_recomputed_in_float32(capsys):
     """A batch whose float16 activations overflow is scored again in float32, counted and reported."""
-    from fgood_bench.training.precision import Inference
+    from fgood_bench.tools.precision import Inference
 
     torch.manual_seed(0)
     model = build_model("resnet18", 8).eval()
@@ -429,7 +443,7 @@ def test_float16_overflow_is_recomputed_in_float32(capsys):
 
 
 def test_strict_float32_turns_tf32_off_and_restores_it():
-    from fgood_bench.training.precision import strict_float32
+    from fgood_bench.tools.precision import strict_float32
 
     before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     torch.backends.cudnn.allow_tf32 = True

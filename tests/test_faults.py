@@ -21,7 +21,7 @@ import torch
 
 from conftest import run_cli
 from fgood_bench.outputs import MARKER, output_folder, run_folder
-from fgood_bench.training.models import build_model, save_classifier
+from fgood_bench.tools.models import build_model, save_classifier
 
 TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0"]
 
@@ -266,8 +266,9 @@ def test_rerun_of_an_interrupted_build_splits_needs_resume_or_restart(world, cap
 def test_resume_from_any_step_gives_bit_identical_weights(world, cut):
     """``train --epochs 2 --max-steps CUT`` then ``--resume``: the weights of an uninterrupted run."""
     from fgood_bench.manifests.manifest import Manifest
-    from fgood_bench.training.engine import Outliers, Runtime, TrainConfig, train_classifier
-    from fgood_bench.training.methods import Hyper
+    from fgood_bench.tools.loop import LoopOptions, Outliers, TrainConfig, TrainData, train_classifier
+    from fgood_bench.tools.runtime import Runtime
+    from fgood_bench.training.methods import Hyper, MethodObjective
 
     benchmark = Manifest.load(world["bench"])
     rows = benchmark.split("id_train")
@@ -279,9 +280,9 @@ def test_resume_from_any_step_gives_bit_identical_weights(world, cut):
         torch.manual_seed(0)
         model = build_model("resnet18", 8)
         work.mkdir(exist_ok=True)
-        return train_classifier(model, benchmark.dataset_root(world["root"]), rows.paths, rows.labels, config, Runtime(),
-                                work, resume=resume, progress=False, method="mixupoe", hyper=Hyper(), outliers=outliers,
-                                max_steps=max_steps)
+        data = TrainData(benchmark.dataset_root(world["root"]), rows.paths, rows.labels)
+        return train_classifier(model, data, config, Runtime(), work, objective=MethodObjective("mixupoe", Hyper(), 8),
+                                outliers=outliers, options=LoopOptions(resume=resume, progress=False, max_steps=max_steps))
 
     whole = run(world["base"] / "whole", None, False).state_dict()
     run(world["base"] / "cut", cut, False)

@@ -20,7 +20,7 @@ from fgood_bench.training.methods import (
     Hyper, cutmix_box, energy_regulariser, method_loss, mix, mixed_target, rotations, soft_cross_entropy,
     uniform_cross_entropy,
 )
-from fgood_bench.training.models import load_classifier
+from fgood_bench.tools.models import load_classifier
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.5]])
 
@@ -263,7 +263,7 @@ def test_gaussian_validation_noise_is_the_oe_codes():
     """OE's CIFAR/test.py: N(0, sigma=0.5) clipped to [-1, 1] in the network's normalised input
     space; the image, normalised as the models normalise it, gives that noise back."""
     from fgood_bench.manifests.ood_set import synthetic_outlier
-    from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD
+    from fgood_bench.tools.images import IMAGENET_MEAN, IMAGENET_STD
 
     rng = np.random.default_rng(0)
     pixels = synthetic_outlier("gaussian", [np.zeros((64, 64, 3))], rng)
@@ -277,8 +277,8 @@ def test_gaussian_validation_noise_is_the_oe_codes():
 
 def test_recipes_cite_the_paper_and_the_reference():
     """Appendix D.1 / H.2 values, and the MixOE reference's where the paper is silent."""
-    from fgood_bench.training.engine import TrainConfig
-    from fgood_bench.training.presets import FINE_GRAINED, INET, recipe_for
+    from fgood_bench.tools.loop import TrainConfig
+    from fgood_bench.paper import FINE_GRAINED, INET, recipe_for
     from fgood_bench.training.train import recipe_config
 
     assert recipe_for("bird") is FINE_GRAINED and recipe_for("inet-a") is recipe_for("inet-b") is INET
@@ -381,7 +381,7 @@ def test_a_renamed_benchmark_keeps_its_papers_recipe(bird_benchmark, dozen_birds
     renamed dog benchmark with dog's beta 1.0: the recipe follows the dataset, not the name."""
     import shutil
 
-    from fgood_bench.ranking.benchmarks import paper_benchmark
+    from fgood_bench.paper import paper_benchmark
     from fgood_bench.training import train as train_module
 
     assert paper_benchmark("bird", "cub") == "bird" and paper_benchmark("bird-s1", "cub") == "bird"

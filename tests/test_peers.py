@@ -18,7 +18,7 @@ from conftest import run_cli
 from fgood_bench.datasets import load_dataset, synthetic
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.training.models import build_model, load_classifier, save_classifier
+from fgood_bench.tools.models import build_model, load_classifier, save_classifier
 
 
 def openood_rows(list_file: Path) -> list[tuple[str, int]]:
@@ -94,7 +94,7 @@ def test_openood_layout_and_config_for_benchmark_and_far_ood(bird_benchmark, doz
     bird = Manifest.load(out / "bird")
     config = yaml.safe_load((export / "configs/datasets/bird/bird.yml").read_text())["dataset"]
     assert (config["name"], config["num_classes"], config["split_names"]) == ("bird", 8, ["train", "test"])
-    assert (config["pre_size"], config["image_size"]) == (512, 448)
+    assert (config["pre_size"], config["image_size"]) == ([512, 512], 448)  # Resize((512, 512)), as D.1 and evaluate
     ood = yaml.safe_load((export / "configs/datasets/bird/bird_ood.yml").read_text())["ood_dataset"]
     assert ood["split_names"] == ["nearood", "farood"] and ood["num_classes"] == 8
     # OpenOOD's get_ood_dataloader reads split_config[name] for every name in split_config.datasets
@@ -222,12 +222,9 @@ def test_evaluate_model_gives_the_cli_numbers(scored, tmp_path):
                                          ood_roots=scored["ood_roots"], image_size=32, workers=0, out=tmp_path / "api")
     cli = scored["cli"]
     assert results["metrics"] == cli["metrics"] and results["id_accuracy"] == cli["id_accuracy"]
-    assert results["counts"] == cli["counts"] and results["model"]["method"] == "ResNet" and results["checkpoint_sha256"] is None
-    def without_model_line(text):  # the API's model has no checkpoint to name
-        return [line for line in text.splitlines() if not line.startswith("Model:")]
-
-    assert without_model_line((tmp_path / "api" / "results.md").read_text()) == \
-        without_model_line((scored["runs"] / "cli" / "results.md").read_text())
+    # a model loaded from a fgood-bench checkpoint carries its record: the API names the same checkpoint
+    assert results["counts"] == cli["counts"] and results["checkpoint_sha256"] == cli["checkpoint_sha256"]
+    assert (tmp_path / "api" / "results.md").read_text() == (scored["runs"] / "cli" / "results.md").read_text()
     with pytest.raises(FgoodError, match="the model gives 3 outputs per image, the benchmark has 8 ID classes"):
         fgood_bench.evaluate_model(build_model("resnet18", 3), scored["benchmark"], root=scored["root"], scorers=["msp"],
                                    image_size=32, workers=0)
@@ -236,7 +233,7 @@ def test_evaluate_model_gives_the_cli_numbers(scored, tmp_path):
 def test_evaluate_model_with_a_torchvision_transform(scored, tmp_path):
     from torchvision.transforms import v2
 
-    from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD
+    from fgood_bench.tools.images import IMAGENET_MEAN, IMAGENET_STD
 
     # the paper's test transform at crop 32 (Geometry.for_crop: resize 37), on uint8 tensors as the CLI does it
     transform = v2.Compose([v2.ToImage(), v2.Resize((37, 37), antialias=True), v2.CenterCrop(32),
@@ -297,3 +294,48 @@ def test_the_documented_pytorch_ood_example_runs(scored, bird_benchmark, tmp_pat
     exec(compile(code, "docs/python-api.md", "exec"), namespace)
     assert namespace["results"]["scorers"] == ["mahalanobis"] and (tmp_path / "po" / "results.md").is_file()
     assert set(namespace["results"]["metrics"]) == {"holdout", "places365"}
+
+
+def openood_test_transform(config: dict):
+    """OpenOOD v1.5's test preprocessor, written out from openood/preprocessors/test_preprocessor.py and
+    base_preprocessor.py: Convert('RGB'), Resize(pre_size, interpolation), CenterCrop(image_size), ToTensor,
+    Normalize (normalization_type 'imagenet': ImageNet's mean and std), with the config's values."""
+    from torchvision import transforms as tvs_trans
+
+    interpolation = {"bilinear": tvs_trans.InterpolationMode.BILINEAR}[config["interpolation"]]
+    assert config["normalization_type"] == "imagenet"
+    return tvs_trans.Compose([
+        tvs_trans.Lambda(lambda image: image.convert("RGB")),
+        tvs_trans.Resize(config["pre_size"], interpolation=interpolation),
+        tvs_trans.CenterCrop(config["image_size"]),
+        tvs_trans.ToTensor(),
+        tvs_trans.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+    ])
+
+
+@pytest.mark.parametrize("recipe", ["fine-grained", "inet"])
+def test_openood_preprocessing_of_the_export_gives_our_input_tensors(tmp_path, recipe):
+    """OpenOOD's own transform order, run with the exported config's geometry, produces the tensors
+    evaluate feeds the network (within one grey level of rounding): a 500 x 333 photo, as CUB's."""
+    from fgood_bench import paper
+    from fgood_bench.manifests.export import openood_geometry
+    from fgood_bench.tools.images import DeviceBatch, load_image
+    from fgood_bench.tools.settings import recipe_geometry
+
+    geometry = recipe_geometry(paper.FINE_GRAINED if recipe == "fine-grained" else paper.INET)
+    config = {**openood_geometry(geometry), "normalization_type": "imagenet"}
+    assert (config["pre_size"], config["image_size"]) == (([512, 512], 448) if recipe == "fine-grained" else (256, 224))
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:333, 0:500]
+    pixels = np.stack([x * 255 // 500, y * 255 // 333, (x + y) % 256], -1) + rng.integers(0, 20, (333, 500, 3))
+    Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(tmp_path / "a.jpg", quality=95)
+    with Image.open(tmp_path / "a.jpg") as image:
+        theirs = openood_test_transform(config)(image)
+    ours = DeviceBatch(torch.device("cpu"))(load_image(tmp_path / "a.jpg", geometry)[None])[0]
+    assert ours.shape == theirs.shape == (3, geometry.crop, geometry.crop)
+    assert (ours - theirs).abs().max() <= 1.01 / 255 / 0.224  # one uint8 level, normalised
+    # what the export wrote before (pre_size 512: the shorter side) is another input altogether
+    if recipe == "fine-grained":
+        with Image.open(tmp_path / "a.jpg") as image:
+            shorter = openood_test_transform({**config, "pre_size": 512})(image)
+        assert (ours - shorter).abs().max() > 0.3

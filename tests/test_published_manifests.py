@@ -125,7 +125,7 @@ def rewrite_split(folder: Path, split: str, edit) -> None:
 def published_bird(full_cub, tmp_path):
     """The bird benchmark built from the real CUB metadata and a predictions file (build-splits checks
     that every listed image is there: conftest's full_cub has them all)."""
-    from fgood_bench.ranking import BuildRequest, build_splits
+    from fgood_bench.ranking.build import BuildRequest, build_splits
 
     root = full_cub
     test = load_dataset("cub", root).split("test")

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from fgood_bench.ranking import BENCHMARKS, class_scores, prediction_entropy
+from fgood_bench.paper import BENCHMARKS
+from fgood_bench.ranking.scores import class_scores, prediction_entropy
 
 
 def test_presets_match_the_paper_table_3():
@@ -77,7 +78,7 @@ def test_more_torchrun_processes_than_gpus_is_one_line(monkeypatch):
     import torch
 
     from fgood_bench.errors import FgoodError
-    from fgood_bench.training.engine import setup_runtime
+    from fgood_bench.tools.runtime import setup_runtime
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -1,10 +1,12 @@
 """study random-splits: three tiny splits end to end with the existing train and evaluate, and a
 killed study that continues with the splits not done."""
 
+import io
 import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import run_cli
 from fgood_bench.study import random_splits
@@ -54,7 +56,8 @@ def test_three_splits_end_to_end_resume_after_a_kill_and_the_ranked_split(dozen_
         manifest = json.loads((tmp_path / "splits" / row["split"] / row["split"] / "manifest.json").read_text())
         assert [c["index"] for c in manifest["id_classes"]] == drawn and manifest["selection"] == "given"
         results = json.loads((tmp_path / "splits" / row["split"] / "eval" / "results.json").read_text())
-        assert row["aupr"] == results["metrics"]["holdout"]["msp"]["aupr_out"] and row["accuracy"] == results["id_accuracy"]
+        assert results["protocol"] == "paper"  # ID:OOD = 5:1 (Appendix C): AUPR-out is not saturated by the class imbalance
+        assert row["aupr"] == results["metrics"]["holdout"]["msp"]["aupr_out"]["mean"] and row["accuracy"] == results["id_accuracy"]
         assert results["counts"] == {"id_test": 16, "holdout": 32}
     aupr = [r["aupr"] for r in rows]
     assert summary["spread"]["aupr"] == pytest.approx({"min": min(aupr), "max": max(aupr), "mean": np.mean(aupr),
@@ -87,3 +90,35 @@ def test_bad_arguments(dozen_birds, tmp_path, capsys):
                              "--scorer", "rotation", *TINY, capsys=capsys)
     assert status == 2 and "--scorer rotation needs a model trained with" in err and not (tmp_path / "o").exists()
     assert random_splits.METRICS == ("accuracy", "auroc", "aupr", "fpr95")
+
+
+def test_study_uses_the_paper_protocol_and_every_model_option_it_offers(dozen_birds, tmp_path, capsys, monkeypatch):
+    """Issue 22: the study evaluates at ID:OOD = 5:1 by default (--protocol all: every image), draws
+    AUROC as well as AUPR, and passes --resize-mode and --weight-decay on to training."""
+    trained, evaluated = [], []
+
+    def fake_train(request):
+        trained.append(request)
+        return request.out / "classifier.pt"
+
+    def fake_evaluate(request):
+        evaluated.append(request)
+        entry = {"mean": 0.7, "std": 0.01} if request.requested.protocol else 0.7
+        return {"id_accuracy": 0.5, "metrics": {"holdout": {"msp": {"auroc": entry, "aupr_out": entry, "fpr95": entry}}}}
+
+    monkeypatch.setattr("fgood_bench.training.train.train", fake_train)
+    monkeypatch.setattr("fgood_bench.evaluation.evaluate.evaluate", fake_evaluate)
+    status, out, err = run_cli(*study_args(dozen_birds, tmp_path / "paper", "--resize-mode", "shorter", "--weight-decay", "0.0003"),
+                               capsys=capsys)
+    assert status == 0, err
+    assert {r.config.resize_mode for r in trained} == {"shorter"} and {r.config.weight_decay for r in trained} == {0.0003}
+    assert {r.requested.protocol for r in evaluated} == {"paper"}
+    summary = json.loads((tmp_path / "paper" / "results.json").read_text())
+    assert summary["settings"]["protocol"] == "paper" and "5:1" in summary["metric_convention"] and "ID:OOD = 5:1" in out
+    assert summary["splits"][0]["auroc"] == 0.7
+    evaluated.clear()
+    status, _, err = run_cli(*study_args(dozen_birds, tmp_path / "all", "--protocol", "all"), capsys=capsys)
+    assert status == 0, err
+    assert {r.requested.protocol for r in evaluated} == {None}
+    with Image.open(io.BytesIO(random_splits.figure2(summary))) as figure:  # accuracy, AUROC and AUPR panels (7 in tall)
+        assert figure.size == (840, 840)

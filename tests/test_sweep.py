@@ -96,7 +96,7 @@ def test_other_bad_arguments(setting, tmp_path, capsys):
     status, _, err = run_cli(*sweep_args(setting, tmp_path / "o", "--val-ood", places), capsys=capsys)
     assert status == 2 and "not a set of validation outliers" in err and "--evaluate-test --ood" in err
     # an --init that was trained on the ID validation images the sweep selects on
-    from fgood_bench.training.models import build_model, save_classifier
+    from fgood_bench.tools.models import build_model, save_classifier
 
     bird = Manifest.load(setting["base"] / "out" / "bird")
     save_classifier(tmp_path / "seen.pt", build_model("resnet18", 8, None, 32), "resnet18", bird.id_class_names)
@@ -114,8 +114,8 @@ def test_other_bad_arguments(setting, tmp_path, capsys):
 
 
 def test_training_leaves_out_the_id_validation_images_evaluate_carves(setting):
-    from fgood_bench.evaluation.evaluate import held_out_in_training, id_validation
-    from fgood_bench.training.train import _without_validation
+    from fgood_bench.manifests.image_sets import held_out_in_training, id_validation
+    from fgood_bench.manifests.image_sets import without_validation as _without_validation
 
     bird = Manifest.load(setting["base"] / "out" / "bird")
     rows = bird.split("id_train")
@@ -243,8 +243,9 @@ def test_two_by_two_mixupoe_sweep_end_to_end_resumes_after_a_kill(setting, tmp_p
     assert "test_holdout_aupr" in (out / "grid.csv").read_text().splitlines()[0]
     # the accuracy is that of the held-out images
     from fgood_bench.evaluation.evaluate import id_validation
-    from fgood_bench.training.engine import TrainConfig, predict_logits, setup_runtime
-    from fgood_bench.training.models import load_classifier
+    from fgood_bench.tools.loop import TrainConfig, predict_logits
+    from fgood_bench.tools.runtime import setup_runtime
+    from fgood_bench.tools.models import load_classifier
 
     model, _ = load_classifier(out / selected["checkpoint"], 8)
     images = id_validation(bird, setting["root"], 0).images

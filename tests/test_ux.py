@@ -22,7 +22,7 @@ from fgood_bench.cli import main
 from fgood_bench.datasets import synthetic
 from fgood_bench.interrupt import StopOnInterrupt, ignore_sigint
 from fgood_bench.manifests.manifest import Manifest
-from fgood_bench.training.models import build_model, save_classifier
+from fgood_bench.tools.models import build_model, save_classifier
 from test_outliers import webvision  # noqa: F401 (a fixture)
 
 TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "16", "--workers", "0"]
@@ -211,7 +211,7 @@ def test_ctrl_c_says_how_to_continue(monkeypatch, capsys):
 
 
 def test_loader_workers_leave_ctrl_c_to_the_main_process():
-    from fgood_bench.training.data import make_loader
+    from fgood_bench.tools.images import make_loader
 
     assert make_loader(list(range(4)), 2, workers=1).worker_init_fn is ignore_sigint
 

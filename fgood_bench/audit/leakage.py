@@ -17,7 +17,6 @@ side, for a person to judge).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,20 +252,3 @@ def _tile(path: Path, size: int):
     except (OSError, ValueError, SyntaxError):
         pass  # unreadable now: a grey tile
     return tile
-
-
-def duplicate_outliers(audit_path: Path, source: str) -> tuple[list[str], str]:
-    """The outlier-set paths of an audit's pairs, and the audit's sha256, for ``filter-outliers``."""
-    try:
-        audit = json.loads(Path(audit_path).read_text(encoding="utf-8"))
-        pairs, sets = audit["pairs"], audit["sets"]
-    except FileNotFoundError:
-        raise FgoodError(f"{audit_path}: audit file not found") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise FgoodError(f"{audit_path}: not an audit-leakage audit.json ({type(err).__name__}: {err})") from None
-    if "outliers" not in sets:
-        raise FgoodError(f"{audit_path}: the audit did not check an outlier set (run audit-leakage with --outliers)")
-    if sets["outliers"]["dataset"] != source:
-        raise FgoodError(f"{audit_path}: audits a {sets['outliers']['dataset']} outlier set, not {source}")
-    paths = sorted({p["a_path"] for p in pairs if p["a"] == "outliers"})
-    return paths, sha256_file(Path(audit_path))

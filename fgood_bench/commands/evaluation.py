@@ -7,7 +7,10 @@ from pathlib import Path
 
 from fgood_bench import summary
 from fgood_bench.errors import FgoodError
-from fgood_bench.commands.options import add_overwrite, device_name, named, non_negative_float, non_negative_int, positive_float, positive_int
+from fgood_bench.commands.options import (
+    add_geometry_options, add_overwrite, device_name, named, non_negative_float, non_negative_int, positive_float, positive_int,
+    requested_settings,
+)
 
 
 def add_parser(commands) -> None:
@@ -33,16 +36,16 @@ def add_parser(commands) -> None:
                           help="metric convention (default paper: OOD positive, AUPR = average precision; see docs/evaluation.md)")
     evaluate.add_argument("--protocol", choices=("paper",),
                           help="paper: the paper's Appendix C protocol, i.e. --base-rate 5 with the paper's metric convention")
-    evaluate.add_argument("--repeats", type=positive_int, default=10, help="subsampling draws for --base-rate (default 10)")
+    evaluate.add_argument("--repeats", type=positive_int, help="subsampling draws for --base-rate (default 10)")
     evaluate.add_argument("--seed", type=int, default=0,
                           help="seed of every random choice: --base-rate draws and the ID validation images held out of "
                           "id_train when the benchmark has no id_val split (default 0)")
-    evaluate.add_argument("--odin-epsilon", type=non_negative_float, default=0.0,
+    evaluate.add_argument("--odin-epsilon", type=non_negative_float,
                           help="ODIN input perturbation, a step in [0, 1] pixel units (divided by each channel's std on the "
                           "normalised input, as ODIN, OpenOOD and pytorch-ood, whose default is 0.0014) "
                           "(default 0: off, as in the paper)")
-    evaluate.add_argument("--gram-orders", type=positive_int, default=10, help="Gram scorer: orders 1..P (default 10)")
-    evaluate.add_argument("--feature-layers", choices=("stages", "blocks"), default="stages",
+    evaluate.add_argument("--gram-orders", type=positive_int, help="Gram scorer: orders 1..P (default 10)")
+    evaluate.add_argument("--feature-layers", choices=("stages", "blocks"),
                           help="what mahalanobis and gram read: the four residual stages' outputs (default, as Lee et al.'s "
                           "code) or every residual block's output (Appendix D.2's wording)")
     evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
@@ -51,12 +54,10 @@ def add_parser(commands) -> None:
     group.add_argument("--arch", help="architecture of a bare state-dict checkpoint (a fgood-bench checkpoint names its own)")
     group.add_argument("--batch-size", type=positive_int, default=32,
                        help="training batch size of the model; scoring uses twice it (default 32)")
-    group.add_argument("--image-size", type=positive_int,
-                       help="crop size (default: the checkpoint's training size and resize rule; 448 for a bare state dict); "
-                       "another size than the checkpoint's is used with a warning")
+    add_geometry_options(group)
     group.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--workers", type=non_negative_int, help="data-loader processes (default: CPUs, at most 16)")
-    group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+    group.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                        help="on CUDA, the backbone in float16 autocast: faster, but AUROC / AUPR can move by up to about 5e-4 "
                        "from float32's (the head, features and scorers stay float32; docs/evaluation.md). "
                        "Default: strict float32, TF32 off")
@@ -88,19 +89,13 @@ def add_parser(commands) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
-    from fgood_bench.evaluation.protocol import resolve
     from fgood_bench.evaluation.report import markdown_table
-    from fgood_bench.training.engine import TrainConfig
 
-    ood_roots = named(args.ood_root, "--ood-root", "DIR")
-    config = TrainConfig(weights=None, batch_size=args.batch_size, device=args.device, workers=args.workers)
-    base_rate, convention = resolve(args.protocol, args.base_rate, args.metrics)
     request = EvaluateRequest(
         checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
-        ood_roots=ood_roots, scorers=[s for s in args.scorers.split(",") if s], config=config, amp=args.amp, arch=args.arch,
-        image_size=args.image_size, base_rate=base_rate, metric_convention=convention, repeats=args.repeats, seed=args.seed,
-        odin_epsilon=args.odin_epsilon, gram_orders=args.gram_orders, feature_layers=args.feature_layers,
-        plots=args.plots, overwrite=args.overwrite, progress=True,
+        ood_roots=named(args.ood_root, "--ood-root", "DIR"), scorers=[s for s in args.scorers.split(",") if s],
+        requested=requested_settings(args), arch=args.arch, batch_size=args.batch_size, device=args.device,
+        workers=args.workers, seed=args.seed, plots=args.plots, overwrite=args.overwrite, progress=True,
     )
     results = evaluate(request)
     print(markdown_table(results), end="")

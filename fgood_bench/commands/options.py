@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
+from fgood_bench import paper
 from fgood_bench.errors import FgoodError
 
 
@@ -54,29 +56,31 @@ def add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, se
     def default(value, text: str):
         return (None, "recipe: " + text) if recipes else (value, f"default {value}")
 
-    value, text = default("resnet50", "resnet50; resnet18 for inet-*")
+    fg, inet = paper.FINE_GRAINED, paper.INET  # every default and its source: fgood_bench/paper.py
+    value, text = default(fg.arch, f"{fg.arch}; {inet.arch} for inet-*")
     if several_archs:  # build-splits: one ranking per architecture (and seed)
         group.add_argument("--arch", action="append", help=f"any torchvision classification model ({text}); "
                            "repeatable: --seeds rankings for each")
     else:
         group.add_argument("--arch", default=value, help=f"any torchvision classification model ({text})")
-    value, text = default("IMAGENET1K_V1", "IMAGENET1K_V1; none for inet-*")
+    value, text = default(fg.weights, f"{fg.weights}; none for inet-*")
     group.add_argument("--weights", default=value,
                        help=f"torchvision weights name, a local state-dict file, or 'none' ({text}; "
                        "IMAGENET1K_V1 = the MixOE reference's pretrained=True)")
-    group.add_argument("--epochs", type=positive_int, help="default: 60 for bird, car, aircraft; 30 for dog, flower"
-                       + ("; 90 for inet-*; 10 when fine-tuning" if recipes else ""))
-    value, text = default(1e-3, "1e-3; 0.1 for inet-* standard training")
+    epochs = {b.epochs: [n for n, o in paper.BENCHMARKS.items() if o.epochs == b.epochs] for b in paper.BENCHMARKS.values()}
+    group.add_argument("--epochs", type=positive_int, help="default: " + "; ".join(f"{e} for {', '.join(names)}" for e, names in epochs.items())
+                       + (f"; {inet.epochs} for inet-*; {fg.fine_tune_epochs} when fine-tuning" if recipes else ""))
+    value, text = default(fg.lr, f"{fg.lr:g}; {inet.lr:g} for inet-* standard training")
     group.add_argument("--lr", type=positive_float, default=value, help=f"initial learning rate, cosine schedule ({text})")
-    value, text = default(32, "32, rotation 16; 256 for inet-*")
+    value, text = default(fg.batch_size, f"{fg.batch_size}, rotation {fg.rotation_batch_size}; {inet.batch_size} for inet-*")
     group.add_argument("--batch-size", type=positive_int, default=value, help=f"global batch size ({text})")
-    value, text = default(448, "448; 224 for inet-*")
+    value, text = default(fg.image_size, f"{fg.image_size}; {inet.image_size} for inet-*")
     group.add_argument("--image-size", type=positive_int, default=value,
                        help=f"crop size; images are first resized to 8/7 of it ({text})")
-    value, text = default("square", "square; shorter for inet-*")
+    value, text = default(fg.resize_mode, f"{fg.resize_mode}; {inet.resize_mode} for inet-*")
     group.add_argument("--resize-mode", choices=("square", "shorter"), default=value,
                        help=f"square: Resize((s, s)) as Appendix D.1; shorter: the shorter side to s, as H.2 ({text})")
-    value, text = default(1e-5, "1e-5")
+    value, text = default(fg.weight_decay, f"{fg.weight_decay:g}")
     group.add_argument("--weight-decay", type=non_negative_float, default=value,
                        help=f"SGD weight decay ({text}, the MixOE reference's)")
     group.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
@@ -101,14 +105,10 @@ def _number(text: str, kind: type):
 
 
 def device_name(text: str) -> str:
-    """auto, cpu, cuda or cuda:N: checked on the command line, before anything is read or written."""
-    import torch
-
-    if text != "auto":
-        try:
-            torch.device(text)
-        except (RuntimeError, ValueError):
-            raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}") from None
+    """auto, cpu, cuda, cuda:N or mps: checked on the command line, before anything is read or written
+    (by its spelling: importing torch to parse a command line would cost seconds)."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {text!r}")
     return text
 
 
@@ -138,3 +138,32 @@ def non_negative_float(text: str) -> float:
     if not 0 <= value < float("inf"):  # NaN fails both comparisons
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def add_geometry_options(group) -> None:
+    """How images become inputs, for commands that score a model (evaluate): None = resolved."""
+    group.add_argument("--image-size", type=positive_int,
+                       help="crop size (default: the checkpoint's training size and resize rule; the benchmark recipe's, "
+                       "448 or 224 for inet-*, for a bare state dict); another size than the checkpoint's is used with a warning")
+    group.add_argument("--resize-mode", choices=("square", "shorter"),
+                       help="with --image-size: square = Resize((s, s)) as Appendix D.1, shorter = the shorter side to s as "
+                       "H.2 (default: the checkpoint's, else the benchmark recipe's)")
+    group.add_argument("--fast-decode", action="store_true",
+                       help="decode JPEGs of at least twice the resize at reduced scale: faster, but the pixels differ from "
+                       "torchvision's PIL path by several grey levels (default: exact, full-scale decoding); recorded in results")
+
+
+def requested_settings(args: argparse.Namespace):
+    """The settings a scoring command was asked for (None where not said), to be resolved once
+    (:func:`fgood_bench.tools.settings.resolve_settings`); the Python API fills the same fields."""
+    from fgood_bench.tools.settings import Requested
+
+    def given(name):
+        return getattr(args, name, None)
+
+    return Requested(
+        image_size=given("image_size"), resize_mode=given("resize_mode"),
+        decode="reduced" if given("fast_decode") else None, amp=given("amp"), protocol=given("protocol"),
+        base_rate=given("base_rate"), repeats=given("repeats"), metric_convention=given("metrics"),
+        feature_layers=given("feature_layers"), odin_epsilon=given("odin_epsilon"), gram_orders=given("gram_orders"),
+    )

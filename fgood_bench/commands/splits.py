@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fgood_bench import summary
+from fgood_bench import paper, summary
 from fgood_bench.errors import FgoodError
 from fgood_bench.commands.options import add_dataset_options, add_model_options, add_overwrite, dataset_options, named, positive_int
 
@@ -95,7 +95,8 @@ def add_parser(commands) -> None:
     ood_set.add_argument("dataset", help="places365, dtd, imagefolder (or any adapter id), or synthetic-val "
                          "(the validation outliers of Appendix D.3, generated from --manifest's ID images)")
     ood_set.add_argument("--manifest", type=Path, help="synthetic-val: the benchmark manifest")
-    ood_set.add_argument("--image-size", type=positive_int, default=448, help="synthetic-val: image size (default 448)")
+    ood_set.add_argument("--image-size", type=positive_int, default=paper.FINE_GRAINED_CROP,
+                         help=f"synthetic-val: image size (default {paper.FINE_GRAINED_CROP}, Appendix D.1's crop)")
     ood_set.add_argument("--root", type=Path, required=True, help="the dataset folder, or the folder it was unpacked into")
     ood_set.add_argument("--out", type=Path, required=True, help="output folder; the set goes to OUT/NAME/")
     ood_set.add_argument("--name", help="name of the set (default: the dataset id)")
@@ -109,8 +110,8 @@ def add_parser(commands) -> None:
 
 
 def cmd_build_splits(args: argparse.Namespace) -> int:
-    from fgood_bench.ranking import BuildRequest, build_splits
-    from fgood_bench.training.engine import TrainConfig
+    from fgood_bench.ranking.build import BuildRequest, build_splits
+    from fgood_bench.tools.loop import TrainConfig
 
     archs = args.arch or ["resnet50"]
     train = TrainConfig(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def add_parser(commands) -> None:
     from fgood_bench.commands.options import add_model_options, non_negative_float, positive_int
-    from fgood_bench.study.sweep import DEFAULT_TOLERANCE, SELECT_METRICS, SWEEP_KEYS
+    from fgood_bench.study.sweep_report import DEFAULT_TOLERANCE, SELECT_METRICS, SWEEP_KEYS  # light: no torch
 
     keys = "; ".join(f"{method}: {', '.join(names)}" for method, names in SWEEP_KEYS.items())
     sweep = commands.add_parser(

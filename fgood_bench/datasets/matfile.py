@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from fgood_bench.errors import DatasetError
 
@@ -14,6 +13,8 @@ def load_mat(path: Path, variables: tuple[str, ...], doc: str) -> dict[str, np.n
     """Load ``variables`` from a ``.mat`` file, squeezed as torchvision does (``squeeze_me=True``)."""
     if not path.is_file():
         raise DatasetError(path, "file is missing", doc)
+    import scipy.io  # here, not at the top: the adapters are imported by every command line (--help included)
+
     try:
         content = scipy.io.loadmat(path, squeeze_me=True, variable_names=list(variables))
     except Exception as err:  # scipy raises ValueError, TypeError, OSError... for damaged files

@@ -34,13 +34,15 @@ from torch import nn
 from fgood_bench import __version__
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
-from fgood_bench.evaluation.evaluate import model_geometry
 from fgood_bench.evaluation.plots import METHOD_NAMES
+from fgood_bench.manifests.image_sets import load_benchmark_manifest
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
-from fgood_bench.training.data import DeviceBatch, Geometry, load_image
-from fgood_bench.training.engine import setup_runtime
-from fgood_bench.training.models import load_classifier
+from fgood_bench.tools.images import DeviceBatch, Geometry, load_image
+from fgood_bench.tools.models import load_checked_classifier
+from fgood_bench.tools.precision import strict_float32
+from fgood_bench.tools.runtime import setup_runtime
+from fgood_bench.tools.settings import Settings, resolve_settings
 
 CAM_FILES = ("cam.png", "cam.pdf", "cam.json")  # cam.json last: written when the figure is
 SPLIT_ALIASES = {"holdout": "ood_test"}  # evaluate's name for the benchmark's ood_test split
@@ -73,7 +75,11 @@ class CamModel:
     checkpoint: Path
     model: nn.Module
     payload: dict
-    geometry: Geometry
+    settings: Settings
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.settings.geometry
 
 
 # ------------------------------------------------------------------------------- computation
@@ -150,33 +156,34 @@ def model_labels(checkpoints: list[Path], payloads: list[dict], labels: list[str
     return [f"{name}, {folder}" if names.count(name) > 1 and name != folder else name for name, folder in zip(names, folders)]
 
 
-def load_models(request: CamRequest, classes: list[str]) -> list[CamModel]:
+def load_models(request: CamRequest, benchmark: Manifest) -> list[CamModel]:
     models, payloads = [], []
     for path in request.checkpoints:
-        model, payload = load_classifier(path, len(classes), request.arch)
-        if "classes" in payload and list(payload["classes"]) != classes:
-            raise FgoodError(f"{path}: trained on other classes than the benchmark's ID classes")
-        cam_layers(model, f"{path} ({payload.get('arch', request.arch)})")
-        geometry, _ = model_geometry(payload, None, Path(path))
-        models.append(CamModel("", Path(path), model.eval(), payload, geometry))
+        model, payload, arch = load_checked_classifier(path, benchmark.id_class_names, "the benchmark's ID classes",
+                                                       request.arch)
+        cam_layers(model, f"{path} ({arch})")
+        settings = resolve_settings(checkpoint=payload, checkpoint_name=str(path), benchmark=(benchmark.name, benchmark.dataset))
+        models.append(CamModel("", Path(path), model.eval(), payload, settings))
         payloads.append(payload)
     for model, label in zip(models, model_labels(request.checkpoints, payloads, request.labels)):
         model.label = label
     return models
 
 
-def images_for(root: Path, paths: list[str], geometry: Geometry) -> torch.Tensor:
-    """uint8 (N, 3, crop, crop): the evaluation transform's resize and centre crop."""
-    return torch.stack([load_image(root / path, geometry) for path in paths])
+def images_for(root: Path, paths: list[str], settings: Settings) -> torch.Tensor:
+    """uint8 (N, 3, crop, crop): the evaluation transform's decoding, resize and centre crop."""
+    reduced = settings.decode == "reduced"
+    return torch.stack([load_image(root / path, settings.geometry, reduced_decode=reduced) for path in paths])
 
 
 def model_cams(cam_model: CamModel, images: torch.Tensor, device: torch.device) -> dict:
     """Per image: the normalised saliency map at the crop size, the predicted class and its softmax."""
     model = cam_model.model.to(device)
-    to_input = DeviceBatch(device)
+    to_input = DeviceBatch(device, mean=cam_model.settings.mean, std=cam_model.settings.std)
     maps, predicted, confidence = [], [], []
     for start in range(0, len(images), BATCH):
-        cams, logits = class_activation_maps(model, to_input(images[start:start + BATCH]))
+        with strict_float32():  # TF32 off, as in every scoring pass
+            cams, logits = class_activation_maps(model, to_input(images[start:start + BATCH]))
         maps.append(saliency(cams, tuple(images.shape[-2:])).cpu())
         probabilities = torch.softmax(logits.double(), dim=1)
         best = probabilities.max(dim=1)
@@ -255,16 +262,14 @@ def render_cams(request: CamRequest) -> tuple[dict, object]:
     None). Returns the record written as ``cam.json`` and the figure (closed once written)."""
     if not request.checkpoints:
         raise FgoodError("cam needs at least one --checkpoint")
-    benchmark = Manifest.load(request.manifest)
-    if benchmark.kind != "benchmark":
-        raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; cam needs a benchmark (build-splits)")
+    benchmark = load_benchmark_manifest(request.manifest, "cam")
     split = resolve_split(benchmark, request.split)
     rows = benchmark.split(split)
     root = benchmark.dataset_root(request.root)
     chosen = choose_images(len(rows.paths), request.num, request.seed, f"{benchmark.name} {split}")
     paths = [rows.paths[i] for i in chosen]
     check_inside_root(root, paths)
-    models = load_models(request, benchmark.id_class_names)
+    models = load_models(request, benchmark)
     images = [{"path": rows.paths[i], "label": rows.labels[i], "class": rows.class_names[i]} for i in chosen]
     if request.out is None:
         return _render(request, benchmark, split, root, images, models)
@@ -279,7 +284,7 @@ def _render(request: CamRequest, benchmark: Manifest, split: str, root: Path, im
     paths = [image["path"] for image in images]
     columns, records, first_images = [], [], None
     for cam_model in models:
-        pixels = images_for(root, paths, cam_model.geometry)
+        pixels = images_for(root, paths, cam_model.settings)
         first_images = pixels if first_images is None else first_images
         result = model_cams(cam_model, pixels, runtime.device)
         predictions = [{"class": classes[c], "label": c, "confidence": p} for c, p in zip(result["predicted"], result["confidence"])]

@@ -13,12 +13,10 @@ from torch import nn
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.loading import ImageFiles
 from fgood_bench.progress import progress as progress_bar
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, make_loader
-from fgood_bench.training.engine import Runtime, TrainConfig
-from fgood_bench.training.precision import Inference
-
-
-FEATURE_LAYERS = ("stages", "blocks")
+from fgood_bench.tools.images import DeviceBatch, ImageDataset, make_loader
+from fgood_bench.tools.precision import Inference
+from fgood_bench.tools.runtime import Runtime
+from fgood_bench.tools.settings import FEATURE_LAYERS, Settings
 
 
 def feature_layers(model: nn.Module, which: str = "stages") -> list[nn.Module]:
@@ -47,21 +45,23 @@ def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
 
 
 def forward_outputs(
-    model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, needs: set[str],
-    *, geometry: Geometry | None = None, gram_orders: int = 10, layers: str = "stages", odin_epsilon: float = 0.0,
-    odin_temperature: float = 1000.0, amp: bool = False, progress: bool = True, desc: str = "scoring",
+    model: nn.Module, root: Path, paths: Sequence[str], runtime: Runtime, needs: set[str], settings: Settings, *,
+    batch_size: int = 64, workers: int | None = None, odin: bool = False, progress: bool = True, desc: str = "scoring",
     transform: Callable | None = None,
 ) -> dict:
-    """``logits`` always; ``pooled`` / ``gram`` (one array per feature layer: ``layers`` is ``stages``
-    or ``blocks``, see :func:`feature_layers`) when ``needs`` says so; ``odin_logits`` when
-    ``odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient). ``geometry``: the
-    images' resize and crop (default ``config.geometry``); ``transform``: a user's PIL image ->
-    normalised input tensor transform instead of the paper's test transform.
+    """``logits`` always; ``pooled`` / ``gram`` (one array per feature layer: ``settings.feature_layers``
+    is ``stages`` or ``blocks``, see :func:`feature_layers`) when ``needs`` says so; ``odin_logits`` when
+    ``odin`` and ``settings.odin_epsilon`` > 0 (ODIN's input perturbation, which needs a gradient). The
+    images are decoded, resized, cropped and normalised as ``settings`` says; ``transform``: a user's
+    PIL image -> normalised input tensor transform instead.
 
-    The pass is strict float32 unless ``amp`` (evaluate sets it on CUDA only): then the backbone
-    runs under float16 autocast, and the heads, the pooling before them and everything the scorers
-    compute stay float32 (:mod:`fgood_bench.training.precision`). ``config.amp`` is not read.
+    The pass is strict float32 unless ``settings.amp`` (evaluate asks it on CUDA only): then the backbone
+    runs under float16 autocast, and the heads, the pooling before them and everything the scorers compute stay float32
+    (:mod:`fgood_bench.tools.precision`).
     """
+    layers, gram_orders = settings.feature_layers, settings.gram_orders
+    odin_epsilon = settings.odin_epsilon if odin else 0.0
+    amp = settings.amp
     model = model.to(runtime.device).eval()
     modules, captured, hooks = [], {}, []
     if needs & {"pooled", "gram"}:
@@ -69,21 +69,22 @@ def forward_outputs(
         for i, module in enumerate(modules):
             hooks.append(module.register_forward_hook(lambda module, args, output, i=i: captured.__setitem__(i, output)))
     if transform is None:
-        dataset = ImageDataset(root, paths, np.zeros(len(paths), np.int64), geometry or config.geometry)
-        to_input = DeviceBatch(runtime.device)
+        dataset = ImageDataset(root, paths, np.zeros(len(paths), np.int64), settings.geometry,
+                               reduced_decode=settings.decode == "reduced")
+        to_input = DeviceBatch(runtime.device, mean=settings.mean, std=settings.std)
     else:  # the user's transform makes the normalised input itself
         if odin_epsilon > 0:  # ODIN's step is in pixel units: it needs the normalisation's std
             raise FgoodError("ODIN's input perturbation needs fgood-bench's own transform (its step is divided by the "
                              "normalisation std); leave transform unset, or score without --odin-epsilon")
         dataset, to_input = ImageFiles(root, list(paths), [0] * len(paths), transform), lambda x: x.to(runtime.device).float()
-    loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
+    loader = make_loader(dataset, batch_size, workers=workers, pin_memory=runtime.cuda)
     if "rotation" in needs and not hasattr(model, "rotation_head"):
         raise FgoodError("the rotation scorer needs a model trained with --method rotation (it has no rotation head)")
     collected: dict[str, list] = {"logits": [], "odin_logits": [], "rotation": [], **{f"pooled{i}": [] for i in range(len(modules))},
                                   **{f"gram{i}": [] for i in range(len(modules))}}
     try:
         with Inference(model, runtime.device, amp) as infer:
-            for images, _, _ in progress_bar(loader, desc=desc, enabled=progress, items_per_step=config.batch_size * 2):
+            for images, _, _ in progress_bar(loader, desc=desc, enabled=progress, items_per_step=batch_size):
                 inputs = to_input(images)
                 logits = infer(inputs)
                 collected["logits"].append(logits.float().cpu())
@@ -94,7 +95,7 @@ def forward_outputs(
                         collected[f"gram{i}"].append(gram_statistics(captured[i].float(), gram_orders).cpu())
                 if odin_epsilon > 0:
                     collected["odin_logits"].append(
-                        odin_perturbed(model, inputs, odin_epsilon, odin_temperature, to_input.std).cpu())
+                        odin_perturbed(model, inputs, odin_epsilon, settings.odin_temperature, to_input.std).cpu())
                 if "rotation" in needs:
                     collected["rotation"].append(_rotation_loss(model, inputs, infer).cpu())
     finally:
@@ -114,7 +115,7 @@ def forward_outputs(
 
 def _rotation_loss(model: nn.Module, inputs: torch.Tensor, infer: Inference) -> torch.Tensor:
     """Per image: the rotation head's cross-entropy, averaged over the four rotations."""
-    from fgood_bench.training.methods import rotations
+    from fgood_bench.tools.models import rotations
 
     rotated, labels = rotations(inputs)
     infer(rotated)
@@ -143,17 +144,19 @@ def odin_perturbed(model: nn.Module, inputs: torch.Tensor, epsilon: float, tempe
 
 
 def mixed_outputs(model: nn.Module, root_a: Path, paths_a: Sequence[str], root_b: Path, paths_b: Sequence[str],
-                  weight: float, config: TrainConfig, runtime: Runtime, geometry: Geometry | None = None) -> np.ndarray:
-    """Logits of weight * x_a + (1 - weight) * x_b, pixel-wise, for pairs of images (paper Figure 4)."""
+                  weight: float, runtime: Runtime, settings: Settings, batch_size: int = 64,
+                  workers: int | None = None) -> np.ndarray:
+    """Logits of weight * x_a + (1 - weight) * x_b, pixel-wise, for pairs of images (paper Figure 4), in
+    strict float32 (TF32 off) as every scoring pass."""
     model = model.to(runtime.device).eval()
     count = min(len(paths_a), len(paths_b))
-    geometry = geometry or config.geometry
-    loaders = [make_loader(ImageDataset(root, list(paths)[:count], np.zeros(count, np.int64), geometry),
-                           config.batch_size * 2, workers=config.workers) for root, paths in ((root_a, paths_a), (root_b, paths_b))]
-    to_input = DeviceBatch(runtime.device)
+    loaders = [make_loader(ImageDataset(root, list(paths)[:count], np.zeros(count, np.int64), settings.geometry,
+                                        reduced_decode=settings.decode == "reduced"),
+                           batch_size, workers=workers) for root, paths in ((root_a, paths_a), (root_b, paths_b))]
+    to_input = DeviceBatch(runtime.device, mean=settings.mean, std=settings.std)
     logits = []
-    with torch.inference_mode():
+    with Inference(model, runtime.device, amp=False) as infer:
         for (a, _, _), (b, _, _) in zip(*loaders):
             mixed = weight * a.float() + (1 - weight) * b.float()
-            logits.append(model(to_input(mixed.round().clamp(0, 255).to(torch.uint8))).float().cpu())
+            logits.append(infer(to_input(mixed.round().clamp(0, 255).to(torch.uint8))).float().cpu())
     return torch.cat(logits).numpy()

@@ -109,13 +109,15 @@ def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str =
     return _save(confidence_figure({"": confidences}, title, style), path)
 
 
-def interpolation_confidences(model, id_set, ood_set, config, runtime, geometry=None) -> dict[float, np.ndarray]:
+def interpolation_confidences(model, id_set, ood_set, runtime, settings, batch_size: int = 64,
+                              workers: int | None = None) -> dict[float, np.ndarray]:
     """MSP of the ID images (lam 1.0) and of their interpolations with OOD images at lam = 0.5, 0.6, 0.7."""
     from fgood_bench.evaluation.forward import mixed_outputs
 
     panels = {}
     for lam in (1.0, *LAMBDAS):
-        logits = mixed_outputs(model, id_set.root, id_set.paths, ood_set.root, ood_set.paths, lam, config, runtime, geometry)
+        logits = mixed_outputs(model, id_set.root, id_set.paths, ood_set.root, ood_set.paths, lam, runtime, settings,
+                               batch_size, workers)
         panels[lam] = softmax(logits.astype(np.float64), axis=1).max(axis=1)
     return panels
 

@@ -7,25 +7,10 @@ Its tables can be compared only with runs evaluated that way, so every report st
 
 from __future__ import annotations
 
-from fgood_bench.errors import FgoodError
-from fgood_bench.metrics import CONVENTIONS, check_convention
+from fgood_bench import paper
+from fgood_bench.metrics import CONVENTIONS
 
-PAPER_BASE_RATE = 5.0  # Appendix C: ID:OOD = 5:1
-PAPER_CONVENTION = "paper"  # Appendix C: OOD positive; AUPR as the OE code computes it (sklearn average precision)
-PROTOCOLS = ("paper",)
-
-
-def resolve(protocol: str | None, base_rate: float | None, convention: str | None) -> tuple[float | None, str]:
-    """(base rate, metric convention) of ``evaluate --protocol/--base-rate/--metrics``."""
-    if protocol is None:
-        return base_rate, check_convention(convention or PAPER_CONVENTION)
-    if protocol not in PROTOCOLS:
-        raise FgoodError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    if base_rate is not None and base_rate != PAPER_BASE_RATE:
-        raise FgoodError(f"--protocol paper evaluates at ID:OOD = 5:1 (Appendix C); --base-rate {base_rate:g} contradicts it")
-    if convention is not None and convention != PAPER_CONVENTION:
-        raise FgoodError(f"--protocol paper uses the paper's metric convention (Appendix C); --metrics {convention} contradicts it")
-    return PAPER_BASE_RATE, PAPER_CONVENTION
+PAPER_BASE_RATE, PAPER_CONVENTION = paper.PAPER_BASE_RATE, paper.PAPER_CONVENTION  # Appendix C (fgood_bench.paper)
 
 
 def metric_convention(results: dict) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from fgood_bench import paper
 from fgood_bench.errors import FgoodError
 
 
@@ -45,7 +46,7 @@ class ODIN(Scorer):
 
     name = "odin"
 
-    def __init__(self, temperature: float = 1000.0):
+    def __init__(self, temperature: float = paper.ODIN_TEMPERATURE):
         self.temperature = temperature
 
     def score(self, outputs):
@@ -58,7 +59,7 @@ class Energy(Scorer):
 
     name = "energy"
 
-    def __init__(self, temperature: float = 1.0):
+    def __init__(self, temperature: float = paper.ENERGY_TEMPERATURE):
         self.temperature = temperature
 
     def score(self, outputs):
@@ -184,8 +185,11 @@ def check_standard_model_scorer(name: str) -> None:
         raise FgoodError("--scorer rotation needs a model trained with --method rotation; choose another scorer")
 
 
-def make_scorers(names: list[str]) -> list[Scorer]:
+def make_scorers(names: list[str], settings=None) -> list[Scorer]:
+    """The scorers ``names``, with the temperatures of the resolved ``settings`` (tools.settings.Settings;
+    default: the paper's)."""
     unknown = [n for n in names if n not in SCORERS]
     if unknown:
         raise FgoodError(f"unknown scorer {unknown[0]!r}; choose from {', '.join(SCORERS)}")
-    return [SCORERS[n]() for n in names]
+    temperatures = {"odin": settings.odin_temperature, "energy": settings.energy_temperature} if settings else {}
+    return [SCORERS[n](temperatures[n]) if n in temperatures else SCORERS[n]() for n in names]

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fgood_bench import __version__
-from fgood_bench.errors import FgoodError
 from fgood_bench.datasets.base import check_inside_root
-from fgood_bench.outputs import preflight, write_folder
+from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest, check_relative_path
+from fgood_bench.outputs import preflight, write_folder
+from fgood_bench.tools.geometry import Geometry
+from fgood_bench.tools.settings import resolve_settings
 
 SHARD_BYTES = 500 * 2**20  # the Hub's default max_shard_size
 PAPER_CITATION = """@article{zhang2021fine,
@@ -144,6 +146,16 @@ def _make_links(staging: Path, links: dict[str, Path], kind: str) -> None:
                              "hard links need the same file system: try --link-images symlink") from None
 
 
+def openood_geometry(geometry: Geometry) -> dict:
+    """The OpenOOD v1.5 dataset keys that make its test preprocessor (``Convert('RGB')``,
+    ``Resize(pre_size, interpolation)``, ``CenterCrop(image_size)``, ``ToTensor``, ``Normalize``;
+    openood/preprocessors/test_preprocessor.py) produce fgood-bench's input tensors: torchvision's
+    ``Resize`` takes a list as the exact (height, width) and an int as the shorter side, so a square
+    resize is written ``[512, 512]`` and a shorter-side one ``256``."""
+    pre_size = [geometry.resize, geometry.resize] if geometry.mode == "square" else geometry.resize
+    return {"pre_size": pre_size, "image_size": geometry.crop, "interpolation": "bilinear"}
+
+
 def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, bytes]:
     """``configs/datasets/<name>/<name>.yml`` (ID splits) and ``<name>_ood.yml`` (near-/far-OOD) as OpenOOD
     v1.5 writes them (cf. its configs/datasets/cifar10/*.yml), paths relative to the OpenOOD checkout."""
@@ -154,10 +166,10 @@ def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, byt
     data_dir = {s.name: f"./{OPENOOD_IMAGES}/{s.name}/" for s in sets}
     id_splits = [OPENOOD_ID_SPLITS[s] for s in manifest.split_names if s in OPENOOD_ID_SPLITS]
     runtime = {"num_workers": "@{num_workers}", "num_gpus": "@{num_gpus}", "num_machines": "@{num_machines}"}
-    geometry = {"pre_size": 512, "image_size": 448, "interpolation": "bilinear"}  # paper Appendix D.1
+    geometry = openood_geometry(resolve_settings(benchmark=(manifest.name, manifest.dataset)).geometry)
     dataset = {
         "name": name, "num_classes": len(manifest.id_class_names), **geometry,
-        "normalization_type": "imagenet",  # fgood-bench's models use ImageNet mean/std (training/data.py)
+        "normalization_type": "imagenet",  # fgood-bench's models use ImageNet mean/std (tools/images.py)
         **runtime, "split_names": id_splits,
     }
     for split in id_splits:

@@ -18,6 +18,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
 from fgood_bench.outputs import json_bytes, preflight, refuse_inside_dataset, write_folder
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
+from fgood_bench.paper import FINE_GRAINED_CROP
 
 # Splits drawn from by default: Places365's labelled val images (the common OOD test source),
 # all of DTD's partition (the 5,640 images used as "Textures"), all of an image folder.
@@ -76,8 +77,8 @@ GAUSSIAN_SIGMA = 0.5  # "Gaussian Noise (sigma = 0.5)", hendrycks/outlier-exposu
 
 def normalised_to_pixels(z: np.ndarray) -> np.ndarray:
     """HxWx3 values of the normalised input space -> pixels in [0, 1] (the inverse of the
-    ImageNet ``Normalize`` of training/data.py); z in [-1, 1] always lands inside [0, 1]."""
-    from fgood_bench.training.data import IMAGENET_MEAN, IMAGENET_STD
+    ImageNet ``Normalize`` of tools/images.py); z in [-1, 1] always lands inside [0, 1]."""
+    from fgood_bench.paper import IMAGENET_MEAN, IMAGENET_STD
 
     return np.asarray(IMAGENET_MEAN) + np.asarray(IMAGENET_STD) * z
 
@@ -119,7 +120,7 @@ def synthetic_outlier(kind: str, images: list[np.ndarray], rng: np.random.Genera
 
 
 def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | Path, *, per_kind: int = 100, seed: int = 0,
-                            image_size: int = 448, source_images: int = 200, name: str = "synthetic-val",
+                            image_size: int = FINE_GRAINED_CROP, source_images: int = 200, name: str = "synthetic-val",
                             overwrite: bool = False) -> Path:
     """Write ``out/<name>/images/<kind>/<k>.png`` (``per_kind`` of each kind, at ``image_size``) and
     its manifest; evaluate with ``--ood NAME=OUT/NAME --ood-root NAME=OUT/NAME/images``."""
@@ -128,7 +129,7 @@ def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | P
     from PIL import Image
 
     from fgood_bench.manifests.manifest import Manifest
-    from fgood_bench.training.data import Geometry, load_image
+    from fgood_bench.tools.images import Geometry, load_image
 
     benchmark = Manifest.load(manifest)
     preflight(Path(out) / name, "ood_set", overwrite)

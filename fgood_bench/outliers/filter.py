@@ -13,6 +13,7 @@ The manifest's ``exclusion`` report keeps apart the images removed with an exclu
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,6 @@ def filter_outliers(
     preflight(Path(out) / (name or default_name), "outliers", overwrite)
     duplicates = None
     if exclude_duplicates_of is not None:
-        from fgood_bench.audit.leakage import duplicate_outliers
 
         duplicates = duplicate_outliers(Path(exclude_duplicates_of), source)
     index = load_index(source, root, **(dataset_options or {}))
@@ -217,3 +217,21 @@ def exclusions_json(benchmark: str | None, excluded: list[Excluded], roots: list
         "excluded_wnids": [e.wnid for e in excluded],
         "excluded": [{"wnid": e.wnid, "names": e.names, "matched": e.matched} for e in excluded],
     }
+
+
+def duplicate_outliers(audit_path: Path, source: str) -> tuple[list[str], str]:
+    """The outlier-set paths of an ``audit-leakage`` audit.json's pairs, and the audit's sha256: the copies of
+    benchmark images ``filter-outliers --exclude-duplicates-of`` removes (the audit's file format, docs/audit.md)."""
+    try:
+        audit = json.loads(Path(audit_path).read_text(encoding="utf-8"))
+        pairs, sets = audit["pairs"], audit["sets"]
+    except FileNotFoundError:
+        raise FgoodError(f"{audit_path}: audit file not found") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FgoodError(f"{audit_path}: not an audit-leakage audit.json ({type(err).__name__}: {err})") from None
+    if "outliers" not in sets:
+        raise FgoodError(f"{audit_path}: the audit did not check an outlier set (run audit-leakage with --outliers)")
+    if sets["outliers"]["dataset"] != source:
+        raise FgoodError(f"{audit_path}: audits a {sets['outliers']['dataset']} outlier set, not {source}")
+    paths = sorted({p["a_path"] for p in pairs if p["a"] == "outliers"})
+    return paths, sha256_file(Path(audit_path))

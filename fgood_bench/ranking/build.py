@@ -2,7 +2,7 @@
 
 Predictions on the official test split (the val split for datasets without a test split, e.g.
 Tsinghua Dogs; the train and val splits under Flower's paper protocol, which trains on the
-test split, see ranking/benchmarks.py) come from a predictions file, a trained checkpoint, or a classifier trained
+test split, see paper.py) come from a predictions file, a trained checkpoint, or a classifier trained
 here on the official training images of all classes. The classes are ranked as in Appendix A;
 the top K are in-distribution (ID labels 0..K-1 in class-index order), the rest are the holdout
 OOD classes (label -1). The official val split, where it exists and is not trained on, becomes
@@ -33,15 +33,14 @@ from fgood_bench.manifests.files import (
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outputs import clear_outputs, json_bytes, preflight, refuse_inside_dataset, run_folder, write_folder
-from fgood_bench.ranking.benchmarks import get_benchmark
+from fgood_bench.paper import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.ranking.stability import (
     consensus_scores, stability_plot, stability_report, stability_summary,
 )
-from fgood_bench.training.engine import (
-    Runtime, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
-)
-from fgood_bench.training.models import build_model, load_classifier, save_classifier
+from fgood_bench.tools.loop import LoopOptions, TrainConfig, TrainData, predict_logits, train_classifier
+from fgood_bench.tools.runtime import Runtime, seed_everything, setup_runtime
+from fgood_bench.tools.models import build_model, load_checked_classifier, save_classifier
 
 WORK_FILES = ("checkpoint.pt", "classifier.pt")  # what the training of build-splits writes
 RANKING_SCORE = "accuracy - mean prediction entropy (nats), on the classifier's predictions for the evaluation split"
@@ -335,9 +334,8 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
              checkpoint: Path | None, config: TrainConfig, work_dir: Path):
     eval_paths = pa.concat_tables([index.split(s) for s in eval_split]).column("path").to_pylist()
     if checkpoint:
-        model, payload = load_classifier(checkpoint, index.num_classes, config.arch, config.image_size)
-        if "classes" in payload and list(payload["classes"]) != list(index.classes):
-            raise FgoodError(f"{checkpoint}: trained on other classes than {index.dataset}'s (class lists differ)")
+        model, payload, _ = load_checked_classifier(checkpoint, list(index.classes), f"{index.dataset}'s (class lists differ)",
+                                                    config.arch, config.image_size, strict_arch=False)
         config.arch = payload.get("arch", config.arch)
         source = {"kind": "checkpoint", "sha256": sha256_file(Path(checkpoint)), "arch": config.arch,
                   "image_size": config.image_size}
@@ -349,12 +347,13 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
                         hint="pass --resume to continue its training, or --restart to start over"):
             if request.overwrite and not request.resume and runtime.is_main:
                 clear_outputs(work_dir, WORK_FILES)
-            model = train_classifier(model, index.root, train.column("path").to_pylist(), train.column("label").to_pylist(),
-                                     config, runtime, work_dir, resume=request.resume, progress=request.progress)
+            data = TrainData(index.root, train.column("path").to_pylist(), train.column("label").to_pylist())
+            model = train_classifier(model, data, config, runtime, work_dir,
+                                     options=LoopOptions(resume=request.resume, progress=request.progress))
             if runtime.is_main:
                 save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
                                 {"image_size": config.image_size, "resize_mode": config.resize_mode})
-        settings = {k: v for k, v in asdict(config).items() if k not in ("device", "workers")}
+        settings = config.record()
         source = {"kind": "trained", **settings, **weights_record(config.weights),
                   "precision": _precision(config.amp, runtime.cuda),
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}

@@ -33,27 +33,26 @@ import numpy as np
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
+from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
+from fgood_bench.evaluation.paper import PAPER_METHOD
+from fgood_bench.evaluation.protocol import describe
+from fgood_bench.evaluation.report import metric_value
+from fgood_bench.evaluation.scorers import check_standard_model_scorer
+from fgood_bench.manifests.image_sets import id_validation, is_validation_outliers, load_benchmark_manifest
 from fgood_bench.manifests.manifest import Manifest, named_manifest
+from fgood_bench.manifests.ood_set import build_synthetic_val_set
+from fgood_bench.metrics import ood_metrics
 from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
+from fgood_bench.paper import paper_benchmark, recipe_for
+from fgood_bench.study.sweep_report import (
+    DEFAULT_TOLERANCE, METRIC_LABELS, SELECT_METRICS, SWEEP_KEYS, VAL, grid_csv, heatmaps, point_name, sweep_markdown,
+)
+from fgood_bench.tools.models import load_classifier
+from fgood_bench.tools.settings import Requested
+from fgood_bench.training import train as training  # training.train is looked up at call time (tests replace it)
+from fgood_bench.training.train import OUTLIER_METHODS, TrainRequest, paper_hyper
 
-# Grid keys per method: the names of its ``train`` options (training/methods.py, Hyper; dashes or
-# underscores). MixupOE's alpha / beta are the paper's alpha_in-out / beta_in-out.
-SWEEP_KEYS = {
-    "oe": ("beta",),
-    "energy-oe": ("m-in", "m-out", "energy-weight"),
-    "rotation": ("rotation-weight",),
-    "mixupoe": ("alpha", "beta", "alpha-in-in", "beta-in-in", "beta-out"),
-}
-# Validation metrics a selection may maximise (fpr95: minimise); aupr is AUPR-out, the paper's.
-SELECT_METRICS = {"aupr": "aupr_out", "auroc": "auroc", "fpr95": "fpr95"}
-METRIC_LABELS = {"accuracy": "ID val accuracy", "auroc": "AUROC", "aupr": "AUPR", "fpr95": "FPR95"}
-# Default tolerance, in percentage points of ID validation accuracy. The paper keeps
-# hyperparameters whose "ID classification accuracy is minimally affected" without a number; its
-# chosen values cost at most 0.9 points of test accuracy against the standard model in 14 of the
-# 15 fine-tuned settings of Table 6 (Dog's MixupOE: 1.4). The OE code's validation mode
-# (hendrycks/outlier-exposure CIFAR/test.py --validate) prints the metrics and sets no threshold.
-DEFAULT_TOLERANCE = 1.0
-VAL = "val"  # the validation outliers' name in the evaluations
+
 VAL_OOD_FOLDER = "val-ood"  # OUT/val-ood/synthetic-val when the sweep builds them
 
 
@@ -117,19 +116,12 @@ def grid_points(grid: list[tuple[str, list[float]]]) -> list[dict[str, float]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(v for _, v in grid))]
 
 
-def point_name(point: dict[str, float]) -> str:
-    """The point's folder name, e.g. ``alpha=0.4,beta=5.0`` (repr: exact, never two points one name)."""
-    return ",".join(f"{key}={value!r}" for key, value in point.items())
-
-
 def hyper_overrides(point: dict[str, float]) -> dict:
     return {key.replace("-", "_"): value for key, value in point.items()}
 
 
 def default_scorer(method: str) -> str:
     """The scorer the paper reads each method with: MSP for OE and MixupOE, energy for EnergyOE."""
-    from fgood_bench.evaluation.paper import PAPER_METHOD
-
     return next(scorer for (trained, scorer), _ in PAPER_METHOD.items() if trained == method)
 
 
@@ -168,13 +160,7 @@ def run_sweep(request: SweepRequest) -> dict:
     """Train and evaluate every grid point not yet done, select, write the reports; returns the summary."""
     grid = parse_grid(request.method, request.grid)
     points = grid_points(grid)
-    benchmark = Manifest.load(request.manifest)
-    if benchmark.kind != "benchmark":
-        raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; sweep needs a benchmark (build-splits)")
-    from fgood_bench.ranking.benchmarks import paper_benchmark
-    from fgood_bench.training.presets import recipe_for
-    from fgood_bench.training.train import OUTLIER_METHODS, paper_hyper
-
+    benchmark = load_benchmark_manifest(request.manifest, "sweep")
     if request.method in OUTLIER_METHODS and request.outliers is None:  # before the standard model's training, not after
         raise FgoodError(f"method {request.method} needs --outliers (a filter-outliers or build-ood-set manifest)")
 
@@ -186,8 +172,6 @@ def run_sweep(request: SweepRequest) -> dict:
     if request.tolerance < 0:
         raise FgoodError(f"--accuracy-tolerance {request.tolerance:g}: must be 0 or more (percentage points)")
     scorer = request.scorer or default_scorer(request.method)
-    from fgood_bench.evaluation.scorers import check_standard_model_scorer
-
     check_standard_model_scorer(scorer)
     if (request.test_ood or request.protocol) and not request.evaluate_test:
         raise FgoodError("--ood and --protocol choose the test evaluation: add --evaluate-test (they never select)")
@@ -231,8 +215,6 @@ def check_init(init: Path, benchmark: Manifest, seed: int) -> None:
     """An --init must not have seen the ID validation images the sweep selects on."""
     if "id_val" in benchmark.split_names:
         return
-    from fgood_bench.evaluation.evaluate import id_validation
-    from fgood_bench.training.models import load_classifier
 
     _, payload = load_classifier(init, len(benchmark.id_class_names))
     held_out = payload.get("held_out_id_validation")
@@ -245,8 +227,6 @@ def check_init(init: Path, benchmark: Manifest, seed: int) -> None:
 
 
 def _given_val_set(path: Path, benchmark: Manifest) -> Manifest:
-    from fgood_bench.evaluation.evaluate import is_validation_outliers
-
     manifest = Manifest.load(path)
     if not is_validation_outliers(manifest):
         raise FgoodError(f"{manifest.path}: not a set of validation outliers (build-ood-set synthetic-val); test OOD sets "
@@ -259,8 +239,6 @@ def _given_val_set(path: Path, benchmark: Manifest) -> Manifest:
 
 def _built_val_set(request: SweepRequest, out: Path, benchmark: Manifest, seed: int, image_size: int) -> Manifest:
     """Appendix D.3's validation outliers of the benchmark, built once into OUT/val-ood (seeded)."""
-    from fgood_bench.manifests.ood_set import build_synthetic_val_set
-
     target = out / VAL_OOD_FOLDER / "synthetic-val" / "manifest.json"
     if not target.is_file():
         build_synthetic_val_set(benchmark.path, request.root, out / VAL_OOD_FOLDER, per_kind=request.val_ood_size,
@@ -274,7 +252,6 @@ def _test_specs(request: SweepRequest) -> list[str]:
     specs = request.test_ood or ["holdout"]
     for spec in specs:
         if spec != "holdout":
-            from fgood_bench.evaluation.evaluate import is_validation_outliers
 
             name, path = named_manifest(spec)
             if name == VAL:
@@ -310,25 +287,20 @@ def _settings(request: SweepRequest, benchmark: Manifest, scorer: str, seed: int
 
 class _Runner:
     """Trains a point with ``train`` and scores it with ``evaluate``, each resumable."""
-
     def __init__(self, request: SweepRequest, out: Path, benchmark: Manifest, scorer: str, seed: int, val_set: Manifest,
                  test_specs: list[str]):
-        from fgood_bench.training.engine import TrainConfig
-
         self.request, self.out, self.benchmark, self.scorer, self.seed, self.val_set = request, out, benchmark, scorer, seed, val_set
         self.test_specs = test_specs
         settings = request.settings
-        self.eval_config = TrainConfig(weights=None, batch_size=settings.get("batch_size") or 32,
-                                       device=settings.get("device") or "auto", workers=settings.get("workers"))
+        self.scoring = {"batch_size": settings.get("batch_size") or 32, "device": settings.get("device") or "auto",
+                        "workers": settings.get("workers")}  # where and in what batches evaluate runs
         rows = val_set.split("ood_test")
         self.kinds = dict(zip(rows.paths, rows.class_names))  # synthetic-val: each image's kind is its class name
 
     def train(self, folder: Path, method: str, hyper: dict, init: Path | None, epochs: int | None) -> Path:
-        from fgood_bench.training.train import OUTLIER_METHODS, TrainRequest, train
-
         request = self.request
         outliers = method in OUTLIER_METHODS
-        return train(TrainRequest(
+        return training.train(TrainRequest(
             method=method, manifest=self.benchmark.path, root=request.root, out=folder,
             outliers=request.outliers if outliers else None, outlier_root=request.outlier_root if outliers else None,
             settings=request.settings, epochs=epochs, hyper=hyper, init=init if method != "standard" else None,
@@ -359,12 +331,10 @@ class _Runner:
             return str(checkpoint.resolve())
 
     def _validate(self, checkpoint: Path, out: Path) -> dict:
-        from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
-
         results = evaluate(EvaluateRequest(
             checkpoint=checkpoint, manifest=self.benchmark.path, root=self.request.root, out=out,
             ood=[f"{VAL}={self.val_set.path}"], ood_roots={VAL: self.val_set.folder / "images"},
-            scorers=[self.scorer], config=self.eval_config, seed=self.seed, progress=self.request.progress,
+            scorers=[self.scorer], **self.scoring, seed=self.seed, progress=self.request.progress,
             overwrite=True,  # an evaluation a killed sweep left unfinished
         ))
         record = results["settings"]["id_validation"]
@@ -384,7 +354,6 @@ class _Runner:
         mode), as the paper's metric convention counts them."""
         import pyarrow.parquet as pq
 
-        from fgood_bench.metrics import ood_metrics
 
         table = pq.read_table(scores_path, columns=["path", "set", self.scorer])
         sets = np.asarray(table.column("set").to_pylist())
@@ -397,11 +366,6 @@ class _Runner:
 
     def _test(self, checkpoint: Path, checkpoint_sha256: str, folder: Path) -> dict:
         """The test OOD sets, for analysis: test.json (reused while the sets and protocol are the same)."""
-        from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
-        from fgood_bench.evaluation.protocol import describe, resolve
-        from fgood_bench.evaluation.report import metric_value
-
-        base_rate, convention = resolve(self.request.protocol, None, None)
         spec = {"ood": self.test_specs, "protocol": self.request.protocol, "scorer": self.scorer,
                 "checkpoint_sha256": checkpoint_sha256}
         done = folder / "test.json"
@@ -411,8 +375,8 @@ class _Runner:
                 return test
         results = evaluate(EvaluateRequest(
             checkpoint=checkpoint, manifest=self.benchmark.path, root=self.request.root, out=folder / "eval-test",
-            ood=self.test_specs, ood_roots=self.request.test_ood_roots, scorers=[self.scorer], config=self.eval_config,
-            base_rate=base_rate, metric_convention=convention, seed=self.seed, progress=self.request.progress,
+            ood=self.test_specs, ood_roots=self.request.test_ood_roots, scorers=[self.scorer], **self.scoring,
+            requested=Requested(protocol=self.request.protocol), seed=self.seed, progress=self.request.progress,
             overwrite=True,
         ))
         metrics = {name: {metric: metric_value(by_scorer[self.scorer][key])[0] for metric, key in SELECT_METRICS.items()}
@@ -451,8 +415,6 @@ def _summary(request: SweepRequest, settings: dict, grid, rows: list[dict], base
 
 def _write(out: Path, summary: dict) -> None:
     """results.json (everything), selected.json (the point and the rule), the grid tables and heat maps."""
-    from fgood_bench.study.sweep_report import grid_csv, heatmaps, sweep_markdown
-
     selected = {k: summary["selection"][k] for k in ("point", "checkpoint", "checkpoint_sha256", "validation", "rule",
                                                      "metric", "tolerance_points", "reference_accuracy", "eligible",
                                                      "warning")}

@@ -38,7 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fgood_bench import paper
 from fgood_bench.errors import FgoodError
+from fgood_bench.tools.loop import Objective, logits_of
+from fgood_bench.tools.models import attach_rotation_head, rotations
 
 METHODS = ("standard", "oe", "energy-oe", "rotation", "mixupoe")
 
@@ -89,21 +92,19 @@ def mix(x_id: torch.Tensor, x_out: torch.Tensor, lam: float, op: str, generator:
 
 @dataclass
 class Hyper:
-    """Hyperparameters by the paper's names."""
+    """Hyperparameters by the paper's names; defaults: Appendix D.3's (:mod:`fgood_bench.paper`)."""
 
-    beta: float = 5.0  # OE weight; MixupOE beta_in-out
-    alpha: float = 1.0  # MixupOE alpha_in-out
+    beta: float = paper.FINE_GRAINED_HYPER["beta"]  # OE weight; MixupOE beta_in-out
+    alpha: float = paper.FINE_GRAINED_HYPER["alpha"]  # MixupOE alpha_in-out
     beta_in_in: float | None = None
     alpha_in_in: float | None = None
     beta_out: float | None = None
     mix_op: str = "mixup"
     coarse: bool = False
-    m_in: float = -15.0
-    m_out: float = -5.0
-    energy_weight: float = 0.1  # EnergyOE lambda
-    # Rotation's weight: 1.0 as the MixOE reference (train/train_rot.py, --beta default) and
-    # OpenOOD's RotPred trainer (cross-entropy + rotation loss, unweighted)
-    rotation_weight: float = 1.0
+    m_in: float = paper.FINE_GRAINED_HYPER["m_in"]
+    m_out: float = paper.FINE_GRAINED_HYPER["m_out"]
+    energy_weight: float = paper.FINE_GRAINED_HYPER["energy_weight"]  # EnergyOE lambda
+    rotation_weight: float = paper.ROTATION_WEIGHT
 
     def check(self) -> None:
         if self.alpha <= 0 or (self.alpha_in_in is not None and self.alpha_in_in <= 0):
@@ -114,33 +115,6 @@ class Hyper:
                 raise FgoodError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
         if self.mix_op not in ("mixup", "cutmix"):
             raise FgoodError(f"--mix-op must be mixup or cutmix, got {self.mix_op!r}")
-
-
-class RotationHead(nn.Module):
-    """A 4-way rotation classifier on the input features of the model's classification head."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-        self.linear = nn.Linear(head.in_features, 4)
-        self.features = None
-        head.register_forward_hook(lambda module, args, output: setattr(self, "features", args[0]))
-
-    def forward(self) -> torch.Tensor:
-        return self.linear(self.features)
-
-
-def attach_rotation_head(model: nn.Module) -> nn.Module:
-    if not hasattr(model, "rotation_head"):
-        model.rotation_head = RotationHead(model)
-    return model
-
-
-def rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch rotated by 0, 90, 180 and 270 degrees, and the rotation labels."""
-    rotated = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
-    labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
-    return rotated, labels
 
 
 def outliers_per_step(method: str, hyper: Hyper, id_batch: int, outlier_batch: int) -> int:
@@ -197,3 +171,20 @@ def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor
         loss = loss + hyper.beta_out * out
         logs["out"] = out.item()
     return loss, logs
+
+
+class MethodObjective(Objective):
+    """A reference method's loss (:func:`method_loss`) as the training loop's objective."""
+
+    def __init__(self, method: str, hyper: Hyper, num_classes: int):
+        if method not in METHODS:
+            raise FgoodError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+        self.method, self.hyper, self.num_classes = method, hyper, num_classes
+        self.key = f"{method}:{hyper}" if method != "standard" else ""  # the checkpoint's data key, as before
+        self.needs_outliers = method not in ("standard", "rotation")
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        return attach_rotation_head(model) if self.method == "rotation" else model
+
+    def loss(self, net, inputs, targets, out_inputs, mixing):
+        return method_loss(self.method, net, inputs, targets, out_inputs, self.num_classes, self.hyper, mixing, logits_of)

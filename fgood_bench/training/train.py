@@ -1,6 +1,6 @@
 """``fgood-bench train``: the reference methods on a benchmark's ID training split.
 
-Two recipes (training/presets.py, each value with its source): the fine-grained benchmarks'
+Two recipes (paper.py, each value with its source): the fine-grained benchmarks'
 (Appendix D.1: ResNet-50 from ImageNet weights, standard and rotation training for 60 epochs
 (bird, car, aircraft) or 30 (flower, dog), batch 32 (rotation 16), OE, EnergyOE and MixupOE
 fine-tuning the standard model (``--init``) for 10 epochs at lr 1e-3 with 32 outliers per step,
@@ -20,18 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.manifest import Manifest, SplitRows
 from fgood_bench.datasets.base import check_inside_root
-from fgood_bench.manifests.verify import check_disjoint
+from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.image_sets import load_benchmark_manifest, without_validation
+from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.outputs import clear_outputs, run_folder
-from fgood_bench.ranking.benchmarks import BENCHMARKS, paper_benchmark
-from fgood_bench.training.engine import (
-    Outliers, TrainConfig, predict_logits, seed_everything, setup_runtime, train_classifier,
-)
-from fgood_bench.training.methods import METHODS, Hyper, outliers_per_step
-from fgood_bench.training.models import build_model, load_classifier, save_classifier
-from fgood_bench.training.presets import Recipe, check_weights_leak, recipe_for
+from fgood_bench.paper import BENCHMARKS, Recipe, paper_benchmark, paper_hyper_values, recipe_for
+from fgood_bench.tools.loop import LoopOptions, Outliers, TrainConfig, TrainData, predict_logits, train_classifier
+from fgood_bench.tools.models import build_model, load_checked_classifier, save_classifier
+from fgood_bench.tools.runtime import seed_everything, setup_runtime
+from fgood_bench.training.methods import METHODS, Hyper, MethodObjective, outliers_per_step
 
 RUN_FILES = ("checkpoint.pt", "classifier.pt", "metrics.jsonl")  # what train writes into --out
 OUTLIER_METHODS = ("oe", "energy-oe", "mixupoe")
@@ -67,15 +65,27 @@ class TrainRequest:
 
 def paper_hyper(benchmark: str, overrides: dict, method: str = "mixupoe") -> Hyper:
     """Appendix D.3's values for ``benchmark`` (beta 1.0 for dog), or Appendix H.2's for the
-    coarse INet-A/B benchmarks (names starting with ``inet``), then the user's overrides."""
-    if benchmark.lower().startswith("inet"):
-        hyper = Hyper(beta=0.5 if method == "oe" else 5.0, alpha=0.4, coarse=True, m_in=-27.0, m_out=-5.0, energy_weight=0.05)
-    else:
-        hyper = Hyper(beta=1.0 if benchmark == "dog" else 5.0)
+    coarse INet-A/B benchmarks (names starting with ``inet``), then the user's overrides
+    (the values live in :mod:`fgood_bench.paper`)."""
+    hyper = Hyper(**paper_hyper_values(benchmark, method))
     for key, value in overrides.items():
         if value is not None:
             setattr(hyper, key, value)
     return hyper
+
+
+IMAGENET_DERIVED = ("imagenet",)  # dataset ids whose classes every torchvision weights file has seen
+
+
+def check_weights_leak(weights: str | None, dataset: str, benchmark: str, allow: bool) -> None:
+    """Refuse pretrained weights for a benchmark built from ImageNet: they were trained on its OOD classes."""
+    if weights in (None, "none") or dataset not in IMAGENET_DERIVED or allow:
+        return
+    raise FgoodError(
+        f"--weights {weights}: pretrained weights have seen {benchmark}'s OOD classes ({benchmark} is built from "
+        f"ImageNet, which torchvision's weights are trained on); train with --weights none (Appendix H.2), or "
+        f"force it with --allow-pretrained-leak"
+    )
 
 
 def recipe_config(recipe: Recipe, method: str, fine_tune: bool, settings: dict) -> TrainConfig:
@@ -98,17 +108,14 @@ def train(request: TrainRequest) -> Path | None:
     """Train; returns the path of ``classifier.pt`` (None on non-zero torchrun ranks)."""
     if request.method not in METHODS:
         raise FgoodError(f"unknown method {request.method!r}; choose from {', '.join(METHODS)}")
-    benchmark = Manifest.load(request.manifest)
-    if benchmark.kind != "benchmark":
-        raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; train needs a benchmark (build-splits)")
-    check_disjoint(benchmark)
+    benchmark = load_benchmark_manifest(request.manifest, "train")
     classes = benchmark.id_class_names
     rows = benchmark.split("id_train")
     if not rows.paths:
         raise FgoodError(f"{benchmark.path}: the id_train split is empty; there is nothing to train on")
     root = benchmark.dataset_root(request.root)
     check_inside_root(root, rows.paths)
-    rows, held_out = _without_validation(benchmark, rows, root, request.hold_out_validation)
+    rows, held_out = without_validation(benchmark, rows, root, request.hold_out_validation)
     paper_name = paper_benchmark(benchmark.name, benchmark.dataset) or benchmark.name
     hyper = paper_hyper(paper_name, request.hyper, request.method)
     hyper.check()
@@ -144,9 +151,8 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
            recipe: Recipe, held_out: dict | None) -> Path | None:
     seed_everything(config.seed)
     if fine_tune:
-        model, payload = load_classifier(request.init, len(classes), config.arch, config.image_size)
-        if "classes" in payload and list(payload["classes"]) != classes:
-            raise FgoodError(f"{request.init}: trained on other classes than {benchmark.name}'s ID classes")
+        model, payload, _ = load_checked_classifier(request.init, classes, f"{benchmark.name}'s ID classes", config.arch,
+                                                    config.image_size, strict_arch=False)
         if hasattr(model, "rotation_head") and request.method != "rotation":
             raise FgoodError(f"{request.init}: a rotation model (it has a rotation head); {request.method} fine-tunes "
                              "the standard model: give a --method standard checkpoint")
@@ -159,9 +165,10 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
     log = out / "metrics.jsonl"
     if runtime.is_main and not request.resume:
         clear_outputs(out, RUN_FILES)
-    model = train_classifier(model, root, rows.paths, rows.labels, config, runtime, out, resume=request.resume,
-                             progress=request.progress, method=request.method, hyper=hyper, outliers=outliers,
-                             max_steps=request.max_steps, log=log)
+    model = train_classifier(model, TrainData(root, rows.paths, rows.labels), config, runtime, out,
+                             objective=MethodObjective(request.method, hyper, len(classes)), outliers=outliers,
+                             options=LoopOptions(resume=request.resume, progress=request.progress,
+                                                 max_steps=request.max_steps, log=log))
     accuracy = _id_accuracy(model, benchmark, root, config, runtime, request.progress) if request.summary_accuracy else None
     if not runtime.is_main:
         return None
@@ -169,29 +176,12 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
         "method": request.method, "benchmark": benchmark.name, "hyper": asdict(hyper), "epochs": config.epochs,
         "fine_tuned_from": str(request.init) if fine_tune else None, "image_size": config.image_size,
         "resize_mode": config.resize_mode, "geometry": asdict(config.geometry), "recipe": recipe.name,
-        "training": {k: v for k, v in asdict(config).items() if k not in ("device", "workers")},
+        "training": config.record(),
         "outliers_per_step": outliers.batch_size if outliers else 0,
         "id_accuracy": accuracy,
         "held_out_id_validation": held_out,
     })
     return out / "classifier.pt"
-
-
-def _without_validation(benchmark: Manifest, rows: SplitRows, root: Path, seed: int | None) -> tuple[SplitRows, dict | None]:
-    """id_train without the ID validation images evaluate carves with ``seed`` (none where the
-    benchmark has an id_val split), and their record (None when nothing is held out)."""
-    if seed is None:
-        return rows, None
-    from fgood_bench.evaluation.evaluate import id_validation
-
-    validation = id_validation(benchmark, root, seed)
-    if validation.carved is None:
-        return rows, None
-    keep = ~validation.carved
-    kept = SplitRows([p for p, k in zip(rows.paths, keep) if k], [y for y, k in zip(rows.labels, keep) if k],
-                     [c for c, k in zip(rows.class_names, keep) if k],
-                     [h for h, k in zip(rows.sha256, keep) if k] if rows.sha256 is not None else None)
-    return kept, validation.record
 
 
 def _id_accuracy(model, benchmark: Manifest, root: Path, config: TrainConfig, runtime, progress: bool) -> dict | None:

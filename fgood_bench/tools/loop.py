@@ -3,16 +3,14 @@
 Launched with ``torchrun --nproc-per-node N -m fgood_bench ...`` the same code trains with
 DistributedDataParallel (NCCL on GPUs, gloo on CPUs) and shards inference, gathering the
 results on rank 0. On CUDA training runs in bf16 autocast with channels_last tensors, and
-inference in strict float32 (:mod:`fgood_bench.training.precision`).
+inference in strict float32 (:mod:`fgood_bench.tools.precision`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import os
-import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -21,87 +19,48 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from fgood_bench import paper
 from fgood_bench.errors import FgoodError
 from fgood_bench.interrupt import interruptible
 from fgood_bench.progress import SlowRunNotice, progress as progress_bar
-from fgood_bench.training.data import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
-from fgood_bench.training.models import atomic_torch_save, unwrap
-from fgood_bench.training.precision import Inference, classification_heads
+from fgood_bench.tools.images import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
+from fgood_bench.tools.models import atomic_torch_save, unwrap
+from fgood_bench.tools.precision import Inference
+from fgood_bench.tools.runtime import Runtime, seed_everything
 
 
 @dataclass
 class TrainConfig:
-    """Standard (cross-entropy) training; defaults are the paper's recipe (Appendix D.1)."""
+    """How a classifier is trained; the defaults are the fine-grained recipe (:data:`fgood_bench.paper.FINE_GRAINED`)."""
 
-    arch: str = "resnet50"
-    weights: str | None = "IMAGENET1K_V1"  # the MixOE reference's resnet50(pretrained=True)
+    arch: str = paper.FINE_GRAINED.arch
+    weights: str | None = paper.FINE_GRAINED.weights
     epochs: int = 30
-    lr: float = 1e-3
+    lr: float = paper.FINE_GRAINED.lr
     momentum: float = 0.9
     nesterov: bool = True  # SGD as in the OE code lineage the paper builds on
-    weight_decay: float = 1e-5  # the MixOE reference's --decay default (train/train_*.py)
-    batch_size: int = 32
-    image_size: int = 448
-    resize_mode: str = "square"  # 'square' (Appendix D.1) or 'shorter' (H.2), see data.Geometry
+    weight_decay: float = paper.FINE_GRAINED.weight_decay
+    batch_size: int = paper.FINE_GRAINED.batch_size
+    image_size: int = paper.FINE_GRAINED.image_size
+    resize_mode: str = paper.FINE_GRAINED.resize_mode  # 'square' (Appendix D.1) or 'shorter' (H.2), see Geometry
     seed: int = 0
     device: str = "auto"
     workers: int | None = None
     amp: bool = True
     channels_last: bool = True
+    # Decode JPEGs of at least twice the resize at 1/2, 1/4 or 1/8 scale (faster, not the exact
+    # pixels of torchvision's PIL path): an explicit opt-in (build-splits --fast-decode)
+    reduced_decode: bool = False
 
     @property
     def geometry(self) -> Geometry:
         return Geometry.for_crop(self.image_size, self.resize_mode)
 
-
-@dataclass
-class Runtime:
-    """Where this process runs: its rank among ``world`` processes and its device."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def cuda(self) -> bool:
-        return self.device.type == "cuda"
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-
-def setup_runtime(device: str = "auto") -> Runtime:
-    """Join the ``torchrun`` process group if launched by it; pick the device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise FgoodError("--device cuda asked for, but PyTorch sees no CUDA device")
-        if world > 1 and local_rank >= torch.cuda.device_count():
-            # one process per GPU: NCCL refuses two ranks on one device
-            raise FgoodError(f"torchrun started more processes on this node than the {torch.cuda.device_count()} CUDA "
-                             f"device(s) PyTorch sees: use --nproc-per-node {torch.cuda.device_count()} (or fewer)")
-        torch_device = torch.device("cuda", local_rank if world > 1 else torch.device(device).index or 0)
-        torch.cuda.set_device(torch_device)
-    else:
-        torch_device = torch.device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch_device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if world > 1 else 0
-    return Runtime(rank=rank, world=world, device=torch_device)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    def record(self) -> dict:
+        """The settings a trained model depends on, as checkpoints and manifests record them (not where it
+        ran: device, workers); ``reduced_decode`` only when asked, so that records of exact decoding stay as before."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("device", "workers") and not (k == "reduced_decode" and not v)}
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -165,39 +124,75 @@ class OutlierStream(torch.utils.data.Sampler):
             position += self.world
 
 
+class Objective:
+    """What a training step minimises: cross-entropy on the ID batch (standard training).
+
+    The training stage's methods (OE, EnergyOE, MixupOE, Rotation) subclass it
+    (:mod:`fgood_bench.training.methods`), so that this loop knows no method.
+    """
+
+    key = ""  # recorded in the checkpoint's data key: --resume refuses a run of another objective
+    needs_outliers = False
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Called once on the model before it moves to the device (e.g. to add a head)."""
+        return model
+
+    def loss(self, net: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, out_inputs: torch.Tensor | None,
+             mixing: torch.Generator) -> tuple[torch.Tensor, dict]:
+        loss = nn.functional.cross_entropy(logits_of(net(inputs)), targets)
+        return loss, {"ce": loss.item()}
+
+
+@dataclass
+class TrainData:
+    """The labelled images a classifier trains on."""
+
+    root: Path
+    paths: Sequence[str]
+    labels: Sequence[int]
+
+
+@dataclass
+class LoopOptions:
+    resume: bool = False  # continue from work_dir/checkpoint.pt (a finished run returns at once)
+    progress: bool = True
+    max_steps: int | None = None  # stop early (smoke runs)
+    log: Path | None = None  # one JSON line per epoch (and every 50 steps)
+
+
+@dataclass
+class _State:
+    """Where a run stands: its step, the outlier stream's position at the start of the epoch, the mixing generator."""
+
+    step: int = 0
+    outlier_position: int = 0
+    mixing_state: torch.Tensor | None = None
+
+
 @interruptible  # Ctrl-C stops within the current step
-def train_classifier(
-    model: nn.Module, root: Path, paths: Sequence[str], labels: Sequence[int], config: TrainConfig,
-    runtime: Runtime, work_dir: Path, resume: bool = False, progress: bool = True, *,
-    method: str = "standard", hyper=None, outliers: Outliers | None = None, max_steps: int | None = None,
-    log: Path | None = None,
-) -> nn.Module:
+def train_classifier(model: nn.Module, data: TrainData, config: TrainConfig, runtime: Runtime, work_dir: Path, *,
+                     objective: Objective | None = None, outliers: Outliers | None = None,
+                     options: LoopOptions | None = None) -> nn.Module:
     """Train with SGD and a per-step cosine schedule; a checkpoint after every epoch.
 
-    ``method`` is one of :data:`fgood_bench.training.methods.METHODS` (cross-entropy by default);
-    outlier-exposure methods draw ``outliers.batch_size`` outliers per step from a seeded stream.
-    ``work_dir/checkpoint.pt`` holds the model, optimiser, schedule, every rank's RNG states and
-    the outlier stream's position; with ``resume`` training continues from it (a finished run
-    returns at once). ``max_steps`` stops early (smoke runs); ``log`` receives one JSON line per
-    epoch (and every 50 steps).
+    ``objective`` gives the loss (cross-entropy by default); one that needs outliers draws
+    ``outliers.batch_size`` of them per step from a seeded stream. ``work_dir/checkpoint.pt`` holds
+    the model, optimiser, schedule, every rank's RNG states and the outlier stream's position; with
+    ``options.resume`` training continues from it at the exact step.
     """
-    from fgood_bench.training.methods import Hyper, attach_rotation_head, method_loss
-
-    hyper = hyper or Hyper()
-    hyper.check()
-    if method not in ("standard", "rotation") and outliers is None:
-        raise FgoodError(f"method {method} needs an outlier set (--outliers)")
+    objective, options = objective or Objective(), options or LoopOptions()
+    if objective.needs_outliers and outliers is None:
+        raise FgoodError(f"method {objective.key.split(':')[0]} needs an outlier set (--outliers)")
     seed_everything(config.seed)
-    num_classes = classification_heads(model)[0].out_features  # not the rotation head's 4
-    if method == "rotation":
-        attach_rotation_head(model)
-    model = model.to(runtime.device)
+    model = objective.prepare(model).to(runtime.device)
     if config.channels_last and runtime.cuda:
         model = model.to(memory_format=torch.channels_last)
-    dataset = ImageDataset(root, paths, labels, config.geometry, train=True)
-    sampler = EpochSampler(len(dataset), runtime.rank, runtime.world, config.seed)
+    sampler = EpochSampler(len(data.paths), runtime.rank, runtime.world, config.seed)
     per_rank_batch = max(1, config.batch_size // runtime.world)
-    loader = make_loader(dataset, per_rank_batch, sampler=sampler, drop_last=len(sampler) > per_rank_batch,
+    loader = make_loader(ImageDataset(data.root, data.paths, data.labels, config.geometry, train=True,
+                                      reduced_decode=config.reduced_decode),
+                         per_rank_batch, sampler=sampler, drop_last=len(sampler) > per_rank_batch,
                          workers=config.workers, seed=config.seed, pin_memory=runtime.cuda)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
@@ -205,75 +200,98 @@ def train_classifier(
     steps = max(1, config.epochs * steps_per_epoch)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
     checkpoint = work_dir / "checkpoint.pt"
-    data_key = _data_key(paths, labels) + (f"+{method}:{hyper}" if method != "standard" else "")
+    data_key = _data_key(data.paths, data.labels) + (f"+{objective.key}" if objective.key else "")
     if outliers is not None:
         data_key += "+" + _data_key(outliers.paths, [0] * len(outliers.paths))
-    step, outlier_position, mixing_state = 0, 0, None
-    if resume and checkpoint.is_file():
-        step, outlier_position, mixing_state = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime,
-                                                       steps_per_epoch)
+    state = _State()
+    if options.resume and checkpoint.is_file():
+        state = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime, steps_per_epoch)
     net = nn.parallel.DistributedDataParallel(model) if runtime.world > 1 else model
-    to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
-    mixing = torch.Generator().manual_seed(config.seed)
-    start, done_in_epoch = divmod(step, steps_per_epoch)  # resume at the exact step, mid-epoch included
-    slow_run = SlowRunNotice(runtime.device.type, min(steps, max_steps or steps) - step) if runtime.is_main else None
+    epoch_run = _EpochRun(net, model, objective, loader, sampler, optimizer, schedule, config, runtime, outliers, options,
+                          steps_per_epoch, steps, per_rank_batch)
+    start, done_in_epoch = divmod(state.step, steps_per_epoch)  # resume at the exact step, mid-epoch included
+    epoch_run.slow_run = (SlowRunNotice(runtime.device.type, min(steps, options.max_steps or steps) - state.step)
+                          if runtime.is_main else None)
     for epoch in range(start, config.epochs):
-        skip = done_in_epoch if epoch == start else 0
-        sampler.set_epoch(epoch, skip * per_rank_batch)
-        mixing.manual_seed(config.seed * 1_000_003 + epoch)
-        if skip and mixing_state is not None:
-            mixing.set_state(mixing_state)
-        net.train()
-        out_iter = None
-        if outliers is not None:
-            out_per_rank = max(1, outliers.batch_size // runtime.world)
-            stream = OutlierStream(len(outliers.paths), outlier_position + skip * out_per_rank * runtime.world,
-                                   (steps_per_epoch - skip) * out_per_rank,
-                                   runtime.rank, runtime.world, config.seed)
-            out_loader = make_loader(ImageDataset(outliers.root, outliers.paths, np.zeros(len(outliers.paths), np.int64),
-                                                  config.geometry, train=True),
-                                     out_per_rank, sampler=stream, workers=config.workers, pin_memory=runtime.cuda)
-            out_iter = iter(out_loader)
-        bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{config.epochs}", enabled=progress and runtime.is_main,
-                           items_per_step=config.batch_size, overall=(epoch * steps_per_epoch, steps))
+        epoch_run.run(epoch, done_in_epoch if epoch == start else 0, state)
+        rng_states = _rng_states(runtime)  # every rank's, gathered: all ranks take part
+        if runtime.is_main:
+            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, state, steps_per_epoch, rng_states)
+            if options.log is not None:
+                _log(options.log, {"epoch": epoch + 1, "step": state.step, "lr": schedule.get_last_lr()[0],
+                                   **{f"mean_{k}": v for k, v in epoch_run.means.items()}})
+        runtime.barrier()
+        if options.max_steps is not None and state.step >= options.max_steps:
+            break
+    return model
+
+
+class _EpochRun:
+    """One epoch of :func:`train_classifier`: the ID batches, the outliers drawn beside them, the steps."""
+
+    def __init__(self, net, model, objective, loader, sampler, optimizer, schedule, config, runtime, outliers, options,
+                 steps_per_epoch, steps, per_rank_batch):
+        self.net, self.model, self.objective, self.loader, self.sampler = net, model, objective, loader, sampler
+        self.optimizer, self.schedule, self.config, self.runtime = optimizer, schedule, config, runtime
+        self.outliers, self.options = outliers, options
+        self.steps_per_epoch, self.steps, self.per_rank_batch = steps_per_epoch, steps, per_rank_batch
+        self.to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
+        self.mixing = torch.Generator().manual_seed(config.seed)
+        self.slow_run = None
+        self.means: dict[str, float] = {}
+
+    def _outlier_batches(self, epoch: int, skip: int, state: _State):
+        if self.outliers is None:
+            return None
+        runtime, outliers = self.runtime, self.outliers
+        out_per_rank = max(1, outliers.batch_size // runtime.world)
+        stream = OutlierStream(len(outliers.paths), state.outlier_position + skip * out_per_rank * runtime.world,
+                               (self.steps_per_epoch - skip) * out_per_rank, runtime.rank, runtime.world, self.config.seed)
+        dataset = ImageDataset(outliers.root, outliers.paths, np.zeros(len(outliers.paths), np.int64), self.config.geometry,
+                               train=True, reduced_decode=self.config.reduced_decode)
+        return iter(make_loader(dataset, out_per_rank, sampler=stream, workers=self.config.workers, pin_memory=runtime.cuda))
+
+    def run(self, epoch: int, skip: int, state: _State) -> None:
+        config, runtime, options = self.config, self.runtime, self.options
+        self.sampler.set_epoch(epoch, skip * self.per_rank_batch)
+        self.mixing.manual_seed(config.seed * 1_000_003 + epoch)
+        if skip and state.mixing_state is not None:
+            self.mixing.set_state(state.mixing_state)
+        self.net.train()
+        out_iter = self._outlier_batches(epoch, skip, state)
+        bar = progress_bar(self.loader, desc=f"epoch {epoch + 1}/{config.epochs}", enabled=options.progress and runtime.is_main,
+                           items_per_step=config.batch_size, overall=(epoch * self.steps_per_epoch, self.steps))
         totals: dict[str, float] = {}
-        for batch, (images, targets, rows) in enumerate(bar):
-            inputs = to_input(images, jitter_factors(config.seed, epoch, rows))
+        batches = 0
+        for images, targets, rows in bar:
+            inputs = self.to_input(images, jitter_factors(config.seed, epoch, rows))
             targets = targets.to(runtime.device, non_blocking=True)
             out_inputs = None
             if out_iter is not None:
                 out_images, _, out_rows = next(out_iter)
-                out_inputs = to_input(out_images, jitter_factors(config.seed, epoch, out_rows, stream=1))
+                out_inputs = self.to_input(out_images, jitter_factors(config.seed, epoch, out_rows, stream=1))
             with _autocast(runtime, config.amp):
-                loss, logs = method_loss(method, net, inputs, targets, out_inputs, num_classes, hyper, mixing, logits_of)
-            optimizer.zero_grad(set_to_none=True)
+                loss, logs = self.objective.loss(self.net, inputs, targets, out_inputs, self.mixing)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            if slow_run is not None:
-                slow_run.step()
+            self.optimizer.step()
+            self.schedule.step()
+            state.step += 1
+            batches += 1
+            if self.slow_run is not None:
+                self.slow_run.step()
             logs["loss"] = loss.item()
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value
             bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
-            if log is not None and runtime.is_main and step % 50 == 0:
-                _log(log, {"epoch": epoch + 1, "step": step, "lr": schedule.get_last_lr()[0], **logs})
-            if max_steps is not None and step >= max_steps:
+            if options.log is not None and runtime.is_main and state.step % 50 == 0:
+                _log(options.log, {"epoch": epoch + 1, "step": state.step, "lr": self.schedule.get_last_lr()[0], **logs})
+            if options.max_steps is not None and state.step >= options.max_steps:
                 break
-        if outliers is not None and step % steps_per_epoch == 0:  # the epoch is complete (not cut by max_steps)
-            outlier_position += steps_per_epoch * outliers.batch_size
-        rng_states = _rng_states(runtime)  # every rank's, gathered: all ranks take part
-        if runtime.is_main:
-            _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, step, steps_per_epoch, rng_states,
-                             outlier_position, mixing.get_state())
-            if log is not None:
-                _log(log, {"epoch": epoch + 1, "step": step, "lr": schedule.get_last_lr()[0],
-                           **{f"mean_{k}": v / max(1, batch + 1) for k, v in totals.items()}})
-        runtime.barrier()
-        if max_steps is not None and step >= max_steps:
-            break
-    return model
+        if self.outliers is not None and state.step % self.steps_per_epoch == 0:  # the epoch is complete (not cut by max_steps)
+            state.outlier_position += self.steps_per_epoch * self.outliers.batch_size
+        state.mixing_state = self.mixing.get_state()
+        self.means = {k: v / max(1, batches) for k, v in totals.items()}
 
 
 def _log(path: Path, record: dict) -> None:
@@ -297,16 +315,16 @@ def _rng_states(runtime: Runtime) -> list:
     return states
 
 
-def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, step: int,
-                     steps_per_epoch: int, rng_states: list, outlier_position: int, mixing_state: torch.Tensor) -> None:
+def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, state: _State,
+                     steps_per_epoch: int, rng_states: list) -> None:
     """The exact position: ``step`` (the epoch and the batch within it), the outlier stream's position at
     the start of that epoch, the mixing generator, every rank's RNG states, model, optimiser and schedule."""
     atomic_torch_save({
-        "epochs_done": step // steps_per_epoch,
-        "step": step,
+        "epochs_done": state.step // steps_per_epoch,
+        "step": state.step,
         "steps_per_epoch": steps_per_epoch,
-        "mixing_rng": mixing_state,
-        "outlier_position": outlier_position,
+        "mixing_rng": state.mixing_state,
+        "outlier_position": state.outlier_position,
         "config": _config_key(config),
         "data": data_key,
         "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
@@ -317,8 +335,8 @@ def _save_checkpoint(path: Path, model, optimizer, schedule, config: TrainConfig
 
 
 def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_key: str, runtime: Runtime,
-            steps_per_epoch: int) -> tuple[int, int, torch.Tensor | None]:
-    """Load ``path`` into the model, optimiser and schedule; returns (step, outlier position, mixing state)."""
+            steps_per_epoch: int) -> _State:
+    """Load ``path`` into the model, optimiser and schedule; returns where the run stands."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         settings, data, rng = state["config"], state["data"], state["rng"]
@@ -344,7 +362,7 @@ def _resume(path: Path, model, optimizer, schedule, config: TrainConfig, data_ke
     if state.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
         raise FgoodError(f"{path}: was written with {state['steps_per_epoch']} steps per epoch, this run has {steps_per_epoch}")
     step = int(state.get("step", int(state["epochs_done"]) * steps_per_epoch))  # older checkpoints: whole epochs
-    return step, int(state.get("outlier_position", 0)), state.get("mixing_rng")
+    return _State(step, int(state.get("outlier_position", 0)), state.get("mixing_rng"))
 
 
 def _data_difference(old: str, new: str) -> str:
@@ -361,7 +379,7 @@ def _data_difference(old: str, new: str) -> str:
 
 def _config_key(config: TrainConfig) -> dict:
     """Settings that must match for a resumed run to be the same run."""
-    return {k: v for k, v in asdict(config).items() if k not in ("device", "workers")}
+    return config.record()
 
 
 def _data_key(paths: Sequence[str], labels: Sequence[int]) -> str:
@@ -381,11 +399,12 @@ def predict_logits(
     if config.channels_last and runtime.cuda:
         model = model.to(memory_format=torch.channels_last)
     shard = list(range(runtime.rank, len(paths), runtime.world))
-    dataset = ImageDataset(root, [paths[i] for i in shard], np.zeros(len(shard), np.int64), config.geometry)
+    dataset = ImageDataset(root, [paths[i] for i in shard], np.zeros(len(shard), np.int64), config.geometry,
+                           reduced_decode=config.reduced_decode)
     loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     outputs = []
-    with Inference(model, runtime.device, amp=False) as infer:  # strict float32 (training/precision.py)
+    with Inference(model, runtime.device, amp=False) as infer:  # strict float32 (tools/precision.py)
         for images, _, _ in progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
                                          items_per_step=config.batch_size * 2):
             outputs.append(logits_of(infer(to_input(images))).float().cpu())

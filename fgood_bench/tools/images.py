@@ -7,7 +7,10 @@ brightness=32/255, saturation=0.5)`` (train), then ``ToTensor`` + ``Normalize``.
 * decoding is libjpeg-turbo through ``torchvision.io`` and the resize torchvision's uint8
   antialiased bilinear kernel, which matches PIL's to a fraction of a level, at several times
   the speed of the PIL + float reference (``scripts/bench_pipeline.py``);
-* JPEGs at least twice the resize are decoded at reduced scale (PIL ``Image.draft``);
+* every image is decoded at full scale by default, so that the input equals torchvision's PIL
+  path within rounding; ``reduced_decode`` (an explicit fast option where exact pixels do not
+  matter, e.g. a ranking) decodes JPEGs at least twice the resize at 1/2, 1/4 or 1/8 scale
+  (PIL ``Image.draft``), which moves large images' pixels by several grey levels;
 * tensors stay uint8 until they reach the device, where conversion, colour jitter and
   normalisation run batched (``DeviceBatch``).
 """
@@ -17,7 +20,6 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -33,73 +35,40 @@ except ImportError:  # a future torchvision without it: PIL decodes everything
 
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning)
 
+from fgood_bench import paper
 from fgood_bench.errors import FgoodError
 from fgood_bench.interrupt import ignore_sigint
+from fgood_bench.tools.geometry import Geometry
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-BRIGHTNESS = 32 / 255  # ColorJitter of the MixOE reference training transform
-SATURATION = 0.5
+IMAGENET_MEAN, IMAGENET_STD = paper.IMAGENET_MEAN, paper.IMAGENET_STD
+BRIGHTNESS, SATURATION = paper.JITTER_BRIGHTNESS, paper.JITTER_SATURATION  # the reference's ColorJitter
 
 
 class UnreadableImage(FgoodError):
     """An image file that cannot be decoded (the message names it)."""
 
 
-RESIZE_MODES = ("square", "shorter")
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """A resize followed by a ``crop x crop`` crop.
-
-    ``mode='square'``: ``Resize((resize, resize))``, the paper's fine-grained recipe (Appendix
-    D.1, 512 then 448, as the MixOE reference's transform). ``mode='shorter'``: ``Resize(resize)``,
-    the shorter side to ``resize`` with the aspect ratio kept, the ImageNet practice of Appendix
-    H.2 (256 then 224).
-    """
-
-    crop: int = 448
-    resize: int = 512
-    mode: str = "square"
-
-    def __post_init__(self):
-        if self.mode not in RESIZE_MODES:
-            raise FgoodError(f"resize mode {self.mode!r}: expected one of {', '.join(RESIZE_MODES)}")
-
-    @classmethod
-    def for_crop(cls, crop: int, mode: str = "square") -> "Geometry":
-        """The paper's 512/448 ratio (the same as H.2's 256/224) kept for another crop size."""
-        return cls(crop=crop, resize=round(crop * 512 / 448), mode=mode)
-
-    def resized_size(self, height: int, width: int) -> tuple[int, int]:
-        """(height, width) after the resize, as torchvision computes it."""
-        if self.mode == "square":
-            return self.resize, self.resize
-        if height <= width:
-            return self.resize, int(self.resize * width / height)
-        return int(self.resize * height / width), self.resize
-
-
 def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | None = None, flip: bool = False,
-               position: tuple[float, float] | None = None) -> torch.Tensor:
+               position: tuple[float, float] | None = None, reduced_decode: bool = False) -> torch.Tensor:
     """Decode ``path`` into the ``crop x crop`` RGB uint8 tensor (3, H, W) of the paper's transform.
 
     ``offset`` is the crop's (left, top) corner in the resized frame; ``position`` gives it instead
     as fractions in [0, 1) of the free span (a random crop whose frame depends on the image, as
     with ``mode='shorter'``); the centre when both are None, as ``RandomCrop`` / ``CenterCrop``
-    pick it. libjpeg-turbo decoding and the uint8 antialiased resize of torchvision do the usual
-    case; JPEGs at least twice the resize in both sides are decoded at reduced scale by PIL
-    instead, and PIL also reads what torchvision cannot.
+    pick it. libjpeg-turbo decoding and the uint8 antialiased resize of torchvision do the work;
+    with ``reduced_decode`` JPEGs at least twice the resize in both sides are decoded at reduced
+    scale by PIL instead (faster, inexact); PIL also reads what torchvision cannot.
     """
     resize, crop = geometry.resize, geometry.crop
     try:
         data = Path(path).read_bytes()
-        with Image.open(io.BytesIO(data)) as header:
-            big_jpeg = header.format == "JPEG" and min(header.size) >= 2 * resize
+        big_jpeg = False
+        if reduced_decode:
+            with Image.open(io.BytesIO(data)) as header:
+                big_jpeg = header.format == "JPEG" and min(header.size) >= 2 * resize
         image = None if big_jpeg else _decode_torchvision(data)
         if image is None:
-            image = _decode_pil(data, resize)
+            image = _decode_pil(data, resize if big_jpeg else None)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UnreadableImage(f"{path}: unreadable image ({type(err).__name__}: {err})") from None
     height, width = geometry.resized_size(*image.shape[-2:])
@@ -122,9 +91,10 @@ def _decode_torchvision(data: bytes) -> torch.Tensor | None:
         return None
 
 
-def _decode_pil(data: bytes, resize: int) -> torch.Tensor:
+def _decode_pil(data: bytes, draft: int | None) -> torch.Tensor:
     with Image.open(io.BytesIO(data)) as image:
-        image.draft("RGB", (resize, resize))  # big JPEGs: decode at 1/2, 1/4 or 1/8 scale
+        if draft is not None:
+            image.draft("RGB", (draft, draft))  # big JPEGs: decode at 1/2, 1/4 or 1/8 scale
         return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
 
 
@@ -135,8 +105,10 @@ class ImageDataset(torch.utils.data.Dataset):
     sampler gives one (reproducible whatever the number of workers), else from torch's RNG.
     """
 
-    def __init__(self, root: str | Path, paths: Sequence[str], labels: Sequence[int], geometry: Geometry, train: bool = False):
+    def __init__(self, root: str | Path, paths: Sequence[str], labels: Sequence[int], geometry: Geometry, train: bool = False,
+                 reduced_decode: bool = False):
         self.root = Path(root)
+        self.reduced_decode = reduced_decode
         self.paths = list(paths)
         self.labels = np.asarray(labels, dtype=np.int64)
         self.geometry = geometry
@@ -157,7 +129,7 @@ class ImageDataset(torch.utils.data.Dataset):
             else:  # the frame's size depends on the image's aspect ratio
                 position = tuple(torch.rand(2, generator=generator).tolist())
             flip = bool(torch.rand((), generator=generator) < 0.5)
-        image = load_image(self.root / self.paths[index], self.geometry, offset, flip, position)
+        image = load_image(self.root / self.paths[index], self.geometry, offset, flip, position, self.reduced_decode)
         return image, int(self.labels[index]), index
 
 
@@ -187,11 +159,12 @@ def make_loader(
 class DeviceBatch:
     """Moves uint8 batches to the device and turns them into normalised float inputs there."""
 
-    def __init__(self, device: torch.device, channels_last: bool = False):
+    def __init__(self, device: torch.device, channels_last: bool = False,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         self.device = device
         self.channels_last = channels_last
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+        self.mean = torch.tensor(tuple(mean), device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(tuple(std), device=device).view(1, 3, 1, 1)
 
     def __call__(self, images: torch.Tensor, jitter: torch.Tensor | None = None) -> torch.Tensor:
         """``jitter``: per-image (brightness, saturation) factors from :func:`jitter_factors`, or None."""

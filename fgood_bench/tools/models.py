@@ -80,8 +80,10 @@ def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str],
     atomic_torch_save(payload, path)
 
 
-def load_classifier(path: str | Path, num_classes: int, arch: str | None = None, image_size: int | None = None) -> tuple[nn.Module, dict]:
-    """Load a classifier trained on ``num_classes`` classes; a bare state dict needs ``arch``."""
+def load_classifier(path: str | Path, num_classes: int | None, arch: str | None = None,
+                    image_size: int | None = None) -> tuple[nn.Module, dict]:
+    """Load a classifier trained on ``num_classes`` classes (None: as many as its head has); a bare
+    state dict needs ``arch``."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise FgoodError(f"{path}: a folder, not a checkpoint file (give its classifier.pt)")
@@ -106,18 +108,35 @@ def load_classifier(path: str | Path, num_classes: int, arch: str | None = None,
             and not k.startswith("rotation_head.")]
     if not head:
         raise FgoodError(f"{path}: no classification layer in the state dict")
+    num_classes = head[-1].shape[0] if num_classes is None else num_classes
     if head[-1].shape[0] != num_classes:
         raise FgoodError(f"{path}: classifier has {head[-1].shape[0]} outputs, the dataset has {num_classes} classes")
     model = build_model(arch, num_classes, image_size=payload.get("image_size", image_size))
     if rotation:  # trained with the rotation objective: keep its 4-way head
-        from fgood_bench.training.methods import attach_rotation_head
-
         attach_rotation_head(model)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         raise FgoodError(f"{path}: does not fit {arch} ({first_line(err)})") from None
+    # what the checkpoint recorded of its training, kept with the model so that evaluating the model
+    # in memory (fgood_bench.evaluate_model) resolves the same settings as evaluating the file
+    model.fgood_bench_checkpoint = {"path": str(path), **{k: v for k, v in payload.items() if k != "state_dict"}}
     return model, payload
+
+
+def load_checked_classifier(path: str | Path, classes: list[str], what: str, arch: str | None = None,
+                            image_size: int | None = None, strict_arch: bool = True) -> tuple[nn.Module, dict, str]:
+    """:func:`load_classifier` for ``classes`` (in label order), refusing a checkpoint trained on other
+    classes (``what`` names them, e.g. "the benchmark's ID classes") or, with ``strict_arch``, of another
+    architecture than ``arch`` (which otherwise only names a bare state dict's). Returns the model, the
+    checkpoint's payload and its architecture."""
+    model, payload = load_classifier(path, len(classes), arch, image_size)
+    if "classes" in payload and list(payload["classes"]) != list(classes):
+        raise FgoodError(f"{path}: trained on other classes than {what}")
+    recorded = payload.get("arch", arch)
+    if strict_arch and arch and recorded != arch:
+        raise FgoodError(f"{path}: a {recorded} checkpoint; --arch {arch} cannot load it (omit --arch)")
+    return model, payload, recorded
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -141,3 +160,30 @@ def atomic_torch_save(obj, path: Path) -> None:
             torch.save(obj, handle)
 
     atomic_write(path, write, errors=(OSError, RuntimeError))
+
+
+class RotationHead(nn.Module):
+    """A 4-way rotation classifier on the input features of the model's classification head."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        self.linear = nn.Linear(head.in_features, 4)
+        self.features = None
+        head.register_forward_hook(lambda module, args, output: setattr(self, "features", args[0]))
+
+    def forward(self) -> torch.Tensor:
+        return self.linear(self.features)
+
+
+def attach_rotation_head(model: nn.Module) -> nn.Module:
+    if not hasattr(model, "rotation_head"):
+        model.rotation_head = RotationHead(model)
+    return model
+
+
+def rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch rotated by 0, 90, 180 and 270 degrees, and the rotation labels."""
+    rotated = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
+    labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
+    return rotated, labels

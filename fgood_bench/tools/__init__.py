@@ -1,0 +1,1 @@
+"""Shared image, model and runtime tools that every pipeline stage uses (docs/architecture.md)."""
