@@ -372,11 +372,15 @@ def output_folder(target: str | Path, kind: str, overwrite: bool = False,
                   hint: str = "pass --overwrite to replace it") -> Iterator[StagedFolder]:
     """Claim ``OUT/NAME`` for a command that writes it whole at its end (``.write(files)``).
 
-    Checked and locked at once, so that a refused target fails before any long work; while the
-    command runs a second one into the same target refuses. ``OUT`` is created if needed and
-    removed again if the command fails before writing.
+    Checked and locked at once, and held for the whole command (enter it before any long work):
+    a refused target fails before that work, and while the command runs a second one into the same
+    target is refused at once. ``OUT`` is created if needed and removed again if the command fails
+    before writing.
     """
     target = Path(target)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 claims and writes
+        yield StagedFolder(target, kind, False)
+        return
     created = _make_folders(target.parent)
     lock = _Lock(target.parent / f".{target.name}.lock", target, file=True)
     written = False

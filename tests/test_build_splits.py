@@ -327,3 +327,25 @@ def test_flower_paper_protocol_is_the_default(full_flowers, tmp_path, capsys):
     status, _, err = run_cli("build-splits", "flower", "--root", root, "--out", tmp_path / "bad", "--split-protocol",
                              "official", "--predictions", tmp_path / "paper.npz", capsys=capsys)
     assert status == 2 and "is not an image of the evaluation split" in err
+
+
+def test_the_output_is_locked_for_the_whole_build(dozen_birds, tmp_path, capsys, monkeypatch):
+    """Issue 22 item 5: OUT/NAME is claimed when build-splits starts, not when it writes: a second build
+    into the same target, started while the first is still working, is refused at once."""
+    import fgood_bench.ranking.build as build
+
+    write_predictions(tmp_path / "preds.npz", dozen_birds, {c: 0.5 + c / 30 for c in range(12)})
+    args = ["build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "out", "--num-id", "8",
+            "--predictions", tmp_path / "preds.npz"]
+    real_read, second = build.read_predictions, []
+
+    def read_while_another_build_starts(*a, **k):  # the first build's long work
+        second.append(run_cli(*args, capsys=capsys))
+        return real_read(*a, **k)
+
+    monkeypatch.setattr(build, "read_predictions", read_while_another_build_starts)
+    status, _, err = run_cli(*args, capsys=capsys)
+    assert status == 0, err
+    assert second[0][0] == 2 and "another fgood-bench run is writing there" in second[0][2]
+    assert (tmp_path / "out" / "bird" / "manifest.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bird"]  # the lock file is gone

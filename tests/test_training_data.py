@@ -147,3 +147,19 @@ def test_square_mode_is_the_paper_default_and_bad_modes_are_refused():
     assert TrainConfig(image_size=224, resize_mode="shorter").geometry == Geometry(224, 256, "shorter")
     with pytest.raises(FgoodError, match="resize mode 'shortest'"):
         Geometry(224, 256, "shortest")
+
+
+def test_fast_decode_is_asked_for_and_recorded(monkeypatch):
+    """build-splits --fast-decode reaches the training and ranking predictions (TrainConfig.reduced_decode),
+    and the manifest's record names it; exact decoding leaves the record as it always was."""
+    import fgood_bench.ranking.build as build
+    from fgood_bench.cli import main
+    from fgood_bench.tools.loop import TrainConfig
+
+    asked = []
+    monkeypatch.setattr(build, "build_splits", lambda request: asked.append(request.train) or None)
+    assert main(["build-splits", "bird", "--root", "r", "--out", "o", "--fast-decode"]) == 0
+    assert main(["build-splits", "bird", "--root", "r", "--out", "o"]) == 0
+    assert [config.reduced_decode for config in asked] == [True, False]
+    assert TrainConfig(reduced_decode=True).record()["reduced_decode"] is True
+    assert "reduced_decode" not in TrainConfig().record()

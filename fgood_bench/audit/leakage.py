@@ -27,6 +27,7 @@ from fgood_bench.audit.hashing import CROPS, FLAT_STD, HashCache, Hashes, hammin
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
+from fgood_bench.manifests.image_sets import load_benchmark_manifest, ood_set_root
 from fgood_bench.manifests.manifest import Manifest, named_manifest
 
 # Bits of 64. Re-encoded, 90% resized or 5% cropped copies differ in 0-4 bits, unrelated images in
@@ -115,9 +116,7 @@ def _audit(request: AuditRequest, sets: dict, comparisons: list[tuple[str, str]]
 
 
 def _image_sets(request: AuditRequest) -> tuple[dict[str, ImageSet], list[tuple[str, str]]]:
-    benchmark = Manifest.load(request.benchmark)
-    if benchmark.kind != "benchmark":
-        raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; --benchmark takes a build-splits manifest")
+    benchmark = load_benchmark_manifest(request.benchmark, "audit-leakage --benchmark")
     root = benchmark.dataset_root(request.root)
     sets = {name: ImageSet(name, root, benchmark.split(split).paths, benchmark, split)
             for name, split in (("id_train", "id_train"), ("id_test", "id_test"), ("holdout", "ood_test"))}
@@ -139,8 +138,8 @@ def _image_sets(request: AuditRequest) -> tuple[dict[str, ImageSet], list[tuple[
         manifest = Manifest.load(path)
         if "ood_test" not in manifest.split_names:
             raise FgoodError(f"{manifest.path}: no ood_test split (--ood takes build-ood-set manifests)")
-        ood_root = (request.ood_roots or {}).get(name, request.root)
-        sets[name] = ImageSet(name, manifest.dataset_root(ood_root), manifest.split("ood_test").paths, manifest, "ood_test")
+        root = ood_set_root(name, manifest, request.ood_roots or {}, request.root, benchmark.dataset)
+        sets[name] = ImageSet(name, root, manifest.split("ood_test").paths, manifest, "ood_test")
         comparisons += [(name, "id_train"), (name, "id_test")]
     unknown = set(request.ood_roots or {}) - set(sets)
     if unknown:

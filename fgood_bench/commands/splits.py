@@ -50,6 +50,10 @@ def add_parser(commands) -> None:
                        "(default: all other classes)")
     add_dataset_options(build)
     add_model_options(build, several_archs=True)
+    build.add_argument("--fast-decode", action="store_true",
+                       help="decode JPEGs of at least twice the resize at reduced scale for training and ranking: faster, "
+                       "the pixels differ from torchvision's PIL path by several grey levels (default: exact decoding); "
+                       "recorded in the manifest's predictions source")
     build.set_defaults(run=cmd_build_splits)
 
     verify = commands.add_parser(
@@ -117,7 +121,7 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
     train = TrainConfig(
         arch=archs[0], weights=args.weights, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
         resize_mode=args.resize_mode, weight_decay=args.weight_decay, seed=args.seed, device=args.device,
-        workers=args.workers, amp=not args.no_amp,
+        workers=args.workers, amp=not args.no_amp, reduced_decode=args.fast_decode,
     )
     benchmark = None if args.benchmark == "custom" else args.benchmark
     request = BuildRequest(

@@ -12,7 +12,7 @@ from fgood_bench import __version__
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest, check_relative_path
-from fgood_bench.outputs import preflight, write_folder
+from fgood_bench.outputs import output_folder
 from fgood_bench.tools.geometry import Geometry
 from fgood_bench.tools.settings import resolve_settings
 
@@ -70,29 +70,27 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
     if far_ood and manifest.kind != "benchmark":
         raise FgoodError(f"{manifest.path}: --far-ood goes with a benchmark manifest, not a {manifest.kind}")
     target = Path(out) / manifest.name
-    preflight(target, "openood-export", overwrite)  # before any long work
-    sets = [_own_set(manifest, root, link, prefix)]
-    for name, far in (far_ood or {}).items():
-        far = far if isinstance(far, Manifest) else Manifest.load(far)
-        _check_set_name(name, taken=[s.name for s in sets] + [NEAR_OOD])
-        far_root = (ood_roots or {}).get(name, root)
-        rows = far.split("ood_test")
-        sets.append(OpenOODSet(name, far.dataset_root(far_root) if link else None,
-                               {f"test_{name}.txt": list(zip(rows.paths, rows.labels))}))
-    files, links = {}, {}
-    for image_set in sets:
-        listed = _listed_paths(image_set, link is not None)
-        for file_name, rows in image_set.lists.items():
-            files[f"{OPENOOD_LISTS}/{manifest.name}/{file_name}"] = "".join(f"{listed[p]} {label}\n" for p, label in rows).encode()
-        if link:
-            check_inside_root(image_set.root, list(listed))  # a link never points outside the dataset
-            for path, name in listed.items():
-                links[f"{OPENOOD_IMAGES}/{image_set.name}/{name}"] = image_set.root / path
-    if manifest.kind == "benchmark":
-        files.update(openood_configs(manifest, sets))
-    write_folder(target, files, kind="openood-export", overwrite=overwrite,
-                 populate=(lambda staging: _make_links(staging, links, link)) if link else None)
-    return target
+    with output_folder(target, "openood-export", overwrite) as staged:  # locked for the whole command
+        sets = [_own_set(manifest, root, link, prefix)]
+        for name, far in (far_ood or {}).items():
+            far = far if isinstance(far, Manifest) else Manifest.load(far)
+            _check_set_name(name, taken=[s.name for s in sets] + [NEAR_OOD])
+            far_root = (ood_roots or {}).get(name, root)
+            rows = far.split("ood_test")
+            sets.append(OpenOODSet(name, far.dataset_root(far_root) if link else None,
+                                   {f"test_{name}.txt": list(zip(rows.paths, rows.labels))}))
+        files, links = {}, {}
+        for image_set in sets:
+            listed = _listed_paths(image_set, link is not None)
+            for file_name, rows in image_set.lists.items():
+                files[f"{OPENOOD_LISTS}/{manifest.name}/{file_name}"] = "".join(f"{listed[p]} {label}\n" for p, label in rows).encode()
+            if link:
+                check_inside_root(image_set.root, list(listed))  # a link never points outside the dataset
+                for path, name in listed.items():
+                    links[f"{OPENOOD_IMAGES}/{image_set.name}/{name}"] = image_set.root / path
+        if manifest.kind == "benchmark":
+            files.update(openood_configs(manifest, sets))
+        return staged.write(files, (lambda staging: _make_links(staging, links, link)) if link else None)
 
 
 def _own_set(manifest: Manifest, root, link: str | None, prefix: str) -> OpenOODSet:
@@ -195,40 +193,38 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
     from fgood_bench.manifests.loading import split_features
 
     manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
-    preflight(Path(out) / manifest.name, "hf-export", overwrite)
-    dataset_root = manifest.dataset_root(root)
-    features = split_features(manifest)
-    datasets.disable_progress_bars()
-    files: dict[str, bytes] = {}
-    shards: dict[str, int] = {}
-    arrow_bytes: dict[str, int] = {}  # per split, what push_to_hub records as num_bytes (the Arrow table's size)
-    for split in manifest.split_names:
-        rows = manifest.split(split)
-        _check_images(dataset_root, rows.paths)
-        chunks = _chunks_by_size(dataset_root, rows.paths)
-        shards[split] = len(chunks)
-        arrow_bytes[split] = 0
-        for number, (start, stop) in enumerate(chunks):
-            columns = {
-                "image": [{"bytes": _read(dataset_root / p), "path": p.rpartition("/")[2]} for p in rows.paths[start:stop]],
-                "label": rows.labels[start:stop],
-                "class_name": rows.class_names[start:stop],
-                "path": rows.paths[start:stop],
-            }
-            if rows.sha256 is not None:
-                columns["sha256"] = rows.sha256[start:stop]
-            buffer = io.BytesIO()  # to_parquet keeps the features (ClassLabel names, Image) in the schema
-            shard = datasets.Dataset.from_dict(columns, features=features)
-            shard.to_parquet(buffer)
-            arrow_bytes[split] += shard.data.nbytes
-            files[f"data/{split}-{number:05d}-of-{len(chunks):05d}.parquet"] = buffer.getvalue()
-    sizes = {split: {"num_bytes": arrow_bytes[split],
-                     "download_bytes": sum(len(content) for path, content in files.items() if path.startswith(f"data/{split}-"))}
-             for split in shards}
-    files["README.md"] = dataset_card(manifest, features, sizes).encode("utf-8")
-    target = Path(out) / manifest.name
-    write_folder(target, files, kind="hf-export", overwrite=overwrite)
-    return target
+    with output_folder(Path(out) / manifest.name, "hf-export", overwrite) as staged:  # locked for the whole command
+        dataset_root = manifest.dataset_root(root)
+        features = split_features(manifest)
+        datasets.disable_progress_bars()
+        files: dict[str, bytes] = {}
+        shards: dict[str, int] = {}
+        arrow_bytes: dict[str, int] = {}  # per split, what push_to_hub records as num_bytes (the Arrow table's size)
+        for split in manifest.split_names:
+            rows = manifest.split(split)
+            _check_images(dataset_root, rows.paths)
+            chunks = _chunks_by_size(dataset_root, rows.paths)
+            shards[split] = len(chunks)
+            arrow_bytes[split] = 0
+            for number, (start, stop) in enumerate(chunks):
+                columns = {
+                    "image": [{"bytes": _read(dataset_root / p), "path": p.rpartition("/")[2]} for p in rows.paths[start:stop]],
+                    "label": rows.labels[start:stop],
+                    "class_name": rows.class_names[start:stop],
+                    "path": rows.paths[start:stop],
+                }
+                if rows.sha256 is not None:
+                    columns["sha256"] = rows.sha256[start:stop]
+                buffer = io.BytesIO()  # to_parquet keeps the features (ClassLabel names, Image) in the schema
+                shard = datasets.Dataset.from_dict(columns, features=features)
+                shard.to_parquet(buffer)
+                arrow_bytes[split] += shard.data.nbytes
+                files[f"data/{split}-{number:05d}-of-{len(chunks):05d}.parquet"] = buffer.getvalue()
+        sizes = {split: {"num_bytes": arrow_bytes[split],
+                         "download_bytes": sum(len(content) for path, content in files.items() if path.startswith(f"data/{split}-"))}
+                 for split in shards}
+        files["README.md"] = dataset_card(manifest, features, sizes).encode("utf-8")
+        return staged.write(files)
 
 
 def _check_images(root: Path, paths: list[str]) -> None:

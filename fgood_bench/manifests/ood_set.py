@@ -16,7 +16,7 @@ from fgood_bench.datasets import load_index
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_bytes, sha256_files, split_file_bytes
-from fgood_bench.outputs import json_bytes, preflight, refuse_inside_dataset, write_folder
+from fgood_bench.outputs import json_bytes, output_folder, preflight, refuse_inside_dataset
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.paper import FINE_GRAINED_CROP
 
@@ -33,40 +33,39 @@ def build_ood_set(
     preflight(Path(out) / (name or dataset), "ood_set", overwrite)
     index = load_index(dataset, root, **(dataset_options or {}))
     refuse_inside_dataset(out, index.root)
-    splits = list(splits or DEFAULT_SPLITS.get(dataset, index.splits))
-    absent = [s for s in splits if s not in index.splits]
-    if absent:
-        why = index.absent.get(absent[0], "not an official split of this dataset")
-        raise FgoodError(f"{index.root}: split {absent[0]} is needed and absent ({why})")
-    table = pa.concat_tables([index.split(s) for s in splits])
-    population = table.num_rows
-    if size is not None and not 1 <= size <= population:
-        raise FgoodError(f"--size {size}: must be 1..{population} (the images of {', '.join(splits)})")
-    chosen = np.arange(population) if size is None else np.sort(np.random.default_rng(seed).choice(population, size, replace=False))
-    paths = table.column("path").take(chosen).to_pylist()
-    missing = missing_files(index.root, paths)
-    if missing:
-        raise FgoodError(f"{index.root / missing[0]}: image listed in the dataset is missing ({len(missing)} of the "
-                         f"sampled images in all; see fgood-bench inspect {dataset})")
-    class_names = table.column("class_name").take(chosen).to_pylist()
-    rows = [(path, -1, class_name) for path, class_name in zip(paths, class_names)]
-    content = split_file_bytes(rows, sha256_files(index.root, paths) if hash_images else None)
-    name = name or dataset
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "ood_set",
-        "benchmark": name,
-        "dataset": dataset_description(index),
-        "image_sha256": hash_images,
-        "sample": {"from_splits": splits, "population": population, "size": len(rows), "seed": seed if size is not None else None},
-        "splits": {"ood_test": {"file": "splits/ood_test.txt", "count": len(rows), "sha256": sha256_bytes(content)}},
-        "provenance": {"toolkit": f"fgood-bench {__version__}"},
-    }
-    files = {"splits/ood_test.txt": content,
-             "manifest.json": json_bytes(manifest)}
-    target = Path(out) / name
-    write_folder(target, files, kind="ood_set", overwrite=overwrite)
-    return target / "manifest.json"
+    with output_folder(Path(out) / (name or dataset), "ood_set", overwrite) as staged:  # locked for the whole command
+        splits = list(splits or DEFAULT_SPLITS.get(dataset, index.splits))
+        absent = [s for s in splits if s not in index.splits]
+        if absent:
+            why = index.absent.get(absent[0], "not an official split of this dataset")
+            raise FgoodError(f"{index.root}: split {absent[0]} is needed and absent ({why})")
+        table = pa.concat_tables([index.split(s) for s in splits])
+        population = table.num_rows
+        if size is not None and not 1 <= size <= population:
+            raise FgoodError(f"--size {size}: must be 1..{population} (the images of {', '.join(splits)})")
+        chosen = np.arange(population) if size is None else np.sort(np.random.default_rng(seed).choice(population, size, replace=False))
+        paths = table.column("path").take(chosen).to_pylist()
+        missing = missing_files(index.root, paths)
+        if missing:
+            raise FgoodError(f"{index.root / missing[0]}: image listed in the dataset is missing ({len(missing)} of the "
+                             f"sampled images in all; see fgood-bench inspect {dataset})")
+        class_names = table.column("class_name").take(chosen).to_pylist()
+        rows = [(path, -1, class_name) for path, class_name in zip(paths, class_names)]
+        content = split_file_bytes(rows, sha256_files(index.root, paths) if hash_images else None)
+        name = name or dataset
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "ood_set",
+            "benchmark": name,
+            "dataset": dataset_description(index),
+            "image_sha256": hash_images,
+            "sample": {"from_splits": splits, "population": population, "size": len(rows), "seed": seed if size is not None else None},
+            "splits": {"ood_test": {"file": "splits/ood_test.txt", "count": len(rows), "sha256": sha256_bytes(content)}},
+            "provenance": {"toolkit": f"fgood-bench {__version__}"},
+        }
+        files = {"splits/ood_test.txt": content,
+                 "manifest.json": json_bytes(manifest)}
+        return staged.write(files) / "manifest.json"
 
 
 SYNTHETIC_KINDS = ("gaussian", "rademacher", "blobs", "arithmetic_mean", "geometric_mean", "speckle", "inverted", "pixelated")
@@ -132,39 +131,37 @@ def build_synthetic_val_set(manifest: str | Path, root: str | Path, out: str | P
     from fgood_bench.tools.images import Geometry, load_image
 
     benchmark = Manifest.load(manifest)
-    preflight(Path(out) / name, "ood_set", overwrite)
-    rows = benchmark.split("id_train")
-    dataset_root = benchmark.dataset_root(root)
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(rows), min(source_images, len(rows)), replace=False).tolist())
-    geometry = Geometry.for_crop(image_size)
-    sources = [load_image(dataset_root / rows.paths[i], geometry).permute(1, 2, 0).numpy() / 255.0 for i in chosen]
-    files: dict[str, bytes] = {}
-    lines = []
-    for kind in SYNTHETIC_KINDS:
-        for k in range(per_kind):
-            pixels = (synthetic_outlier(kind, sources, rng) * 255).round().clip(0, 255).astype(np.uint8)
-            buffer = io.BytesIO()
-            Image.fromarray(pixels).save(buffer, format="PNG")
-            relpath = f"{kind}/{k:05d}.png"
-            files[f"images/{relpath}"] = buffer.getvalue()
-            lines.append((relpath, -1, kind))
-    content = split_file_bytes(lines)
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "ood_set",
-        "benchmark": name,
-        "dataset": {"id": "imagefolder", "title": "synthetic validation outliers", "options": {},
-                    "num_classes": len(SYNTHETIC_KINDS), "class_index": "the kinds, in generation order",
-                    "metadata_sha256": {}},
-        "image_sha256": False,
-        "sample": {"generated_from": {"benchmark": benchmark.name, "split": "id_train", "images": len(chosen)},
-                   "kinds": list(SYNTHETIC_KINDS), "per_kind": per_kind, "seed": seed, "image_size": image_size},
-        "splits": {"ood_test": {"file": "splits/ood_test.txt", "count": len(lines), "sha256": sha256_bytes(content)}},
-        "provenance": {"toolkit": f"fgood-bench {__version__}", "method": "paper Appendix D.3 validation outliers"},
-    }
-    files["splits/ood_test.txt"] = content
-    files["manifest.json"] = json_bytes(document)
-    target = Path(out) / name
-    write_folder(target, files, kind="ood_set", overwrite=overwrite)
-    return target / "manifest.json"
+    with output_folder(Path(out) / name, "ood_set", overwrite) as staged:  # locked for the whole command
+        rows = benchmark.split("id_train")
+        dataset_root = benchmark.dataset_root(root)
+        rng = np.random.default_rng(seed)
+        chosen = sorted(rng.choice(len(rows), min(source_images, len(rows)), replace=False).tolist())
+        geometry = Geometry.for_crop(image_size)
+        sources = [load_image(dataset_root / rows.paths[i], geometry).permute(1, 2, 0).numpy() / 255.0 for i in chosen]
+        files: dict[str, bytes] = {}
+        lines = []
+        for kind in SYNTHETIC_KINDS:
+            for k in range(per_kind):
+                pixels = (synthetic_outlier(kind, sources, rng) * 255).round().clip(0, 255).astype(np.uint8)
+                buffer = io.BytesIO()
+                Image.fromarray(pixels).save(buffer, format="PNG")
+                relpath = f"{kind}/{k:05d}.png"
+                files[f"images/{relpath}"] = buffer.getvalue()
+                lines.append((relpath, -1, kind))
+        content = split_file_bytes(lines)
+        document = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "ood_set",
+            "benchmark": name,
+            "dataset": {"id": "imagefolder", "title": "synthetic validation outliers", "options": {},
+                        "num_classes": len(SYNTHETIC_KINDS), "class_index": "the kinds, in generation order",
+                        "metadata_sha256": {}},
+            "image_sha256": False,
+            "sample": {"generated_from": {"benchmark": benchmark.name, "split": "id_train", "images": len(chosen)},
+                       "kinds": list(SYNTHETIC_KINDS), "per_kind": per_kind, "seed": seed, "image_size": image_size},
+            "splits": {"ood_test": {"file": "splits/ood_test.txt", "count": len(lines), "sha256": sha256_bytes(content)}},
+            "provenance": {"toolkit": f"fgood-bench {__version__}", "method": "paper Appendix D.3 validation outliers"},
+        }
+        files["splits/ood_test.txt"] = content
+        files["manifest.json"] = json_bytes(document)
+        return staged.write(files) / "manifest.json"

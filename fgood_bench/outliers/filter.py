@@ -26,7 +26,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import SPLIT_HEADER, class_names_in_file, sha256_bytes, sha256_file
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
-from fgood_bench.outputs import json_bytes, preflight, refuse_inside_dataset, write_folder
+from fgood_bench.outputs import json_bytes, output_folder, preflight, refuse_inside_dataset
 
 SOURCES = ("webvision", "imagenet", "minc2500")
 QUERY_MAP = "info/queries_synsets_map.txt"  # WebVision: query folder -> concept
@@ -56,68 +56,66 @@ def filter_outliers(
     preflight(Path(out) / (name or default_name), "outliers", overwrite)
     duplicates = None
     if exclude_duplicates_of is not None:
-
         duplicates = duplicate_outliers(Path(exclude_duplicates_of), source)
     index = load_index(source, root, **(dataset_options or {}))
     refuse_inside_dataset(out, index.root)
-    if source == "webvision":
-        table = index.split("train")
-        concepts = _webvision_concepts(index, table)
-    elif source == "imagenet":
-        table = index.split("train")
-        concepts = table.column("wnid").combine_chunks()
-    else:  # every image of MINC-2500 (the splits of a partition cover all 57,500)
-        table = index.samples
-        concepts = table.column("class_name").combine_chunks().cast(pa.string())
-    if table.num_rows == 0:
-        raise FgoodError(f"{index.root}: no training images to draw outliers from")
+    with output_folder(Path(out) / (name or default_name), "outliers", overwrite) as staged:  # locked for the whole command
+        if source == "webvision":
+            table = index.split("train")
+            concepts = _webvision_concepts(index, table)
+        elif source == "imagenet":
+            table = index.split("train")
+            concepts = table.column("wnid").combine_chunks()
+        else:  # every image of MINC-2500 (the splits of a partition cover all 57,500)
+            table = index.samples
+            concepts = table.column("class_name").combine_chunks().cast(pa.string())
+        if table.num_rows == 0:
+            raise FgoodError(f"{index.root}: no training images to draw outliers from")
 
-    removed_mask = pc.is_in(concepts, value_set=pa.array([e.wnid for e in excluded], pa.string()))
-    kept = pc.invert(removed_mask)
-    if duplicates is not None:  # audited copies of test images, unless a concept already removed them
-        copies = pc.and_(kept, pc.is_in(table.column("path"), value_set=pa.array(duplicates[0], pa.string())))
-        kept = pc.and_(kept, pc.invert(copies))
-    paths, names = table.column("path").combine_chunks().filter(kept), concepts.filter(kept)
-    content = _split_file(paths, names)
-    removed_counts = _count(concepts.filter(removed_mask))
-    name = name or default_name
-    report = {
-        "source": source,
-        "benchmark": benchmark,
-        "roots": roots,
-        "wnids_given": list(exclude_wnids),
-        "exclude_lists": [{"file": entry["file"], "sha256": entry["sha256"], "wnids": len(entry["wnids"])} for entry in lists],
-        "excluded": [{"wnid": e.wnid, "names": e.names, "matched": e.matched, "images_removed": removed_counts.get(e.wnid, 0)}
-                     for e in excluded],
-        "images_kept": len(paths),
-        "images_removed": sum(removed_counts.values()),  # of excluded concepts; audited copies: duplicates below
-        "concepts_kept": len(_count(names)),
-    }
-    if duplicates is not None:
-        removed = table.column("path").filter(copies).to_pylist()
-        report["duplicates"] = {"audit_sha256": duplicates[1], "pairs_listed": len(duplicates[0]),
-                                "images_removed": len(removed), "paths": removed}
-    dataset = dataset_description(index)
-    if source == "webvision":  # read through a second adapter (_webvision_concepts), so pinned here
-        pinned = {**dataset["metadata_sha256"], QUERY_MAP: sha256_file(index.root / QUERY_MAP)}
-        dataset["metadata_sha256"] = dict(sorted(pinned.items()))
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "outliers",
-        "benchmark": name,
-        "dataset": dataset,
-        "image_sha256": False,
-        "exclusion": report,
-        "splits": {"train": {"file": "splits/train.txt", "count": len(paths), "sha256": sha256_bytes(content)}},
-        "provenance": {"toolkit": f"fgood-bench {__version__}", "wordnet": "WordNet 3.0 (shipped ImageNet-1k ancestor table)"},
-    }
-    target = Path(out) / name
-    write_folder(target, kind="outliers", overwrite=overwrite, files={
-        "manifest.json": json_bytes(manifest),
-        "splits/train.txt": content,
-        "report.md": report_markdown(name, report).encode("utf-8"),
-    })
-    return target / "manifest.json"
+        removed_mask = pc.is_in(concepts, value_set=pa.array([e.wnid for e in excluded], pa.string()))
+        kept = pc.invert(removed_mask)
+        if duplicates is not None:  # audited copies of test images, unless a concept already removed them
+            copies = pc.and_(kept, pc.is_in(table.column("path"), value_set=pa.array(duplicates[0], pa.string())))
+            kept = pc.and_(kept, pc.invert(copies))
+        paths, names = table.column("path").combine_chunks().filter(kept), concepts.filter(kept)
+        content = _split_file(paths, names)
+        removed_counts = _count(concepts.filter(removed_mask))
+        name = name or default_name
+        report = {
+            "source": source,
+            "benchmark": benchmark,
+            "roots": roots,
+            "wnids_given": list(exclude_wnids),
+            "exclude_lists": [{"file": entry["file"], "sha256": entry["sha256"], "wnids": len(entry["wnids"])} for entry in lists],
+            "excluded": [{"wnid": e.wnid, "names": e.names, "matched": e.matched, "images_removed": removed_counts.get(e.wnid, 0)}
+                         for e in excluded],
+            "images_kept": len(paths),
+            "images_removed": sum(removed_counts.values()),  # of excluded concepts; audited copies: duplicates below
+            "concepts_kept": len(_count(names)),
+        }
+        if duplicates is not None:
+            removed = table.column("path").filter(copies).to_pylist()
+            report["duplicates"] = {"audit_sha256": duplicates[1], "pairs_listed": len(duplicates[0]),
+                                    "images_removed": len(removed), "paths": removed}
+        dataset = dataset_description(index)
+        if source == "webvision":  # read through a second adapter (_webvision_concepts), so pinned here
+            pinned = {**dataset["metadata_sha256"], QUERY_MAP: sha256_file(index.root / QUERY_MAP)}
+            dataset["metadata_sha256"] = dict(sorted(pinned.items()))
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "outliers",
+            "benchmark": name,
+            "dataset": dataset,
+            "image_sha256": False,
+            "exclusion": report,
+            "splits": {"train": {"file": "splits/train.txt", "count": len(paths), "sha256": sha256_bytes(content)}},
+            "provenance": {"toolkit": f"fgood-bench {__version__}", "wordnet": "WordNet 3.0 (shipped ImageNet-1k ancestor table)"},
+        }
+        return staged.write({
+            "manifest.json": json_bytes(manifest),
+            "splits/train.txt": content,
+            "report.md": report_markdown(name, report).encode("utf-8"),
+        }) / "manifest.json"
 
 
 def _webvision_concepts(index, table: pa.Table) -> pa.Array:

@@ -32,7 +32,9 @@ from fgood_bench.manifests.files import (
     class_names_in_file, npz_bytes, sha256_bytes, sha256_file, sha256_files, split_file_bytes,
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
-from fgood_bench.outputs import clear_outputs, json_bytes, preflight, refuse_inside_dataset, run_folder, write_folder
+from fgood_bench.outputs import (
+    StagedFolder, clear_outputs, json_bytes, output_folder, preflight, refuse_inside_dataset, run_folder,
+)
 from fgood_bench.paper import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.ranking.stability import (
@@ -117,11 +119,19 @@ def make_plan(request: BuildRequest) -> Plan:
 def build_splits(request: BuildRequest) -> Path | None:
     """Build the benchmark; returns the manifest's path (None on non-zero ``torchrun`` ranks)."""
     plan = make_plan(request)
-    preflight(Path(request.out) / plan.name, "benchmark", request.overwrite)
+    target = Path(request.out) / plan.name
+    preflight(target, "benchmark", request.overwrite)  # refused before the dataset is read
     index = load_index(plan.dataset, request.root, **request.dataset_options)
     refuse_inside_dataset(request.out, index.root)
-    if request.id_classes is not None:
-        return _build_given(request, plan, index)
+    # OUT/NAME is claimed and locked for the whole build, training included: a second build into it is
+    # refused at once, not after hours
+    with output_folder(target, "benchmark", request.overwrite) as staged:
+        if request.id_classes is not None:
+            return _build_given(request, plan, index, staged)
+        return _build_ranked(request, plan, index, staged)
+
+
+def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged: StagedFolder) -> Path | None:
     if not 1 <= plan.num_id < index.num_classes:
         raise FgoodError(f"--num-id {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
     eval_split = evaluation_splits(plan)
@@ -170,9 +180,7 @@ def build_splits(request: BuildRequest) -> Path | None:
         stability = stability_report(rankings, index.classes, plan.num_id, sources)
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images,
                     ranked=(scores, logits, eval_paths, eval_labels, provenance), stability=stability)
-    target = Path(request.out) / plan.name
-    write_folder(target, files, kind="benchmark", overwrite=request.overwrite)
-    return target / "manifest.json"
+    return staged.write(files) / "manifest.json"
 
 
 def _as_list(value) -> list:
@@ -216,7 +224,7 @@ def read_class_list(path: Path, classes: tuple[str, ...]) -> list[int]:
     return sorted(position[n] for n in names)
 
 
-def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path:
+def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex, staged: StagedFolder) -> Path:
     """A benchmark whose ID (and OOD) classes are given, like the paper's INet-A/B."""
     id_classes = read_class_list(Path(request.id_classes), index.classes)
     ood_classes = (read_class_list(Path(request.ood_classes), index.classes) if request.ood_classes
@@ -233,9 +241,7 @@ def _build_given(request: BuildRequest, plan: Plan, index: DatasetIndex) -> Path
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images, ranked=None,
                     given={"id_classes_file_sha256": sha256_file(Path(request.id_classes)),
                            "ood_classes_file_sha256": sha256_file(Path(request.ood_classes)) if request.ood_classes else None})
-    target = Path(request.out) / plan.name
-    write_folder(target, files, kind="benchmark", overwrite=request.overwrite)
-    return target / "manifest.json"
+    return staged.write(files) / "manifest.json"
 
 
 MAX_PATH_CHARS = 4096  # PATH_MAX of Linux: no image path of a split is longer
