@@ -167,7 +167,7 @@ def test_bad_inputs_are_one_line(world, tmp_path, capsys):
     base = world["base"]
     status, _, err = run_cli("audit-leakage", "--benchmark", base / "planted" / "webvision-bird", "--root", world["birds"],
                              "--out", tmp_path / "a", capsys=capsys)
-    assert status == 2 and "--benchmark takes a build-splits manifest" in err and err.count("\n") == 1
+    assert status == 2 and "an outliers manifest; audit-leakage --benchmark needs a benchmark (build-splits)" in err and err.count("\n") == 1
     status, _, err = run_cli("audit-leakage", "--benchmark", base / "out" / "bird", "--root", world["birds"], "--ood", "x",
                              "--out", tmp_path / "a", capsys=capsys)
     assert status == 2 and "expected NAME=MANIFEST" in err

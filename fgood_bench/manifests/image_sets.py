@@ -23,7 +23,8 @@ def load_benchmark_manifest(path: str | Path, command: str) -> Manifest:
     """The benchmark manifest at ``path``; another kind of manifest is refused naming ``command``."""
     benchmark = Manifest.load(path)
     if benchmark.kind != "benchmark":
-        raise FgoodError(f"{benchmark.path}: a {benchmark.kind} manifest; {command} needs a benchmark (build-splits)")
+        article = "an" if benchmark.kind[:1] in "aeiou" else "a"
+        raise FgoodError(f"{benchmark.path}: {article} {benchmark.kind} manifest; {command} needs a benchmark (build-splits)")
     check_disjoint(benchmark)
     return benchmark
 
