@@ -7,7 +7,9 @@ from pathlib import Path
 
 from fgood_bench import paper, summary
 from fgood_bench.errors import FgoodError
-from fgood_bench.commands.options import add_dataset_options, add_model_options, add_overwrite, dataset_options, named, positive_int
+from fgood_bench.commands.options import (
+    add_dataset_options, add_model_options, add_overwrite, dataset_options, model_settings, named, positive_int,
+)
 
 
 def add_parser(commands) -> None:
@@ -117,12 +119,9 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
     from fgood_bench.ranking.build import BuildRequest, build_splits
     from fgood_bench.tools.loop import TrainConfig
 
-    archs = args.arch or ["resnet50"]
-    train = TrainConfig(
-        arch=archs[0], weights=args.weights, lr=args.lr, batch_size=args.batch_size, image_size=args.image_size,
-        resize_mode=args.resize_mode, weight_decay=args.weight_decay, seed=args.seed, device=args.device,
-        workers=args.workers, amp=not args.no_amp, reduced_decode=args.fast_decode,
-    )
+    archs = args.arch or [paper.FINE_GRAINED.arch]
+    # the same options -> TrainConfig as train and study (model_settings); --arch may be repeated here
+    train = TrainConfig(**{**model_settings(args), "arch": archs[0], "reduced_decode": args.fast_decode})
     benchmark = None if args.benchmark == "custom" else args.benchmark
     request = BuildRequest(
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,

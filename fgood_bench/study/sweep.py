@@ -33,7 +33,8 @@ import numpy as np
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
-from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
+from fgood_bench.evaluation import evaluate as evaluation  # evaluation.evaluate is looked up at call time
+from fgood_bench.evaluation.evaluate import EvaluateRequest
 from fgood_bench.evaluation.paper import PAPER_METHOD
 from fgood_bench.evaluation.protocol import describe
 from fgood_bench.evaluation.report import metric_value
@@ -49,7 +50,7 @@ from fgood_bench.study.sweep_report import (
 )
 from fgood_bench.tools.models import load_classifier
 from fgood_bench.tools.settings import Requested
-from fgood_bench.training import train as training  # training.train is looked up at call time (tests replace it)
+from fgood_bench.training import train as training  # training.train is looked up at call time
 from fgood_bench.training.train import OUTLIER_METHODS, TrainRequest, paper_hyper
 
 
@@ -331,7 +332,7 @@ class _Runner:
             return str(checkpoint.resolve())
 
     def _validate(self, checkpoint: Path, out: Path) -> dict:
-        results = evaluate(EvaluateRequest(
+        results = evaluation.evaluate(EvaluateRequest(
             checkpoint=checkpoint, manifest=self.benchmark.path, root=self.request.root, out=out,
             ood=[f"{VAL}={self.val_set.path}"], ood_roots={VAL: self.val_set.folder / "images"},
             scorers=[self.scorer], **self.scoring, seed=self.seed, progress=self.request.progress,
@@ -373,7 +374,7 @@ class _Runner:
             test = json.loads(done.read_text(encoding="utf-8"))
             if test["spec"] == spec:
                 return test
-        results = evaluate(EvaluateRequest(
+        results = evaluation.evaluate(EvaluateRequest(
             checkpoint=checkpoint, manifest=self.benchmark.path, root=self.request.root, out=folder / "eval-test",
             ood=self.test_specs, ood_roots=self.request.test_ood_roots, scorers=[self.scorer], **self.scoring,
             requested=Requested(protocol=self.request.protocol), seed=self.seed, progress=self.request.progress,
