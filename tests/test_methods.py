@@ -288,8 +288,10 @@ def test_recipes_cite_the_paper_and_the_reference():
     assert recipe_config(FINE_GRAINED, "rotation", False, {}).batch_size == 16  # D.1
     assert Hyper().rotation_weight == 1.0 and TrainConfig().weights == "IMAGENET1K_V1" and TrainConfig().weight_decay == 1e-5
     inet = recipe_config(INET, "standard", False, {"batch_size": 8, "arch": None})
-    assert (inet.arch, inet.weights, inet.lr, inet.batch_size, inet.image_size, inet.resize_mode) == (
-        "resnet18", None, 0.1, 8, 224, "shorter")
+    assert (inet.arch, inet.weights, inet.lr, inet.batch_size, inet.image_size, inet.resize_mode, inet.weight_decay) == (
+        "resnet18", None, 0.1, 8, 224, "shorter", 1e-4)  # H.2 "common practice on ImageNet": torchvision's recipe
+    assert recipe_config(INET, "mixupoe", True, {}).weight_decay == 1e-5  # fine-tuning: the reference's value
+    assert recipe_config(FINE_GRAINED, "mixupoe", True, {}).weight_decay == 1e-5
     tuned = recipe_config(INET, "rotation", True, {})
     assert (tuned.lr, tuned.batch_size, INET.epochs, INET.fine_tune_epochs, INET.outlier_batch_size) == (1e-3, 256, 90, 10, 512)
     assert "rotation" in INET.fine_tuned and "rotation" not in FINE_GRAINED.fine_tuned

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import fgood_bench
+import fgood_bench.errors
 from conftest import run_cli
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.tools.models import build_model, save_classifier
@@ -99,3 +100,21 @@ def test_every_source_is_recorded(trained_at_32, tmp_path, capsys):
     assert resolved["odin_temperature"]["value"] == 1000.0 and "Appendix D.3" in resolved["odin_temperature"]["source"]
     assert resolved["decode"] == {"value": "full", "source": "default"}
     assert resolve_settings(Requested(decode="reduced")).record()["decode"] == {"value": "reduced", "source": "argument"}
+
+
+def test_paper_protocol_reads_every_residual_block_and_lee_reads_five(trained_at_32, tmp_path, capsys):
+    """Appendix D.2: Mahalanobis and Gram read each residual block's feature maps (8 in a ResNet-18) under
+    --protocol paper; Lee et al.'s feature_list (stem + four stages) is a named choice."""
+    from fgood_bench.evaluation.forward import feature_layers
+
+    assert resolve_settings(Requested(protocol="paper")).feature_layers == "blocks"
+    assert resolve_settings(Requested()).feature_layers == "stages"
+    model = build_model("resnet18", 8)
+    assert [len(feature_layers(model, which)) for which in ("stages", "blocks", "lee")] == [4, 8, 5]
+    with pytest.raises(fgood_bench.errors.FgoodError, match="contradicts"):
+        resolve_settings(Requested(protocol="paper", feature_layers="stages"))
+    cli = cli_results(trained_at_32, tmp_path / "cli", "--scorers", "mahalanobis", "--protocol", "paper", capsys=capsys)
+    assert cli["settings"]["scorers"]["mahalanobis"]["feature_layers"] == "blocks"
+    assert cli["settings"]["resolved"]["feature_layers"]["source"].startswith("protocol paper")
+    lee = cli_results(trained_at_32, tmp_path / "lee", "--scorers", "mahalanobis", "--feature-layers", "lee", capsys=capsys)
+    assert lee["settings"]["scorers"]["mahalanobis"]["feature_layers"] == "lee"

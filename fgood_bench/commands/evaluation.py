@@ -45,9 +45,10 @@ def add_parser(commands) -> None:
                           "normalised input, as ODIN, OpenOOD and pytorch-ood, whose default is 0.0014) "
                           "(default 0: off, as in the paper)")
     evaluate.add_argument("--gram-orders", type=positive_int, help="Gram scorer: orders 1..P (default 10)")
-    evaluate.add_argument("--feature-layers", choices=("stages", "blocks"),
-                          help="what mahalanobis and gram read: the four residual stages' outputs (default, as Lee et al.'s "
-                          "code) or every residual block's output (Appendix D.2's wording)")
+    evaluate.add_argument("--feature-layers", choices=("stages", "blocks", "lee"),
+                          help="what mahalanobis and gram read: stages, the four residual stages' outputs (default); blocks, "
+                          "every residual block's output (Appendix D.2; the default under --protocol paper); lee, Lee et al.'s "
+                          "feature_list (the stem and the four stages)")
     evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
     add_overwrite(evaluate, "replace the results of an earlier evaluation in OUT")
     group = evaluate.add_argument_group("model and data")

@@ -80,9 +80,9 @@ def add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, se
     value, text = default(fg.resize_mode, f"{fg.resize_mode}; {inet.resize_mode} for inet-*")
     group.add_argument("--resize-mode", choices=("square", "shorter"), default=value,
                        help=f"square: Resize((s, s)) as Appendix D.1; shorter: the shorter side to s, as H.2 ({text})")
-    value, text = default(fg.weight_decay, f"{fg.weight_decay:g}")
-    group.add_argument("--weight-decay", type=non_negative_float, default=value,
-                       help=f"SGD weight decay ({text}, the MixOE reference's)")
+    value, text = default(fg.weight_decay, f"{fg.weight_decay:g}, the MixOE reference's; {inet.weight_decay:g} for inet-* "
+                          f"standard training, torchvision's ImageNet recipe")
+    group.add_argument("--weight-decay", type=non_negative_float, default=value, help=f"SGD weight decay ({text})")
     group.add_argument("--device", type=device_name, default="auto", help="auto (default: CUDA when present), cuda, cuda:N or cpu")
     group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     group.add_argument("--workers", type=non_negative_int, help="data-loader processes per GPU (default: CPUs, at most 16)")

@@ -21,13 +21,19 @@ from fgood_bench.tools.settings import FEATURE_LAYERS, Settings
 
 def feature_layers(model: nn.Module, which: str = "stages") -> list[nn.Module]:
     """The modules whose outputs the feature-based scorers read: the four residual ``stages``
-    (``layer1``..``layer4`` of a ResNet) or every residual ``blocks`` (each BasicBlock /
-    Bottleneck of those stages: 8 in a ResNet-18, 16 in a ResNet-50)."""
+    (``layer1``..``layer4`` of a ResNet), every residual ``blocks`` (each BasicBlock / Bottleneck of
+    those stages: 8 in a ResNet-18, 16 in a ResNet-50; Appendix D.2), or ``lee``: Lee et al.'s five
+    (their ``feature_list``: the stem's ReLU output, before the max-pool, then the four stages)."""
     if which not in FEATURE_LAYERS:
         raise FgoodError(f"--feature-layers {which!r}: choose from {', '.join(FEATURE_LAYERS)}")
     stages = [getattr(model, f"layer{i}", None) for i in range(1, 5)]
     if not all(isinstance(stage, nn.Module) for stage in stages):
         raise FgoodError(f"feature-based scorers need a ResNet-style model with layer1..layer4, not {type(model).__name__}")
+    if which == "lee":
+        stem = getattr(model, "relu", None)
+        if not isinstance(stem, nn.Module):
+            raise FgoodError(f"--feature-layers lee needs a torchvision ResNet's stem (model.relu), not {type(model).__name__}")
+        return [stem, *stages]
     return stages if which == "stages" else [block for stage in stages for block in stage.children()]
 
 

@@ -25,7 +25,11 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.metrics import check_convention
 from fgood_bench.tools.geometry import Geometry
 
-FEATURE_LAYERS = ("stages", "blocks")
+# What Mahalanobis and Gram read: the four residual stages' outputs (the default, cheapest), every
+# residual block's output (Appendix D.2: "the feature maps of each residual block"; --protocol paper),
+# or Lee et al.'s five (their ResNet ``feature_list``: the stem and the four stages)
+FEATURE_LAYERS = ("stages", "blocks", "lee")
+PAPER_FEATURE_LAYERS = "blocks"  # Appendix D.2
 DECODES = ("full", "reduced")
 PROTOCOLS = ("paper",)
 
@@ -158,12 +162,18 @@ def resolve_settings(requested: Requested | None = None, *, checkpoint: Mapping[
     sources["base_rate"] = sources["metric_convention"] = protocol_source
     if requested.decode is not None and requested.decode not in DECODES:
         raise FgoodError(f"decode {requested.decode!r}: choose from {', '.join(DECODES)}")
-    layers = requested.feature_layers or "stages"
+    paper_protocol = requested.protocol == "paper"
+    layers = requested.feature_layers or (PAPER_FEATURE_LAYERS if paper_protocol else "stages")
+    if paper_protocol and layers != PAPER_FEATURE_LAYERS:
+        raise FgoodError(f"--protocol paper reads every residual block (Appendix D.2); --feature-layers {layers} "
+                         "contradicts it")
     if layers not in FEATURE_LAYERS:
         raise FgoodError(f"--feature-layers {layers!r}: choose from {', '.join(FEATURE_LAYERS)}")
     chosen = {"decode": requested.decode, "amp": requested.amp, "repeats": requested.repeats, "feature_layers":
               requested.feature_layers, "odin_epsilon": requested.odin_epsilon, "gram_orders": requested.gram_orders}
     sources.update({name: ARGUMENT for name, value in chosen.items() if value is not None})
+    if requested.feature_layers is None and paper_protocol:
+        sources["feature_layers"] = "protocol paper (Appendix D.2: each residual block)"
     sources.setdefault("odin_epsilon", "paper Appendix D.2 (no perturbation)")
     sources.setdefault("gram_orders", "Sastry & Oore 2020")
     sources["odin_temperature"] = "paper Appendix D.3; Liang et al. 2018"

@@ -93,7 +93,8 @@ def recipe_config(recipe: Recipe, method: str, fine_tune: bool, settings: dict) 
     config = TrainConfig(
         arch=recipe.arch, weights=recipe.weights, lr=recipe.fine_tune_lr if fine_tune else recipe.lr,
         batch_size=recipe.rotation_batch_size if method == "rotation" else recipe.batch_size,
-        image_size=recipe.image_size, resize_mode=recipe.resize_mode, weight_decay=recipe.weight_decay,
+        image_size=recipe.image_size, resize_mode=recipe.resize_mode,
+        weight_decay=recipe.fine_tune_weight_decay if fine_tune else recipe.weight_decay,
     )
     known = {f.name for f in fields(TrainConfig)}
     for key, value in settings.items():
