@@ -37,7 +37,7 @@ def test_selection_rule_tolerance_metric_and_ties():
     rows = [row("a", 0.900, 0.70), row("b", 0.870, 0.95), row("c", 0.905, 0.80), row("d", 0.898, 0.85)]
     chosen = select_point(rows, "aupr", 1.0)  # b has the best AUPR but loses 3.5 points of accuracy
     assert chosen["selected"] == "d" and chosen["eligible"] == ["a", "c", "d"] and chosen["reference_accuracy"] == 0.905
-    assert "at most 1 percentage point below the best point's" in chosen["rule"]
+    assert "at most 1 percentage point below the best grid point's" in chosen["rule"]
     assert select_point(rows, "aupr", 0.5)["eligible"] == ["a", "c"]  # a is exactly 0.5 points below: eligible
     assert select_point(rows, "aupr", 0.5)["selected"] == "c"
     assert select_point(rows, "aupr", 0.0)["selected"] == "c"
@@ -49,6 +49,43 @@ def test_selection_rule_tolerance_metric_and_ties():
     tied = [row("a", 0.895, 0.8), row("b", 0.900, 0.8), row("c", 0.900, 0.8), row("d", 0.900, 0.7)]
     assert select_point(tied, "aupr", 1.0)["selected"] == "b"
     assert select_point([row("x", 0.9, 0.8), row("y", 0.9, 0.8)], "auroc", 1.0)["selected"] == "x"
+
+
+def test_accuracy_is_measured_against_the_standard_model_when_the_sweep_has_one():
+    """Appendix D.3's "ID classification accuracy minimally affected": against the Standard model the
+    points fine-tune, not against the best point (issue 23 item 4)."""
+    rows = [row("a", 0.880, 0.70), row("b", 0.860, 0.95), row("c", 0.885, 0.80)]
+    standard = row("baseline", 0.900, 0.5)
+    chosen = select_point(rows, "aupr", 2.6, standard=standard)
+    assert chosen["eligible"] == ["a", "c"] and chosen["selected"] == "c" and chosen["reference_accuracy"] == 0.900
+    assert chosen["reference"] == "standard" and "the Standard model's" in chosen["rule"]
+    assert select_point(rows, "aupr", 2.6)["eligible"] == ["a", "b", "c"]  # against the best point: b (2.5 below 0.885) too
+    assert select_point(rows, "aupr", 0.1, standard=standard)["selected"] == "c"  # none eligible: the most accurate point
+
+
+def test_kinds_are_scored_at_the_paper_base_rate():
+    """Each kind of validation outliers is scored at ID:OOD = 5:1 (Appendix C), not at whatever ratio
+    the set sizes give."""
+    from fgood_bench.metrics import ood_metrics, ood_metrics_at_base_rate
+    from fgood_bench.study.sweep import kind_metrics
+
+    rng = np.random.default_rng(0)
+    id_scores, kind_scores = rng.normal(1, 1, 300), rng.normal(0, 1, 100)
+    kind = kind_metrics(id_scores, kind_scores, seed=3)
+    assert kind["base_rate"] == 5.0
+    assert kind["aupr_out"] == ood_metrics_at_base_rate(id_scores, kind_scores, 5.0, 10, 3)["aupr_out"]["mean"]
+    assert kind["aupr_out"] != ood_metrics(id_scores, kind_scores)["aupr_out"]
+    assert kind_metrics(id_scores[:3], kind_scores, seed=3)["base_rate"].startswith("none")
+
+
+def test_a_one_point_rotation_sweep_runs(setting, tmp_path, capsys):
+    """Every advertised method is sweepable: rotation (scored by the rotation scorer) used to be refused."""
+    base = setting["base"]
+    status, _, err = run_cli("sweep", "--method", "rotation", "--grid", "rotation-weight=0.5", "--manifest", base / "out" / "bird",
+                             "--root", setting["root"], "--out", tmp_path / "rot", *TINY, capsys=capsys)
+    assert status == 0, err
+    selected = json.loads((tmp_path / "rot" / "selected.json").read_text())
+    assert selected["point"] == {"rotation-weight": 0.5} and selected["reference"] == "best point"
 
 
 def test_grid_keys_values_and_points():
@@ -145,7 +182,7 @@ def test_a_sweep_whose_points_are_done_only_selects_and_reports(setting, tmp_pat
     out = tmp_path / "sweep"
     (out / "baseline").mkdir(parents=True)
     (out / ".fgood-bench.json").write_bytes(marker_bytes("sweep"))
-    (out / "baseline" / "result.json").write_text(json.dumps(crafted("baseline", {}, 0.95, 0.5)))
+    (out / "baseline" / "result.json").write_text(json.dumps(crafted("baseline", {}, 0.905, 0.5)))  # the Standard model
     values = {(0.4, 1.0): (0.900, 0.70), (0.4, 5.0): (0.870, 0.95), (1.0, 1.0): (0.905, 0.80), (1.0, 5.0): (0.898, 0.85)}
     for (alpha, beta), (accuracy, aupr) in values.items():
         name = point_name({"alpha": alpha, "beta": beta})
@@ -159,9 +196,10 @@ def test_a_sweep_whose_points_are_done_only_selects_and_reports(setting, tmp_pat
     assert status == 0, err
     selected = json.loads((out / "selected.json").read_text())
     assert selected["point"] == {"alpha": 1.0, "beta": 5.0} and selected["metric"] == "aupr" and selected["tolerance_points"] == 1.0
+    assert selected["reference"] == "standard" and selected["reference_accuracy"] == 0.905
     assert selected["eligible"] == ["alpha=0.4,beta=1.0", "alpha=1.0,beta=1.0", "alpha=1.0,beta=5.0"]
     assert selected["checkpoint"] == "points/alpha=1.0,beta=5.0/train/classifier.pt"
-    assert "more than 1 points below the standard model's (95.0%)" in selected["warning"] and "warning:" in err
+    assert selected["warning"] is None  # the selected point is within the tolerance of the Standard model
     assert "| alpha \\ beta | 1 | 5 |" in stdout and "| 1 | 80.0 | **85.0** |" in stdout
     assert "Test OOD sets" not in stdout
     table = list(csv.DictReader((out / "grid.csv").open()))
@@ -176,6 +214,12 @@ def test_a_sweep_whose_points_are_done_only_selects_and_reports(setting, tmp_pat
     status, _, err = run_cli(*sweep_args(setting, out, "--accuracy-tolerance", "0.5"), capsys=capsys)
     assert status == 0, err
     assert json.loads((out / "selected.json").read_text())["point"] == {"alpha": 1.0, "beta": 1.0}
+    # a Standard model more accurate than every point: the most accurate point, with a warning
+    (out / "baseline" / "result.json").write_text(json.dumps(crafted("baseline", {}, 0.95, 0.5)))
+    status, _, err = run_cli(*sweep_args(setting, out), capsys=capsys)
+    selected = json.loads((out / "selected.json").read_text())
+    assert status == 0 and selected["point"] == {"alpha": 1.0, "beta": 1.0} and selected["eligible"] == ["alpha=1.0,beta=1.0"]
+    assert "more than 1 points below the standard model's (95.0%)" in selected["warning"] and "warning:" in err
     # training settings are: another learning rate is another sweep
     status, _, err = run_cli(*sweep_args(setting, out, "--lr", "0.5"), capsys=capsys)
     assert status == 2 and "this sweep was started with other settings (training)" in err

@@ -99,7 +99,7 @@ def sweep_markdown(summary: dict) -> str:
         f"Selected: **{point_name(selection['point'])}** (`{selection['checkpoint']}`).",
         "",
         f"Rule: {selection['rule']} (metric {selection['metric']}, tolerance {selection['tolerance_points']:g} points; "
-        f"best accuracy {_percent(selection['reference_accuracy'])}%; eligible: {len(selection['eligible'])} of "
+        f"reference accuracy ({selection.get('reference', 'best point')}) {_percent(selection['reference_accuracy'])}%; eligible: {len(selection['eligible'])} of "
         f"{len(summary['points'])} points).",
         *(["", f"WARNING: {selection['warning']}."] if selection["warning"] else []),
         "",
