@@ -100,6 +100,10 @@ def recipe_for(benchmark: str) -> Recipe:
     return INET if benchmark.lower().startswith("inet") else FINE_GRAINED
 
 
+# The cosine schedule's last learning rate: the paper says "cosine learning rate schedule" (D.1, H.2);
+# the reference's train_*.py anneal to lr_min = 1e-6 (cosine_annealing(step, total, 1, 1e-6 / lr)).
+COSINE_FINAL_LR = 1e-6
+
 # ---------------------------------------------------------------------------- method hyperparameters
 # Appendix D.3 (fine-grained) and H.2 (INet-A/B), by the paper's names; the training stage's Hyper
 # takes them (training/methods.py).

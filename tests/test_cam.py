@@ -108,7 +108,9 @@ def test_figure_grid_and_record(setting):
     assert len(fig.axes) == 3 * (1 + 2)
     grid = np.array(fig.axes).reshape(3, 3)
     assert [ax.get_title() for ax in grid[0]] == ["image (holdout)", "Standard", "MixupOE"]
-    assert all(len(ax.get_images()) == (1 if column == 0 else 2) for row in grid for column, ax in enumerate(row))
+    assert all(len(ax.get_images()) == 1 for row in grid for ax in row)  # an image, or the blended overlay (one image)
+    overlay = grid[0, 1].get_images()[0].get_array()
+    assert overlay.shape == (64, 64, 3) and not np.array_equal(overlay, grid[0, 0].get_images()[0].get_array())
     assert record["figure"] == {"rows": 3, "columns": 3, "files": ["cam.png", "cam.json"]}
     rows = Manifest.load(setting["manifest"]).split("ood_test")
     assert [image["path"] for image in record["images"]] == [rows.paths[i] for i in cam.choose_images(16, 3, 1)]
@@ -195,4 +197,15 @@ def test_bad_inputs(setting, tmp_path, capsys):
     places = setting["manifest"].parent / "places365"
     args = cam_args(setting, tmp_path / "out")
     args[args.index(setting["manifest"])] = places
-    assert "a ood_set manifest; cam needs a benchmark" in error(args=args)
+    assert "an ood_set manifest; cam needs a benchmark" in error(args=args)
+
+
+def test_overlay_blends_as_zhou_et_al():
+    """The CAM panels blend the jet-coloured map over the image as Zhou et al.'s code: heat * 0.3 + image * 0.5."""
+    from matplotlib import colormaps
+
+    image = np.full((2, 2, 3), 200, np.uint8)
+    heat = np.array([[0.0, 1.0], [0.5, 0.25]])
+    overlay = cam.cam_overlay(image, heat)
+    expected = np.clip(0.3 * colormaps["jet"](heat)[..., :3] * 255 + 0.5 * 200, 0, 255).round()
+    assert overlay.dtype == np.uint8 and np.array_equal(overlay, expected.astype(np.uint8))

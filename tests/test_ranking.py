@@ -86,3 +86,24 @@ def test_more_torchrun_processes_than_gpus_is_one_line(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(FgoodError, match="use --nproc-per-node 1"):
         setup_runtime("auto")
+
+
+def test_the_entropy_base_can_change_the_ranking_at_the_border():
+    """Appendix A gives no base for the entropy in S(c) = accuracy - mean entropy. fgood-bench uses nats;
+    in bits the entropy weighs 1/ln 2 = 1.44 times more against accuracy, so two classes can swap
+    (docs/build-splits.md): a class that is always right but less sure (0.2 nats) ranks above one that
+    is right 4 times in 5 and sure (0.03 nats) in nats, below it in bits."""
+    from scipy.optimize import brentq
+
+    def logits_with_entropy(target: float) -> np.ndarray:  # two-class logits [0, z] whose softmax has this entropy
+        z = brentq(lambda z: prediction_entropy(np.array([[0.0, z]]))[0] - target, 1e-3, 50.0)
+        return np.array([0.0, z])
+
+    sure, unsure = logits_with_entropy(0.03), logits_with_entropy(0.2)
+    # class 0: 5 images, all predicted 0 (unsure); class 1: 5 images, 4 predicted 1 (sure), one predicted 0
+    logits = np.stack([unsure[::-1]] * 5 + [sure] * 4 + [sure[::-1]])
+    scores = class_scores(logits, np.array([0] * 5 + [1] * 5), 2)
+    np.testing.assert_allclose(scores.mean_entropy, [0.2, 0.03], atol=1e-9)
+    assert list(scores.order) == [0, 1]  # nats: 1 - 0.2 = 0.80 > 0.8 - 0.03 = 0.77
+    in_bits = scores.accuracy - scores.mean_entropy / np.log(2)
+    assert in_bits[1] > in_bits[0]  # bits: 1 - 0.289 = 0.711 < 0.8 - 0.043 = 0.757

@@ -163,3 +163,11 @@ def test_fast_decode_is_asked_for_and_recorded(monkeypatch):
     assert [config.reduced_decode for config in asked] == [True, False]
     assert TrainConfig(reduced_decode=True).record()["reduced_decode"] is True
     assert "reduced_decode" not in TrainConfig().record()
+
+
+def test_cosine_schedule_ends_at_the_reference_final_learning_rate():
+    """The reference's cosine_annealing(step, total, 1, 1e-6 / lr): the last step's learning rate is 1e-6, not 0."""
+    from fgood_bench.tools.loop import cosine_factor
+
+    factor = cosine_factor(100, 1e-6 / 1e-3)
+    assert factor(0) == 1.0 and abs(1e-3 * factor(100) - 1e-6) < 1e-15 and abs(factor(50) - (0.5 + 0.5e-3)) < 1e-12

@@ -207,6 +207,18 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
     return images.permute(0, 2, 3, 1).numpy()
 
 
+HEAT_WEIGHT, IMAGE_WEIGHT = 0.3, 0.5  # Zhou et al. 2016's CAM code: heatmap * 0.3 + image * 0.5
+
+
+def cam_overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3): the saliency map in the jet colour map blended over the image as Zhou et al.'s
+    CAM code draws it (``heatmap * 0.3 + img * 0.5``, clipped to the pixel range)."""
+    from matplotlib import colormaps
+
+    colours = colormaps["jet"](np.clip(heat, 0.0, 1.0))[..., :3] * 255.0
+    return np.clip(HEAT_WEIGHT * colours + IMAGE_WEIGHT * image.astype(np.float64), 0, 255).round().astype(np.uint8)
+
+
 def cam_figure(images: np.ndarray, image_captions: list[str], columns: list[dict], title: str = "",
                image_title: str = "image"):
     """One row per image, the image then one panel per model (``columns``: dicts of ``label``,
@@ -224,9 +236,7 @@ def cam_figure(images: np.ndarray, image_captions: list[str], columns: list[dict
         panels = [(images[row], None, image_captions[row])]
         panels += [(column["images"][row], column["maps"][row], column["captions"][row]) for column in columns]
         for ax, (image, heat, caption) in zip(axes[row], panels):
-            ax.imshow(image, interpolation="bilinear")
-            if heat is not None:
-                ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0.0, vmax=1.0, interpolation="bilinear")
+            ax.imshow(image if heat is None else cam_overlay(image, heat), interpolation="bilinear")
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel(caption, fontsize=8)

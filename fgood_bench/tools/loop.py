@@ -124,6 +124,12 @@ class OutlierStream(torch.utils.data.Sampler):
             position += self.world
 
 
+def cosine_factor(steps: int, final: float):
+    """The learning-rate factor of a per-step cosine schedule from 1 down to ``final`` (the reference's
+    ``cosine_annealing(step, total_steps, 1, 1e-6 / lr)``: it ends at an absolute lr of 1e-6, not 0)."""
+    return lambda step: final + (1 - final) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+
+
 class Objective:
     """What a training step minimises: cross-entropy on the ID batch (standard training).
 
@@ -198,7 +204,7 @@ def train_classifier(model: nn.Module, data: TrainData, config: TrainConfig, run
                                 nesterov=config.nesterov, weight_decay=config.weight_decay)
     steps_per_epoch = len(loader)
     steps = max(1, config.epochs * steps_per_epoch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_factor(steps, min(1.0, paper.COSINE_FINAL_LR / config.lr)))
     checkpoint = work_dir / "checkpoint.pt"
     data_key = _data_key(data.paths, data.labels) + (f"+{objective.key}" if objective.key else "")
     if outliers is not None:
