@@ -292,6 +292,8 @@ def test_validation_outliers_are_scored_against_id_validation_images(setting, va
     for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
         status, _, err = run_cli(*evaluate_args(setting, tmp_path / name, *args, "--seed", seed), capsys=capsys)
         assert status == 0, err
+        # ck.pt was trained on all of id_train: one line says the validation images were seen in training
+        assert "the 8 ID validation images (carved from id_train) were in the model's training set" in err
     results = json.loads((tmp_path / "a" / "results.json").read_text())
     assert results["ood_sets"]["val"]["scored_against"] == "id_val" and results["ood_sets"]["holdout"]["scored_against"] == "id_test"
     record = results["settings"]["id_validation"]

@@ -160,6 +160,11 @@ def _evaluate(request: EvaluateRequest, benchmark: Manifest, scorers: list | Non
     if validation is not None and is_classifier:
         validation_accuracy = float(np.mean(validation_outputs["logits"].argmax(axis=1) == np.asarray(validation.images.labels)))
         validation.record["held_out_in_training"] = held_out_in_training(validation, payload)
+        if not validation.record["held_out_in_training"]:  # fitting / selection on images the model has seen
+            print(f"fgood-bench: warning: the {len(validation.images.paths):,} ID validation images "
+                  f"({validation.record['source']}) were in the model's training set: Gram's normalisation and "
+                  "validation-outlier metrics read images the model has seen (train with the sweep, or a benchmark "
+                  "with an id_val split, to hold them out)", file=sys.stderr)
     metrics = _metrics(ood_sets, scorers, scores, settings, request.seed)
     results = _results(run, id_set, ood_sets, validation if validation_scored else None, validation, metrics,
                        accuracy, validation_accuracy, degenerate)
