@@ -3,12 +3,16 @@
 Under ``nohup``, SLURM or a CI runner stderr is a file, where a bar's carriage returns make no
 readable log; there a line such as ``epoch 3/30: 120/375 (32%), loss 1.234, 57.1 img/s, 0:02:05
 elapsed, 0:04:26 left`` is written at most once every ``FGOOD_BENCH_PROGRESS_SECONDS`` seconds
-(default 30) over all loops of the process (short loops add no line of their own). The same
-module warns once when a run on the CPU would take hours (the paper's recipe is meant for a GPU).
+(default 30) over all loops of the process (short loops add no line of their own). Long commands
+made of stages (a study's splits, a sweep's grid points, a release's stages) name the stage each
+line belongs to (:class:`Stages`), and say when a stage starts, with the time left estimated from
+the stages done. The same module warns once when a run on the CPU would take hours (the paper's
+recipe is meant for a GPU).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -23,6 +27,49 @@ STEPS_BEFORE_ESTIMATE = 3  # the first steps include the loader's start: estimat
 
 
 _last_line = [time.monotonic()]  # when any loop of this process last wrote a line
+_stages: list[str] = []  # the stages the running loops belong to, outermost first (Stages.stage)
+MIN_TIMED_STAGE = 1.0  # seconds: stages done earlier (read back, not run) do not count in the estimate
+
+
+def stage_prefix() -> str:
+    """``[split 3 of 20 · grid point 2 of 9] `` for the lines of loops inside those stages."""
+    return f"[{' · '.join(_stages)}] " if _stages else ""
+
+
+class Stages:
+    """A command's position in a sequence of long stages, for people reading its log.
+
+    ``with stages.stage(i, label):`` around stage ``i`` (0-based) names it in every progress line
+    written inside, and writes one line when it starts: which stage of how many, and the time left
+    estimated from the stages that ran so far (stages that were already done and only read back,
+    under :data:`MIN_TIMED_STAGE`, do not count). Lines go to stderr whether or not it is a terminal.
+    """
+
+    def __init__(self, what: str, total: int, enabled: bool = True, stream=None):
+        self.what, self.total, self.enabled = what, total, enabled
+        self.stream = stream or sys.stderr
+        self.durations: list[float] = []
+
+    def estimate(self, remaining: int) -> str:
+        if not self.durations:
+            return ""
+        return f", about {duration(sum(self.durations) / len(self.durations) * remaining)} left"
+
+    @contextlib.contextmanager
+    def stage(self, index: int, label: str = ""):
+        name = f"{self.what} {index + 1} of {self.total}"
+        if self.enabled:
+            print(f"fgood-bench: {name}{f' ({label})' if label else ''}: started{self.estimate(self.total - index)}",
+                  file=self.stream, flush=True)
+        _stages.append(name)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            _stages.pop()
+            elapsed = time.monotonic() - started
+            if elapsed >= MIN_TIMED_STAGE:
+                self.durations.append(elapsed)
 
 
 def line_interval() -> float:
@@ -109,7 +156,7 @@ class LineProgress:
             if self.overall is not None:
                 timing += f" (run: {duration((self.overall[1] - self.overall[0] - self.n) / rate)} left)"
         parts.append(timing)
-        print(", ".join(parts), file=self.stream, flush=True)
+        print(stage_prefix() + ", ".join(parts), file=self.stream, flush=True)
 
 
 def progress(iterable: Iterable, *, desc: str, enabled: bool = True, total: int | None = None, unit: str = "batch",
@@ -119,7 +166,7 @@ def progress(iterable: Iterable, *, desc: str, enabled: bool = True, total: int 
     if not enabled:
         return tqdm(iterable, total=total, disable=True)
     if on_terminal():
-        return tqdm(iterable, desc=desc, total=total, unit=unit)
+        return tqdm(iterable, desc=stage_prefix() + desc, total=total, unit=unit)
     return LineProgress(iterable, desc=desc, total=total, unit=unit, items_per_step=items_per_step, overall=overall)
 
 

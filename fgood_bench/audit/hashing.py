@@ -34,6 +34,7 @@ from PIL import Image
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import npz_bytes
 from fgood_bench.outputs import atomic_write_bytes
+from fgood_bench.progress import progress as progress_bar
 
 HASH_SIZE = 8
 DCT_SIZE = HASH_SIZE * 4  # imagehash.phash's highfreq_factor
@@ -174,8 +175,6 @@ def hash_images(root: Path, paths: Sequence[str], cache: HashCache | None = None
                 progress: bool = False, desc: str = "hashing", crops: tuple = CROPS[:1]) -> Hashes:
     """Content sha256, pHash of each crop and flatness of ``root/path`` for every path, in threads.
     The cache holds whole-image hashes: it serves (and learns from) runs without extra crops."""
-    from tqdm.auto import tqdm
-
     cache = cache or HashCache(None)
     workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     root = Path(root)
@@ -193,8 +192,9 @@ def hash_images(root: Path, paths: Sequence[str], cache: HashCache | None = None
                     cache.add(digest, (int(value[0]), is_flat))
             pending.clear()
 
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(paths), desc=desc, disable=not progress) as bar:
-        for start in range(0, len(paths), BATCH):  # a batch at a time: millions of futures would not fit
+    starts = range(0, len(paths), BATCH)  # a batch at a time: millions of futures would not fit
+    with ThreadPoolExecutor(workers) as pool:  # a bar on a terminal, lines in a log (fgood_bench.progress)
+        for start in progress_bar(starts, desc=desc, enabled=progress, unit="batch", items_per_step=BATCH):
             batch = paths[start:start + BATCH]
             chunks = pool.map(lambda chunk: [_read_one(root / rel, cache, crops) for rel in chunk],
                               [batch[i:i + CHUNK] for i in range(0, len(batch), CHUNK)])
@@ -208,5 +208,4 @@ def hash_images(root: Path, paths: Sequence[str], cache: HashCache | None = None
                 else:
                     pending.append((position, digest, value))
             flush()
-            bar.update(min(BATCH, len(paths) - start))
     return Hashes(digests, hashes, flat, unreadable)

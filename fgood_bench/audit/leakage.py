@@ -27,6 +27,7 @@ from fgood_bench.audit.hashing import CROPS, FLAT_STD, HashCache, Hashes, hammin
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
+from fgood_bench.progress import Stages
 from fgood_bench.manifests.image_sets import load_benchmark_manifest, ood_set_root
 from fgood_bench.manifests.manifest import Manifest, named_manifest
 
@@ -78,10 +79,12 @@ def audit_leakage(request: AuditRequest) -> dict:
 
 def _audit(request: AuditRequest, sets: dict, comparisons: list[tuple[str, str]]) -> dict:
     cache = HashCache(request.hash_cache)
-    for image_set in sets.values():
+    stages = Stages("image set", len(sets), enabled=request.progress)
+    for i, image_set in enumerate(sets.values()):
         crops = CROPS if image_set.manifest.kind == "benchmark" else CROPS[:1]  # copies are looked for of benchmark images
-        image_set.hashes = hash_images(image_set.root, image_set.paths, cache, request.workers, request.progress,
-                                       desc=f"hashing {image_set.name}", crops=crops)
+        with stages.stage(i, f"{image_set.name}, {len(image_set.paths):,} images"):
+            image_set.hashes = hash_images(image_set.root, image_set.paths, cache, request.workers, request.progress,
+                                           desc=f"hashing {image_set.name}", crops=crops)
         cache.save()  # after each set: an interrupted audit keeps what it decoded
     pairs, counts = [], []
     for a, b in comparisons:

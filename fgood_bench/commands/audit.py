@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     audit = audit_leakage(AuditRequest(
         benchmark=args.benchmark, root=args.root, out=args.out, outliers=args.outliers, outlier_root=args.outlier_root,
         ood=args.ood, ood_roots=ood_roots, threshold=args.threshold, hash_cache=args.hash_cache, workers=args.workers,
-        progress=sys.stderr.isatty(), overwrite=args.overwrite,
+        progress=True, overwrite=args.overwrite,
     ))
     for count in audit["counts"]:
         print(f"{count['a']} vs {count['b']}: {count['exact']} exact, {count['near']} near duplicates")

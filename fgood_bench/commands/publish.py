@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -28,5 +27,5 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from fgood_bench.publish import publish
 
-    print(publish(args.config, args.out, resume=args.resume, progress=sys.stderr.isatty()))
+    print(publish(args.config, args.out, resume=args.resume, progress=True))
     return 0

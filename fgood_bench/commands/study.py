@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from fgood_bench.errors import FgoodError
@@ -48,7 +47,7 @@ def run_random_splits(args: argparse.Namespace) -> int:
     summary = run_study(StudyRequest(
         root=args.root, out=args.out, num_id=args.num_id, benchmark=None if args.benchmark == "custom" else args.benchmark,
         dataset=args.dataset, dataset_options=dataset_options(args), splits=args.splits, seed=args.seed,
-        ranked=args.ranked, scorer=args.scorer, protocol=args.protocol, config=config, epochs=args.epochs, progress=sys.stderr.isatty(),
+        ranked=args.ranked, scorer=args.scorer, protocol=args.protocol, config=config, epochs=args.epochs, progress=True,
     ))
     print(study_markdown(summary), end="")
     return 0

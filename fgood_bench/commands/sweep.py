@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -72,7 +71,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         val_ood_size=args.val_ood_size, settings=settings, epochs=args.epochs, standard_epochs=args.standard_epochs,
         init=args.init, from_scratch=args.from_scratch, scorer=args.scorer, select_metric=args.select_metric,
         tolerance=args.accuracy_tolerance, evaluate_test=args.evaluate_test, test_ood=args.ood or [],
-        test_ood_roots=named(args.ood_root, "--ood-root", "DIR"), protocol=args.protocol, progress=sys.stderr.isatty(),
+        test_ood_roots=named(args.ood_root, "--ood-root", "DIR"), protocol=args.protocol, progress=True,
     ))
     print(sweep_markdown(result), end="")
     summary.say(selection_lines(result, args.out))

@@ -27,6 +27,7 @@ from fgood_bench import __version__
 from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
 from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
+from fgood_bench.progress import Stages
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.paper import get_benchmark
 from fgood_bench.tools.loop import TrainConfig
@@ -90,12 +91,17 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
     pin_settings(out / "study.json", settings, "study")  # --splits and --ranked may change: more splits, a ranked split added
 
     rows = []
+    stages = Stages("split", request.splits + (1 if ranked else 0), enabled=request.progress)
     for i in range(request.splits):
         rng = np.random.default_rng([request.seed, i])
         classes = sorted(rng.choice(index.num_classes, request.num_id, replace=False).tolist())
-        rows.append(_run_split(request, out / "splits" / f"split-{i:02d}", f"split-{i:02d}", preset,
-                               dataset, [index.classes[c] for c in classes], config))
-    ranked_row = _run_ranked(request, out / f"ranked-{sha256_file(ranked.path)[:12]}", ranked, config) if ranked else None
+        with stages.stage(i, f"split-{i:02d}"):
+            rows.append(_run_split(request, out / "splits" / f"split-{i:02d}", f"split-{i:02d}", preset,
+                                   dataset, [index.classes[c] for c in classes], config))
+    ranked_row = None
+    if ranked:
+        with stages.stage(request.splits, "the ranked split"):
+            ranked_row = _run_ranked(request, out / f"ranked-{sha256_file(ranked.path)[:12]}", ranked, config)
     summary = {
         "toolkit": f"fgood-bench {__version__}",
         "settings": settings,

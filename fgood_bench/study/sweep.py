@@ -45,6 +45,7 @@ from fgood_bench.manifests.ood_set import build_synthetic_val_set
 from fgood_bench.metrics import METRICS, ood_metrics, ood_metrics_at_base_rate
 from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
 from fgood_bench.paper import PAPER_BASE_RATE, PAPER_REPEATS, paper_benchmark, recipe_for
+from fgood_bench.progress import Stages
 from fgood_bench.study.sweep_report import (
     DEFAULT_TOLERANCE, METRIC_LABELS, SELECT_METRICS, SWEEP_KEYS, VAL, grid_csv, heatmaps, point_name, sweep_markdown,
 )
@@ -212,16 +213,19 @@ def run_sweep(request: SweepRequest) -> dict:
             val_set = _built_val_set(request, out, benchmark, seed, image_size)
         runner = _Runner(request, out, benchmark, scorer, seed, val_set, test_specs)
         baseline, init = None, request.init
+        stages = Stages("grid point", len(points) + (1 if fine_tune else 0), enabled=request.progress)
         if fine_tune:  # the standard model fine-tuning starts from: --init, or trained here without the ID validation images
             given = init is not None
             init = init if given else out / "baseline" / "train" / "classifier.pt"
-            baseline = runner.point(out / "baseline", "baseline", {}, lambda: init if given else runner.train(
-                out / "baseline" / "train", "standard", {}, None, request.standard_epochs))
+            with stages.stage(0, "the standard model"):
+                baseline = runner.point(out / "baseline", "baseline", {}, lambda: init if given else runner.train(
+                    out / "baseline" / "train", "standard", {}, None, request.standard_epochs))
         rows = []
-        for point in points:
+        for i, point in enumerate(points):
             folder = out / "points" / point_name(point)
-            rows.append(runner.point(folder, point_name(point), point, lambda folder=folder, point=point: runner.train(
-                folder / "train", request.method, hyper_overrides(point), init, request.epochs)))
+            with stages.stage(i + (1 if fine_tune else 0), point_name(point)):
+                rows.append(runner.point(folder, point_name(point), point, lambda folder=folder, point=point: runner.train(
+                    folder / "train", request.method, hyper_overrides(point), init, request.epochs)))
         selection = select_point(rows, request.select_metric, request.tolerance, standard=baseline)
         summary = _summary(request, settings, grid, rows, baseline, selection)
         _write(out, summary)

@@ -1,0 +1,55 @@
+"""Long commands talk in log files (issue 27 item 1): off a terminal, study, sweep and audit-leakage
+name the stage of each progress line and say when each stage starts, with the time left."""
+
+
+
+from conftest import run_cli
+from fgood_bench.progress import LineProgress, Stages, stage_prefix
+
+
+def test_stages_name_the_lines_inside_them_and_estimate_the_time_left(capsys, monkeypatch):
+    import fgood_bench.progress as progress
+
+    clock = iter([0.0, 10.0, 10.0, 30.0, 30.0, 30.0])  # enter and leave each stage: 10 s, 20 s, 0 s
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    stages = Stages("split", 3)
+    with stages.stage(0, "split-00"):
+        assert stage_prefix() == "[split 1 of 3] "
+    with stages.stage(1):
+        pass
+    with stages.stage(2):
+        pass
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "fgood-bench: split 1 of 3 (split-00): started"
+    assert err[1] == "fgood-bench: split 2 of 3: started, about 0:00:20 left"  # 10 s a split, 2 to go
+    assert err[2] == "fgood-bench: split 3 of 3: started, about 0:00:15 left"  # (10 + 20) / 2 s, 1 to go
+    assert stage_prefix() == ""
+
+
+def test_line_progress_carries_the_stage(capsys):
+    with Stages("grid point", 2).stage(1, "alpha=1.0"):
+        for _ in LineProgress(range(3), desc="epoch 1/1", interval=0.0):
+            pass
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "fgood-bench: grid point 2 of 2 (alpha=1.0): started"
+    assert lines[-1].startswith("[grid point 2 of 2] epoch 1/1: 3/3 (100%)")
+
+
+def test_study_logs_each_split_off_a_terminal(dozen_birds, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("fgood_bench.training.train.train", lambda request: request.out / "classifier.pt")
+    monkeypatch.setattr("fgood_bench.evaluation.evaluate.evaluate", lambda request: {
+        "id_accuracy": 0.5, "metrics": {"holdout": {"msp": {m: {"mean": 0.6, "std": 0.0} for m in ("auroc", "aupr_out", "fpr95")}}}})
+    status, _, err = run_cli("study", "random-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "s", "--num-id", "4",
+                             "--splits", "2", "--arch", "resnet18", "--weights", "none", "--image-size", "32", capsys=capsys)
+    assert status == 0, err
+    assert "fgood-bench: split 1 of 2 (split-00): started" in err and "fgood-bench: split 2 of 2 (split-01): started" in err
+
+
+def test_audit_logs_its_hashing_by_image_set(bird_benchmark, dozen_birds, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FGOOD_BENCH_PROGRESS_SECONDS", "0")
+    base = bird_benchmark["base"]
+    status, _, err = run_cli("audit-leakage", "--benchmark", base / "out" / "bird", "--root", dozen_birds,
+                             "--out", tmp_path / "a", capsys=capsys)
+    assert status == 0, err
+    assert "fgood-bench: image set 1 of 3 (id_train" in err
+    assert any(line.startswith("[image set 3 of 3] hashing holdout: ") for line in err.splitlines()), err
