@@ -244,9 +244,41 @@ def test_synthetic_validation_outliers(bench, tmp_path, capsys):
     assert all((images / p).read_bytes() == (tmp_path / "b" / "synthetic-val" / "images" / p).read_bytes() for p in rows.paths)
     from PIL import Image
 
-    assert Image.open(images / rows.paths[0]).size == (16, 16)
+    assert Image.open(images / rows.paths[0]).size == (18, 18)  # the frame a 16 px crop is resized to (16 * 512 / 448)
     status, _, err = run_cli("verify", tmp_path / "a" / "synthetic-val", "--root", images, "--images", capsys=capsys)
     assert status == 0, err
+
+
+def test_validation_outliers_reach_the_network_with_the_oe_codes_statistics(bench, tmp_path, capsys):
+    """Issue 23 item 1: measured through evaluate's own path (its decoding, resize, crop and
+    normalisation, read back by a score function), each noise has OE's values: Gaussian
+    clip(N(0, 0.5), -1, 1) (std 0.48, not the 0.32 that a resize of crop-sized noise leaves),
+    Rademacher +-1, Blobs -1 or at least 0.5."""
+    import fgood_bench
+
+    base = bench["base"]
+    status, out, err = run_cli("build-ood-set", "synthetic-val", "--manifest", base / "out" / "bird", "--root", bench["root"],
+                               "--out", tmp_path, "--size", "6", "--image-size", "16", "--seed", "2", capsys=capsys)
+    assert status == 0, err
+    val = Manifest.load(out.strip())
+    seen = []
+
+    def record(inputs):
+        seen.append(inputs.detach().cpu().numpy())
+        return inputs.mean(dim=(1, 2, 3))
+
+    fgood_bench.evaluate_scores(record, base / "out" / "bird", bench["root"], ood=["holdout", f"val={val.path.parent}"],
+                                ood_roots={"val": val.path.parent / "images"}, image_size=16, workers=0, batch_size=3)
+    inputs = np.concatenate(seen)[-len(val.split("ood_test")):]  # the validation outliers are scored last
+    assert inputs.shape[1:] == (3, 16, 16)
+    kinds = np.asarray(val.split("ood_test").class_names)
+    quantum = 1.01 / 255 / 0.224  # one grey level, normalised
+    gaussian, rademacher, blobs = (inputs[kinds == kind] for kind in ("gaussian", "rademacher", "blobs"))
+    clipped = np.clip(np.random.default_rng(1).normal(0, 0.5, 10**6), -1, 1)
+    assert gaussian.std() == pytest.approx(clipped.std(), abs=0.02) and np.abs(gaussian).max() <= 1 + quantum
+    assert np.all(np.abs(np.abs(rademacher) - 1) <= quantum)
+    assert np.all((np.abs(blobs + 1) <= quantum) | ((blobs >= 0.5 - quantum) & (blobs <= 1 + quantum)))
+    assert (np.abs(blobs + 1) <= quantum).any() and (blobs > 0).any()
 
 
 def test_paper_hyperparameter_presets():
