@@ -21,12 +21,14 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from fgood_bench.inputs import open_regular
 from fgood_bench.errors import FgoodError
 
 MARKER = ".fgood-bench.json"
@@ -41,7 +43,7 @@ def sha256_bytes(data: bytes) -> str:
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a FIFO or a device is refused, never waited on
             while block := handle.read(chunk):
                 digest.update(block)
     except IsADirectoryError:
@@ -397,11 +399,32 @@ def output_folder(target: str | Path, kind: str, overwrite: bool = False,
             _remove_empty(created)
 
 
-def refuse_inside_dataset(out: str | Path, root: str | Path) -> None:
-    """Outputs never go into a dataset folder: ``--out`` inside the dataset being read is refused."""
-    out_real, root_real = os.path.realpath(out), os.path.realpath(root)
-    if out_real == root_real or out_real.startswith(root_real.rstrip("/") + "/"):
-        raise FgoodError(f"--out {out}: inside the dataset folder {root}; outputs never go into a dataset: "
+# A name a command joins to its output folder (``OUT/NAME``): one plain path component, as the
+# manifest schema's ``benchmark`` pattern (a manifest named otherwise could not be loaded again)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def output_name(name: str, option: str = "--name") -> str:
+    """``name`` if it is one plain path component (letters, digits, '_', '.', '-'; not starting with
+    '.', '_' or '-': no '/', no '..', not absolute, not empty, no control character), else one line
+    naming ``option``. Every name a command joins to an output folder goes through it."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise FgoodError(f"{option} {name!r}: a name is one plain folder name of letters, digits, '_', '.' or '-', "
+                         "starting with a letter or digit (no '/', no '..', not absolute)")
+    return name
+
+
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies inside it (symbolic links resolved)."""
+    path_real, folder_real = os.path.realpath(path), os.path.realpath(folder)
+    return path_real == folder_real or path_real.startswith(folder_real.rstrip("/") + "/")
+
+
+def refuse_inside_dataset(out: str | Path, root: str | Path, option: str = "--out") -> None:
+    """Outputs never go into a dataset folder: ``--out`` (or ``option``, e.g. ``--work-dir``) inside
+    the dataset being read is refused."""
+    if is_inside(out, root):
+        raise FgoodError(f"{option} {out}: inside the dataset folder {root}; outputs never go into a dataset: "
                          "choose a folder outside it")
 
 

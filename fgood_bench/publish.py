@@ -3,9 +3,11 @@
 An orchestration of the existing commands, never a second implementation: ``build-splits``
 (:func:`~fgood_bench.ranking.build.build_splits`), ``filter-outliers``, ``build-ood-set``,
 ``verify`` and ``export``. The work is a list of stages, each a small named function run in
-order; ``OUT/.publish-state.json`` records each one's start and completion, so that a killed
-release continues with ``--resume``: finished stages are skipped, an interrupted one is redone
-(every stage writes its folders atomically, so redoing one is safe).
+order; ``OUT/.publish-state.json`` records each one's start and completion, with the sha256 of
+every file it wrote and of every release file it read, so that a killed release continues with
+``--resume``: a finished stage is skipped only while those files are still what it recorded (a
+stage whose outputs or inputs were deleted or changed is redone, and said so on stderr), an
+interrupted one is redone (every stage writes its folders atomically, so redoing one is safe).
 
 Layout of OUT (that of ``manifests/``)::
 
@@ -74,10 +76,16 @@ class Release:
         return found
 
 
+def _nothing(release: Release) -> list[Path]:
+    return []
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
     run: Callable[[Release], str | None]  # returns a note for RELEASE.md, or None
+    outputs: Callable[[Release], list[Path]] = _nothing  # the folders it writes
+    reads: Callable[[Release], list[Path]] = _nothing  # the folders of earlier stages it reads
 
 
 def outlier_sets(config: ReleaseConfig) -> list[tuple[str, str]]:
@@ -115,7 +123,7 @@ def splits_stage(spec: BenchmarkSpec) -> Stage:
             request.benchmark = spec.name
         build_splits(request)
 
-    return Stage(f"splits:{spec.name}", run)
+    return Stage(f"splits:{spec.name}", run, outputs=lambda release: [release.benchmark_folder(spec)])
 
 
 def webvision_stage(spec: BenchmarkSpec) -> Stage:
@@ -131,7 +139,8 @@ def webvision_stage(spec: BenchmarkSpec) -> Stage:
                         name=f"webvision-{spec.name}", dataset_options=release.config.options("webvision"),
                         progress=release.progress, overwrite=REDO, **extra)
 
-    return Stage(f"outliers:webvision-{spec.name}", run)
+    return Stage(f"outliers:webvision-{spec.name}", run,
+                 outputs=lambda release: [release.outlier_folder(f"webvision-{spec.name}")])
 
 
 def minc_stage() -> Stage:
@@ -139,7 +148,7 @@ def minc_stage() -> Stage:
         filter_outliers(None, "minc2500", release.config.roots["minc2500"], release.out / "outliers", name="minc2500",
                         dataset_options=release.config.options("minc2500"), progress=release.progress, overwrite=REDO)
 
-    return Stage("outliers:minc2500", run)
+    return Stage("outliers:minc2500", run, outputs=lambda release: [release.outlier_folder("minc2500")])
 
 
 def ood_set_stage(name: str) -> Stage:
@@ -149,7 +158,7 @@ def ood_set_stage(name: str) -> Stage:
                       seed=sample["seed"], dataset_options=release.config.options(dataset),
                       hash_images=release.config.hash_images, overwrite=REDO)
 
-    return Stage(f"ood:{name}", run)
+    return Stage(f"ood:{name}", run, outputs=lambda release: [release.out / "ood" / name])
 
 
 def audit_stage(spec: BenchmarkSpec) -> Stage:
@@ -172,7 +181,13 @@ def audit_stage(spec: BenchmarkSpec) -> Stage:
         found = sum(count["exact"] + count["near"] for count in audit["counts"])
         return f"{found} exact or near-duplicate pairs (audit/{spec.name}/audit.md)"
 
-    return Stage(f"audit:{spec.name}", run)
+    def reads(release: Release) -> list[Path]:
+        folders = [release.benchmark_folder(spec), *(release.out / "ood" / name for name in release.config.ood_sets)]
+        if "webvision" in release.config.outliers:
+            folders.append(release.outlier_folder(f"webvision-{spec.name}"))
+        return folders
+
+    return Stage(f"audit:{spec.name}", run, outputs=lambda release: [release.out / "audit" / spec.name], reads=reads)
 
 
 def verify_stage(release: Release) -> str:
@@ -198,7 +213,8 @@ def export_stage(spec: BenchmarkSpec, form: str) -> Stage:
         export_openood(manifest, release.out / "exports" / "openood", overwrite=REDO)
         return None
 
-    return Stage(f"export:{form}:{spec.name}", run)
+    return Stage(f"export:{form}:{spec.name}", run, outputs=lambda release: [release.out / "exports" / form / spec.name],
+                 reads=lambda release: [release.benchmark_folder(spec)])
 
 
 def plan_stages(config: ReleaseConfig) -> list[Stage]:
@@ -212,7 +228,7 @@ def plan_stages(config: ReleaseConfig) -> list[Stage]:
         stages.append(webvision_stage(by_name[name.removeprefix("webvision-")]) if source == "webvision" else minc_stage())
     if config.audit:  # after every set it compares, before verify
         stages += [audit_stage(spec) for spec in config.benchmarks]
-    stages.append(Stage("verify", verify_stage))
+    stages.append(Stage("verify", verify_stage, reads=lambda release: [folder for folder, _ in release.manifests()]))
     for form in config.exports:
         stages += [export_stage(spec, form) for spec in config.benchmarks]
     return stages
@@ -253,12 +269,31 @@ class PublishState:
     def done(self, stage: str) -> bool:
         return self.data["stages"].get(stage, {}).get("status") == "done"
 
+    def changed(self, stage: Stage, release: Release) -> str | None:
+        """Why the finished ``stage`` cannot be trusted any more (a file it wrote or read is missing,
+        changed or new since it finished), or None when every file is as it recorded."""
+        entry = self.data["stages"][stage.name]
+        recorded = {"outputs": entry.get("outputs"), "inputs": entry.get("inputs")}
+        if not all(isinstance(files, dict) for files in recorded.values()):
+            return "its files were not recorded when it finished"
+        now = stage_files(release, stage)
+        for role, before in recorded.items():
+            after = now[role]
+            problems = ([f"{path} was deleted" for path in sorted(set(before) - set(after))]
+                        + [f"{path} was changed" for path in sorted(before) if path in after and after[path] != before[path]]
+                        + [f"{path} was added" for path in sorted(set(after) - set(before))])
+            if problems:
+                what = "its output " if role == "outputs" else "its input "
+                more = f" (and {len(problems) - 1} other files)" if len(problems) > 1 else ""
+                return f"{what}{problems[0]}{more} since it finished"
+        return None
+
     def start(self, stage: str) -> None:
         self.data["stages"][stage] = {"status": "running"}
         self.save()
 
-    def finish(self, stage: str, seconds: float, note: str | None) -> None:
-        self.data["stages"][stage] = {"status": "done", "seconds": round(seconds, 3), "note": note}
+    def finish(self, stage: str, seconds: float, note: str | None, files: dict | None = None) -> None:
+        self.data["stages"][stage] = {"status": "done", "seconds": round(seconds, 3), "note": note, **(files or {})}
         self.save()
 
     def save(self) -> None:
@@ -276,23 +311,65 @@ def publish(config_path: str | Path, out: str | Path, *, resume: bool = False, p
         stages = plan_stages(config)
         for number, stage in enumerate(stages, 1):
             if state.done(stage.name):
-                log(f"[{number}/{len(stages)}] {stage.name}: done earlier, skipped")
-                continue
-            log(f"[{number}/{len(stages)}] {stage.name}")
+                why = state.changed(stage, release)
+                if why is None:
+                    log(f"[{number}/{len(stages)}] {stage.name}: done earlier, skipped")
+                    continue
+                log(f"[{number}/{len(stages)}] {stage.name}: done earlier, but {why}; redoing it")
+            else:
+                log(f"[{number}/{len(stages)}] {stage.name}")
             state.start(stage.name)
             started = time.monotonic()
             note = stage.run(release)
-            state.finish(stage.name, time.monotonic() - started, note)
+            state.finish(stage.name, time.monotonic() - started, note, stage_files(release, stage))
         write_release_notes(release, stages, state)
     return out / "RELEASE.md"
+
+
+def _release_file(out: Path, path: Path) -> bool:
+    """Whether ``path`` is a file of the release (hidden state excluded; the notes are excluded by the callers)."""
+    relative = path.relative_to(out)
+    return path.is_file() and not any(part.startswith(".") for part in relative.parts)
+
+
+def folder_hashes(out: Path, folders: list[Path]) -> dict[str, str]:
+    """sha256 of every release file under ``folders`` (paths relative to ``out``); a missing folder has none."""
+    files = {}
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if _release_file(out, path):
+                    files[path.relative_to(out).as_posix()] = sha256_file(path)
+    return files
+
+
+def stage_files(release: Release, stage: Stage) -> dict[str, dict[str, str]]:
+    """What ``.publish-state.json`` records of a finished stage: the sha256 of the files it wrote
+    (``outputs``, listed again in release.json) and of the earlier stages' files it read (``inputs``)."""
+    return {"outputs": folder_hashes(release.out, stage.outputs(release)),
+            "inputs": folder_hashes(release.out, stage.reads(release))}
 
 
 # -- RELEASE.md and release.json -----------------------------------------------------------
 
 
+def read_manifest_document(folder: Path) -> dict:
+    """A release manifest's JSON; a missing or unreadable one is one line, not a traceback."""
+    path = folder / "manifest.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FgoodError(f"{path}: missing; the release is incomplete (run publish --resume to rebuild it)") from None
+    except (OSError, ValueError) as err:
+        raise FgoodError(f"{path}: unreadable ({err}); run publish --resume to rebuild it") from None
+    if not isinstance(document, dict):
+        raise FgoodError(f"{path}: not a manifest; run publish --resume to rebuild it")
+    return document
+
+
 def benchmark_summary(folder: Path, outliers: Path | None) -> dict:
     """ID / holdout classes, split sizes, the boundary margin and the outlier exclusions."""
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest_document(folder)
     summary = {
         "dataset": manifest["dataset"]["id"],
         "selection": manifest.get("selection", "ranked"),
@@ -303,7 +380,7 @@ def benchmark_summary(folder: Path, outliers: Path | None) -> dict:
         "manifest_sha256": sha256_file(folder / "manifest.json"),
     }
     if outliers is not None and (outliers / "manifest.json").is_file():
-        exclusion = json.loads((outliers / "manifest.json").read_text(encoding="utf-8"))["exclusion"]
+        exclusion = read_manifest_document(outliers)["exclusion"]
         summary["outliers"] = {"set": outliers.name, "excluded_concepts": len(exclusion["excluded"]),
                                "excluded_images": exclusion["images_removed"], "kept_images": exclusion["images_kept"]}
     return summary
@@ -335,12 +412,7 @@ def hardware() -> dict:
 
 def release_files(out: Path) -> dict[str, str]:
     """sha256 of every file of the release (hidden state and the notes themselves excluded)."""
-    files = {}
-    for path in sorted(out.rglob("*")):
-        relative = path.relative_to(out)
-        if path.is_file() and not any(part.startswith(".") for part in relative.parts) and relative.as_posix() not in NOTES:
-            files[relative.as_posix()] = sha256_file(path)
-    return files
+    return {path: digest for path, digest in folder_hashes(out, [out]).items() if path not in NOTES}
 
 
 def write_release_notes(release: Release, stages: list[Stage], state: PublishState) -> None:
@@ -351,11 +423,20 @@ def write_release_notes(release: Release, stages: list[Stage], state: PublishSta
                  for name, spec in by_name.items()}
     sets = {}
     for folder, _ in release.manifests()[len(config.benchmarks):]:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        manifest = read_manifest_document(folder)
         sets[folder.relative_to(out).as_posix()] = {"kind": manifest["kind"], "dataset": manifest["dataset"]["id"],
                                                    "images": sum(s["count"] for s in manifest["splits"].values()),
                                                    "manifest_sha256": sha256_file(folder / "manifest.json")}
-    timings = [{"stage": s.name, **{k: v for k, v in state.data["stages"][s.name].items() if k != "status"}} for s in stages]
+    files = release_files(out)
+    timings = []
+    for stage in stages:  # every stage with the files it wrote, each one checked against the release's files
+        entry = state.data["stages"][stage.name]
+        outputs = entry.get("outputs", {})
+        wrong = next((path for path, digest in outputs.items() if files.get(path) != digest), None)
+        if wrong is not None:
+            raise FgoodError(f"{out / wrong}: written by stage {stage.name} and {'changed' if wrong in files else 'missing'} "
+                             "since; run publish --resume to redo that stage")
+        timings.append({"stage": stage.name, **{k: v for k, v in entry.items() if k not in ("status", "inputs")}})
     document = {
         "versions": versions(),
         "hardware": hardware(),
@@ -366,7 +447,7 @@ def write_release_notes(release: Release, stages: list[Stage], state: PublishSta
         "benchmarks": summaries,
         "sets": sets,
         "byte_identical_on_rebuild": f"every file listed in 'files' (all but {' and '.join(NOTES)})",
-        "files": release_files(out),
+        "files": files,
     }
     notes = {"release.json": json_bytes(document), "RELEASE.md": release_markdown(document).encode("utf-8")}
     for name, content in notes.items():

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.inputs import cut, expand_user, read_yaml
 from fgood_bench.paper import BENCHMARKS
 from fgood_bench.tools.loop import TrainConfig
 
@@ -76,18 +78,10 @@ class ReleaseConfig:
 
 
 def load_config(path: str | Path) -> ReleaseConfig:
-    import yaml
-
-    path = Path(path).expanduser()
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FgoodError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise FgoodError(f"{path}: cannot be read ({err})") from None
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        raise FgoodError(f"{path}: not valid YAML{f' (line {where.line + 1})' if where else ''}") from None
+    path = expand_user(path)
+    # a regular file only (a FIFO never blocks); strict YAML: no key twice, at most 100 levels deep,
+    # aliases expanding to at most 100,000 values; every error one line quoting at most ~80 characters
+    document = read_yaml(path, "config file")
     return _Reader(path).read(document if document is not None else {})
 
 
@@ -98,7 +92,7 @@ class _Reader:
         self.path = path
 
     def fail(self, key: str, problem: str) -> FgoodError:
-        return FgoodError(f"{self.path}: {key}: {problem}")
+        return FgoodError(f"{self.path}: {key if len(key) <= 160 else cut(key, 160)}: {problem}")
 
     def mapping(self, value, key: str) -> dict:
         if value is None:
@@ -110,13 +104,19 @@ class _Reader:
     def known(self, mapping: dict, key: str, allowed) -> None:
         unknown = [k for k in mapping if k not in allowed]
         if unknown:
-            where = f"{key}.{unknown[0]}" if key else str(unknown[0])
+            name = unknown[0] if isinstance(unknown[0], str) and len(unknown[0]) <= 80 else cut(unknown[0])
+            where = f"{key}.{name}" if key else str(name)
             raise self.fail(where, f"unknown key (expected one of {', '.join(allowed)})")
 
     def file(self, value, key: str, must_exist: bool = True) -> Path:
         if not isinstance(value, str) or not value:
-            raise self.fail(key, "expected a path")
-        resolved = self.path.parent / Path(value).expanduser()
+            raise self.fail(key, f"expected a path, got {cut(value)}")
+        if len(value) > 4096 or "\x00" in value:
+            raise self.fail(key, f"not a usable path ({cut(value)})")
+        try:
+            resolved = self.path.parent / expand_user(value)
+        except FgoodError as err:  # ~nosuchuser/...
+            raise self.fail(key, str(err)) from None
         if must_exist and not resolved.exists():
             raise self.fail(key, f"{resolved} does not exist")
         return resolved
@@ -128,13 +128,27 @@ class _Reader:
             raise self.fail(key, "expected a list of names")
         for name in value:
             if name not in allowed:
-                raise self.fail(key, f"unknown {name!r} (choose from {', '.join(allowed)})")
+                raise self.fail(key, f"unknown {cut(name)} (choose from {', '.join(allowed)})")
         if len(set(value)) != len(value):
             raise self.fail(key, "lists a name twice")
         return list(value)
 
+    def finite(self, value, key: str) -> None:
+        """No NaN or infinity anywhere (``.nan``, ``.inf``): named by its key here, not at the release's
+        last JSON write."""
+        stack = [(value, key)]
+        while stack:
+            value, key = stack.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.fail(key or "(top level)", f"expected a finite number, got {cut(value)}")
+            if isinstance(value, dict):
+                stack.extend((v, f"{key}.{k}" if key else str(k)) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend((v, f"{key}[{i}]") for i, v in enumerate(value))
+
     def read(self, document) -> ReleaseConfig:
         document = self.mapping(document, "(top level)")
+        self.finite(document, "")
         self.known(document, "", TOP_KEYS)
         roots_given = self.mapping(document.get("roots"), "roots")
         self.known(roots_given, "roots", DATASET_ROOTS)
@@ -174,7 +188,7 @@ class _Reader:
         specs = []
         for name, given in value.items():
             if name not in DEFAULT_BENCHMARKS:
-                raise self.fail("benchmarks", f"unknown {name!r} (choose from {', '.join(DEFAULT_BENCHMARKS)})")
+                raise self.fail("benchmarks", f"unknown {cut(name)} (choose from {', '.join(DEFAULT_BENCHMARKS)})")
             key = f"benchmarks.{name}"
             given = self.mapping(given, key)
             if name in INET_LISTS:
@@ -209,11 +223,13 @@ class _Reader:
             if key == "weights" and item is None:  # YAML null: no pretrained weights
                 item = "none"
             if type(item) is not expected:
-                raise self.fail(f"ranking.{key}", f"expected {expected.__name__}, got {item!r}")
+                raise self.fail(f"ranking.{key}", f"expected {expected.__name__}, got {cut(item)}")
+            if expected is float and not math.isfinite(item):  # .nan, .inf: the release would fail at its last JSON write
+                raise self.fail(f"ranking.{key}", f"expected a finite number, got {cut(item)}")
             if expected in (int, float) and key not in ("seed", "workers") and item <= 0:
-                raise self.fail(f"ranking.{key}", f"must be positive, got {item!r}")
+                raise self.fail(f"ranking.{key}", f"must be positive, got {cut(item)}")
             if key == "workers" and item < 0:
-                raise self.fail(f"ranking.{key}", f"must be 0 or more, got {item!r}")
+                raise self.fail(f"ranking.{key}", f"must be 0 or more, got {cut(item)}")
             settings[key] = item
         epochs, seeds = settings.pop("epochs", None), settings.pop("seeds", 1)
         return TrainConfig(**settings), epochs, seeds
@@ -227,7 +243,7 @@ class _Reader:
         sets = {}
         for name, given in value.items():
             if name not in OOD_SETS:
-                raise self.fail("ood_sets", f"unknown {name!r} (choose from {', '.join(OOD_SETS)})")
+                raise self.fail("ood_sets", f"unknown {cut(name)} (choose from {', '.join(OOD_SETS)})")
             given = self.mapping(given, f"ood_sets.{name}")
             self.known(given, f"ood_sets.{name}", ("size", "seed"))
             size, seed = given.get("size"), given.get("seed", 0)

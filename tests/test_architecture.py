@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parents[1] / "fgood_bench"
 
 # floor -> the top-level modules and folders of fgood_bench on it, lowest first
 FLOORS = {
-    "ground": {"__init__", "errors", "progress", "interrupt", "outputs", "metrics", "paper"},
+    "ground": {"__init__", "errors", "progress", "interrupt", "outputs", "metrics", "paper", "inputs"},
     "tools": {"tools"},
     "datasets": {"datasets"},
     "manifests": {"manifests"},

@@ -32,6 +32,7 @@ import simplejpeg
 from PIL import Image
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.inputs import read_regular
 from fgood_bench.manifests.files import npz_bytes
 from fgood_bench.outputs import atomic_write_bytes
 from fgood_bench.progress import progress as progress_bar
@@ -158,9 +159,9 @@ class HashCache:
 def _read_one(path: Path, cache: HashCache, crops: tuple):
     """(sha256 digest, cached (phash, flat) or thumbnails or None, error or None)."""
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        return None, None, f"cannot be read ({err.strerror or err})"
+        data = read_regular(path, "image")  # a FIFO or a folder is reported, never waited on
+    except FgoodError as err:
+        return None, None, str(err).removeprefix(f"{path}: ")
     digest = hashlib.sha256(data).digest()
     cached = cache.get(digest) if len(crops) == 1 else None
     if cached is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import io
 import numpy as np
 
 from fgood_bench import __version__
@@ -28,7 +29,8 @@ from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
 from fgood_bench.progress import Stages
-from fgood_bench.manifests.image_sets import load_benchmark_manifest, ood_set_root
+from fgood_bench.inputs import read_regular
+from fgood_bench.manifests.image_sets import check_set_name, load_benchmark_manifest, ood_set_root, outlier_set_root
 from fgood_bench.manifests.manifest import Manifest, named_manifest
 
 # Bits of 64. Re-encoded, 90% resized or 5% cropped copies differ in 0-4 bits, unrelated images in
@@ -129,13 +131,14 @@ def _image_sets(request: AuditRequest) -> tuple[dict[str, ImageSet], list[tuple[
         if outliers.kind == "benchmark":
             raise FgoodError(f"{outliers.path}: a benchmark manifest; --outliers takes a filter-outliers or build-ood-set manifest")
         split = "train" if "train" in outliers.split_names else "ood_test"
-        sets["outliers"] = ImageSet("outliers", outliers.dataset_root(request.outlier_root or request.root),
+        sets["outliers"] = ImageSet("outliers", outlier_set_root(outliers, request.outlier_root, request.root, benchmark.dataset),
                                     outliers.split(split).paths, outliers, split)
         comparisons += [("outliers", "id_test"), ("outliers", "holdout")]
     elif request.outlier_root is not None:
         raise FgoodError("--outlier-root needs --outliers MANIFEST")
     for spec in request.ood or []:
         name, path = named_manifest(spec, or_holdout=False)
+        check_set_name(name, "--ood")
         if name in sets:
             raise FgoodError(f"--ood {name!r}: the name is taken (by a benchmark split, the outliers or another --ood)")
         manifest = Manifest.load(path)
@@ -246,11 +249,11 @@ def _tile(path: Path, size: int):
 
     tile = Image.new("RGB", (size, size), (200, 200, 200))
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(read_regular(path, "image"))) as image:
             image.draft("RGB", (size, size))
             image = image.convert("RGB")
             image.thumbnail((size, size))
             tile.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, FgoodError):
         pass  # unreadable now: a grey tile
     return tile

@@ -16,12 +16,14 @@ def dataset_options(args: argparse.Namespace) -> dict:
 
 
 def named(specs: list[str] | None, option: str, what: str) -> dict[str, Path]:
-    """``NAME=VALUE`` options as a dict."""
+    """``NAME=VALUE`` options as a dict; a NAME given twice is refused (one would silently replace the other)."""
     result = {}
     for spec in specs or []:
         name, _, value = spec.partition("=")
         if not name or not value:
             raise FgoodError(f"{option} {spec!r}: expected NAME={what}")
+        if name in result:
+            raise FgoodError(f"{option} {name!r}: the name is given twice (each name once)")
         result[name] = Path(value)
     return result
 

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fgood_bench.datasets.integrity import Origin, check_class_names, check_rows
 from fgood_bench.datasets.matfile import load_mat
 from fgood_bench.errors import DatasetError, FgoodError
 
@@ -44,6 +45,9 @@ class SplitRecords:
     paths: list[str]
     labels: Sequence[int] | np.ndarray
     extras: dict[str, list] = field(default_factory=dict)
+    # Where row i comes from, (metadata file relative to the root, "line 12" or "trnid[3]"): called only
+    # to word an error of the shared integrity check (fgood_bench.datasets.integrity).
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ def read_lines(path: Path, doc: str | None = None) -> list[tuple[int, str]]:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DatasetError(path, "file is missing", doc) from None
+    except IsADirectoryError:
+        raise DatasetError(path, "a folder where a file is expected", doc) from None
     except UnicodeDecodeError as err:
         raise DatasetError(path, f"not UTF-8 text ({err.reason} at byte {err.start})", doc) from None
     except OSError as err:
@@ -228,6 +234,9 @@ class DatasetAdapter:
         self.options = options
         self.root = self.find_root(Path(root).expanduser())
         self.files_read: set[str] = set()
+        # Where class i is named (file, position), set by read_classes where it knows: worded by the
+        # shared check of class names (unique, no tab or line break) when it fails.
+        self.class_origin: Origin | None = None
 
     @property
     def doc(self) -> str:
@@ -268,6 +277,16 @@ class DatasetAdapter:
         self.files_read.add(relpath)
         return lines
 
+    def file_present(self, relpath: str) -> bool:
+        """Whether the metadata file ``relpath`` is there; a folder (or anything else) in its place
+        is an error naming it, never taken for an absent split."""
+        path = self.root / relpath
+        if path.is_dir():
+            raise self.error(path, "a folder where a file is expected")
+        if path.exists() and not path.is_file():
+            raise self.error(path, "not a regular file")
+        return path.is_file()
+
     def mat(self, relpath: str, variables: tuple[str, ...]) -> dict:
         """Variables of a MATLAB file of the devkit (``squeeze_me=True``, as torchvision loads them)."""
         content = load_mat(self.root / relpath, variables, self.doc)
@@ -307,6 +326,7 @@ class DatasetAdapter:
 
     def load(self) -> DatasetIndex:
         classes = self.read_classes()
+        check_class_names(self.root, classes, self.class_origin, self.doc)
         parts: dict[str, SplitRecords] = {}
         absent: dict[str, str] = {}
         for split in self.splits:
@@ -318,6 +338,8 @@ class DatasetAdapter:
             reasons = "; ".join(f"{s}: {why}" for s, why in absent.items())
             raise self.error(self.root, f"no official split of {self.title} is present ({reasons})")
         samples = self._table(parts, classes)
+        # one shared place for every adapter: a path once per split, in one split only, with one label
+        check_rows(self.root, list(parts), [records.origin for records in parts.values()], samples, self.doc)
         self._check_paths(samples.column("path"))
         return DatasetIndex(
             dataset=self.name,

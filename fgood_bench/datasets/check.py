@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from PIL import Image
 
 from fgood_bench.datasets import load_index
 from fgood_bench.datasets.base import DatasetIndex, missing_files
+from fgood_bench.inputs import read_regular
 from fgood_bench.interrupt import ignore_sigint
 from fgood_bench.progress import progress as progress_bar
 
@@ -56,7 +58,7 @@ def inspect_dataset(
 def image_problem(path: str | Path) -> str | None:
     """Why the image at ``path`` cannot be fully decoded, or None when it can."""
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(read_regular(path, "image"))) as image:  # a FIFO is refused, not waited on
             image.load()
     except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ... for broken files
         return f"{type(err).__name__}: {err}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitRecords
+from fgood_bench.datasets.integrity import line_origin
 
 
 class CUB(DatasetAdapter):
@@ -29,23 +30,26 @@ class CUB(DatasetAdapter):
 
     def read_classes(self) -> list[str]:
         path = self.root / "classes.txt"
-        folders = []
+        folders, linenos = [], []
         for lineno, line in self.lines("classes.txt"):
             class_id, folder = self.fields(path, lineno, line, 2, "<class_id> <NNN.Class_Name>")
             if self.integer(path, lineno, class_id, "class id") != len(folders) + 1:
                 raise self.error(path, f"line {lineno}: class ids must run 1, 2, 3, ... in order, got {class_id}")
             folders.append(folder)
+            linenos.append(lineno)
         self._class_folders = folders
+        self.class_origin = line_origin("classes.txt", linenos)
         return [folder.split(".", 1)[-1] for folder in folders]
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
         wanted = 1 if split == "train" else 0
         chosen = [row for row in self._rows.values() if row[2] == wanted]
-        return SplitRecords(paths=[r[0] for r in chosen], labels=[r[1] for r in chosen])
+        return SplitRecords(paths=[r[0] for r in chosen], labels=[r[1] for r in chosen],
+                            origin=line_origin("images.txt", [r[3] for r in chosen]))
 
     @cached_property
-    def _rows(self) -> dict[int, tuple[str, int, int]]:
-        """image id -> (path, class index, is_training), joined across the three id files."""
+    def _rows(self) -> dict[int, tuple[str, int, int, int]]:
+        """image id -> (path, class index, is_training, line of images.txt), joined across the three id files."""
         images = self._id_table("images.txt", "<image_id> <class folder>/<file>")
         labels = self._id_table("image_class_labels.txt", "<image_id> <class_id>")
         is_train = self._id_table("train_test_split.txt", "<image_id> <is_training_image>")
@@ -69,7 +73,7 @@ class CUB(DatasetAdapter):
                     f"line {lineno}: image in folder {folder!r} but image_class_labels.txt gives class "
                     f"{class_id} ({self._class_folders[class_id - 1]})",
                 )
-            joined[image_id] = (f"images/{relpath}", class_id - 1, int(flag))
+            joined[image_id] = (f"images/{relpath}", class_id - 1, int(flag), lineno)
         for name, table in (("image_class_labels.txt", labels), ("train_test_split.txt", is_train)):
             extra = set(table) - set(images)
             if extra:

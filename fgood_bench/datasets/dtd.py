@@ -17,6 +17,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+from fgood_bench.datasets.integrity import line_origin
 
 
 class DTD(DatasetAdapter):
@@ -40,7 +41,7 @@ class DTD(DatasetAdapter):
         files = {}
         for split in self.splits:
             relpath = f"labels/{split}{self.partition}.txt"
-            if (self.root / relpath).is_file():
+            if self.file_present(relpath):
                 files[split] = self.lines(relpath)
         return files
 
@@ -60,4 +61,5 @@ class DTD(DatasetAdapter):
             raise SplitAbsent(f"{self.root}/labels/{split}{self.partition}.txt not found")
         index = {name: i for i, name in enumerate(classes)}
         lines = [line for _, line in self._label_files[split]]
-        return SplitRecords(paths=[f"images/{line}" for line in lines], labels=[index[line.split("/")[0]] for line in lines])
+        return SplitRecords(paths=[f"images/{line}" for line in lines], labels=[index[line.split("/")[0]] for line in lines],
+                            origin=line_origin(f"labels/{split}{self.partition}.txt", [n for n, _ in self._label_files[split]]))

@@ -17,6 +17,7 @@ banner at the bottom; cropping it is left to the transforms.
 from __future__ import annotations
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+from fgood_bench.datasets.integrity import line_origin
 
 CLASS_FILES = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
 
@@ -38,19 +39,17 @@ class FGVCAircraft(DatasetAdapter):
 
     def read_classes(self) -> list[str]:
         relpath = f"data/{CLASS_FILES[self.level]}"
-        classes = [line for _, line in self.lines(relpath)]
-        if len(set(classes)) != len(classes):
-            duplicate = next(name for name in classes if classes.count(name) > 1)
-            raise self.error(self.root / relpath, f"class {duplicate!r} is listed twice")
-        return classes
+        lines = self.lines(relpath)
+        self.class_origin = line_origin(relpath, [lineno for lineno, _ in lines])  # unique names: the shared check
+        return [line for _, line in lines]
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
         relpath = f"data/images_{self.level}_{split}.txt"
         path = self.root / relpath
-        if not path.is_file():
+        if not self.file_present(relpath):
             raise SplitAbsent(f"{path} not found")
         index = {name: i for i, name in enumerate(classes)}
-        paths, labels = [], []
+        paths, labels, linenos = [], [], []
         for lineno, line in self.lines(relpath):
             image_id, _, label = line.partition(" ")
             if not label:
@@ -59,4 +58,5 @@ class FGVCAircraft(DatasetAdapter):
                 raise self.error(path, f"line {lineno}: class {label!r} is not in data/{CLASS_FILES[self.level]}")
             paths.append(f"data/images/{image_id}.jpg")
             labels.append(index[label])
-        return SplitRecords(paths=paths, labels=labels)
+            linenos.append(lineno)
+        return SplitRecords(paths=paths, labels=labels, origin=line_origin(relpath, linenos))

@@ -65,4 +65,5 @@ class Flowers102(DatasetAdapter):
         return SplitRecords(
             paths=[f"jpg/image_{image_id:05d}.jpg" for image_id in ids.tolist()],
             labels=self._labels[ids - 1] - 1,
+            origin=lambda i: ("setid.mat", f"{variable}[{i}]"),
         )

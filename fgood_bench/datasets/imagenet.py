@@ -104,10 +104,10 @@ class ImageNet(DatasetAdapter):
     def _val_labels(self, folder: str, images: list[str]) -> dict[str, str]:
         """Val file name -> wnid, from whichever official label source is present in the root."""
         solution = self.root / "LOC_val_solution.csv"
-        if solution.is_file():
+        if self.file_present(solution.name):
             self.files_read.add(solution.name)
             return self._kaggle_val_labels(solution)
-        if (self.root / "meta.bin").is_file():
+        if self.file_present("meta.bin"):
             self.files_read.add("meta.bin")
             from torchvision.datasets.imagenet import load_meta_file
 
@@ -124,24 +124,30 @@ class ImageNet(DatasetAdapter):
         )
 
     def _kaggle_val_labels(self, path: Path) -> dict[str, str]:
-        labels = {}
+        labels, line_of = {}, {}
         with path.open(newline="", encoding="utf-8-sig") as handle:
             for lineno, row in enumerate(csv.reader(handle), 1):
                 if lineno == 1 and row[:1] == ["ImageId"]:
                     continue
                 if len(row) != 2 or not row[1].split():
                     raise self.error(path, f"line {lineno}: expected 'ImageId,PredictionString', got {','.join(row)!r}")
-                labels[f"{row[0]}.JPEG"] = row[1].split()[0]
+                image, wnid = f"{row[0]}.JPEG", row[1].split()[0]
+                first = line_of.setdefault(image, lineno)
+                if first != lineno:  # a dict would keep the last label silently
+                    labels_told = f"labelled {labels[image]} and {wnid}" if labels[image] != wnid else f"both {wnid}"
+                    raise self.error(path, f"lines {first} and {lineno} both label {row[0]} ({labels_told}): "
+                                     "one image once")
+                labels[image] = wnid
         return labels
 
     def _devkit_val_labels(self, images: list[str]) -> dict[str, str]:
         meta = self.root / DEVKIT / "meta.mat"
         synsets = self.mat(f"{DEVKIT}/meta.mat", ("synsets",))["synsets"]
-        ids = struct_field(meta, synsets, "ILSVRC2012_ID", self.doc)
-        wnids = struct_field(meta, synsets, "WNID", self.doc)
-        num_children = struct_field(meta, synsets, "num_children", self.doc)
+        ids = struct_field(meta, synsets, "ILSVRC2012_ID", self.doc, "int", "synsets")
+        wnids = struct_field(meta, synsets, "WNID", self.doc, "str", "synsets")
+        num_children = struct_field(meta, synsets, "num_children", self.doc, "int", "synsets")
         # leaves only: the 1,000 classes (meta.mat also lists their ancestors)
-        id_to_wnid = {int(i): str(w) for i, w, n in zip(ids, wnids, num_children) if int(n) == 0}
+        id_to_wnid = {i: w for i, w, n in zip(ids, wnids, num_children) if n == 0}
         truth = self.root / DEVKIT / "ILSVRC2012_validation_ground_truth.txt"
         values = [self.integer(truth, n, line, "ILSVRC2012_ID") for n, line in self.lines(str(truth.relative_to(self.root)))]
         if len(values) != len(images):

@@ -15,6 +15,7 @@ split ``val`` reads ``validate<k>.txt``. Per partition and class: 2,125 / 125 / 
 from __future__ import annotations
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+from fgood_bench.datasets.integrity import line_origin
 
 LIST_PREFIXES = {"train": "train", "val": "validate", "test": "test"}
 
@@ -35,18 +36,17 @@ class MINC2500(DatasetAdapter):
         return int(partition)
 
     def read_classes(self) -> list[str]:
-        classes = [line for _, line in self.lines("categories.txt")]
-        if len(set(classes)) != len(classes):
-            raise self.error(self.root / "categories.txt", "a category is listed twice")
-        return classes
+        lines = self.lines("categories.txt")
+        self.class_origin = line_origin("categories.txt", [lineno for lineno, _ in lines])  # unique names: the shared check
+        return [line for _, line in lines]
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
         relpath = f"labels/{LIST_PREFIXES[split]}{self.partition}.txt"
         path = self.root / relpath
-        if not path.is_file():
+        if not self.file_present(relpath):
             raise SplitAbsent(f"{path} not found")
         index = {name: i for i, name in enumerate(classes)}
-        paths, labels = [], []
+        paths, labels, linenos = [], [], []
         for lineno, line in self.lines(relpath):
             parts = line.split("/")
             if len(parts) != 3 or parts[0] != "images":
@@ -55,4 +55,5 @@ class MINC2500(DatasetAdapter):
                 raise self.error(path, f"line {lineno}: category {parts[1]!r} is not in categories.txt")
             paths.append(line)
             labels.append(index[parts[1]])
-        return SplitRecords(paths=paths, labels=labels)
+            linenos.append(lineno)
+        return SplitRecords(paths=paths, labels=labels, origin=line_origin(relpath, linenos))

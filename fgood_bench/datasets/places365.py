@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+from fgood_bench.datasets.integrity import line_origin
 
 LIST_FILES = {"train": "places365_train_standard.txt", "val": "places365_val.txt"}
 IMAGE_FOLDERS = {
@@ -49,29 +50,33 @@ class Places365(DatasetAdapter):
     def read_classes(self) -> list[str]:
         path = self.root / "categories_places365.txt"
         by_index: dict[int, str] = {}
+        line_of: dict[int, int] = {}
         for lineno, line in self.lines("categories_places365.txt"):
             name, index = self.fields(path, lineno, line, 2, "<category> <index>")
             index = self.integer(path, lineno, index, "category index")
             if index in by_index:
                 raise self.error(path, f"line {lineno}: index {index} used twice")
             by_index[index] = name
+            line_of[index] = lineno
         if sorted(by_index) != list(range(len(by_index))):
             raise self.error(path, f"indices must run 0..{len(by_index) - 1} without gaps")
+        self.class_origin = line_origin("categories_places365.txt", [line_of[i] for i in range(len(by_index))])
         return [by_index[i] for i in range(len(by_index))]
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
         folder = self._image_folder(split)
         path = self.root / LIST_FILES[split]
-        if not path.is_file():
+        if not self.file_present(LIST_FILES[split]):
             raise SplitAbsent(f"{path.name} not found next to categories_places365.txt")
-        paths, labels = [], []
+        paths, labels, linenos = [], [], []
         for lineno, line in self.lines(LIST_FILES[split]):
             image, label = self.fields(path, lineno, line, 2, "<image> <label>")
             label = self.integer(path, lineno, label, "label")
             self.check_range(path, f"line {lineno}", label, 0, len(classes) - 1, "label")
             paths.append(f"{folder}/{image.lstrip('/')}")
             labels.append(label)
-        return SplitRecords(paths=paths, labels=labels)
+            linenos.append(lineno)
+        return SplitRecords(paths=paths, labels=labels, origin=line_origin(LIST_FILES[split], linenos))
 
     def _image_folder(self, split: str) -> str:
         candidates = IMAGE_FOLDERS[(split, self.variant)]

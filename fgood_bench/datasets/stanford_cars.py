@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
-from fgood_bench.datasets.matfile import struct_field
+from fgood_bench.datasets.matfile import strings, struct_field
 
 TEST_LABEL_FILES = ("cars_test_annos_withlabels.mat", "devkit/cars_test_annos_withlabels.mat")
 
@@ -35,11 +35,11 @@ class StanfordCars(DatasetAdapter):
     markers = ("devkit/cars_meta.mat or cars_annos.mat",)
 
     def is_canonical_root(self, path: Path) -> bool:
-        return (path / "devkit" / "cars_meta.mat").is_file() or (path / "cars_annos.mat").is_file()
+        return (path / "devkit" / "cars_meta.mat").exists() or (path / "cars_annos.mat").exists()
 
     @property
     def all_in_one(self) -> bool:
-        if (self.root / "devkit" / "cars_meta.mat").is_file():
+        if (self.root / "devkit" / "cars_meta.mat").exists():
             return False
         self._refuse_split_images_without_devkit()
         return True
@@ -59,10 +59,8 @@ class StanfordCars(DatasetAdapter):
     def read_classes(self) -> list[str]:
         relpath = "cars_annos.mat" if self.all_in_one else "devkit/cars_meta.mat"
         path = self.root / relpath
-        names = self.mat(relpath, ("class_names",))["class_names"]
-        classes = [str(name) for name in names.tolist()]
-        if len(set(classes)) != len(classes):
-            raise self.error(path, "class_names has duplicates")
+        classes = strings(path, "class_names", self.mat(relpath, ("class_names",))["class_names"], self.doc)
+        self.class_origin = lambda i: (relpath, f"class_names[{i}]")  # unique names: the shared check
         return classes
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
@@ -71,16 +69,17 @@ class StanfordCars(DatasetAdapter):
         if split == "train":
             relpath = "devkit/cars_train_annos.mat"
         else:
-            found = [name for name in TEST_LABEL_FILES if (self.root / name).is_file()]
+            found = [name for name in TEST_LABEL_FILES if self.file_present(name)]
             if not found:
                 raise SplitAbsent("test labels not found (cars_test_annos_withlabels.mat, in the root or devkit/)")
             relpath = found[0]
         annos = self.root / relpath
         folder = self._image_folder(f"cars_{split}")
         records = self.mat(relpath, ("annotations",))["annotations"]
-        names = struct_field(annos, records, "fname", self.doc)
-        labels = self._labels(annos, struct_field(annos, records, "class", self.doc), len(classes))
-        return SplitRecords(paths=[f"{folder}/{name}" for name in names], labels=labels)
+        names = struct_field(annos, records, "fname", self.doc, "str")
+        labels = self._labels(annos, struct_field(annos, records, "class", self.doc, "int"), len(classes))
+        return SplitRecords(paths=[f"{folder}/{name}" for name in names], labels=labels,
+                            origin=lambda i: (relpath, f"annotation {i + 1}"))
 
     def _image_folder(self, folder: str) -> str:
         """``cars_train``, or ``cars_train/cars_train`` as in the Kaggle mirror."""
@@ -100,8 +99,9 @@ class StanfordCars(DatasetAdapter):
     def _read_all_in_one(self, split: str, classes: list[str]) -> SplitRecords:
         path = self.root / "cars_annos.mat"
         records = self.mat("cars_annos.mat", ("annotations",))["annotations"]
-        paths = struct_field(path, records, "relative_im_path", self.doc)
-        labels = self._labels(path, struct_field(path, records, "class", self.doc), len(classes))
+        paths = struct_field(path, records, "relative_im_path", self.doc, "str")
+        labels = self._labels(path, struct_field(path, records, "class", self.doc, "int"), len(classes))
         wanted = 1 if split == "test" else 0
-        chosen = [i for i, flag in enumerate(struct_field(path, records, "test", self.doc)) if int(flag) == wanted]
-        return SplitRecords(paths=[str(paths[i]) for i in chosen], labels=[labels[i] for i in chosen])
+        chosen = [i for i, flag in enumerate(struct_field(path, records, "test", self.doc, "int")) if flag == wanted]
+        return SplitRecords(paths=[paths[i] for i in chosen], labels=[labels[i] for i in chosen],
+                            origin=lambda i: ("cars_annos.mat", f"annotation {chosen[i] + 1}"))

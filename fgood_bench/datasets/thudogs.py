@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords
+from fgood_bench.datasets.integrity import line_origin
 
 FOLDER_PATTERN = re.compile(r"(\d+)-n(\d{6})-(.+)")
 VARIANT_FOLDERS = {"high": "high-resolution", "low": "low-resolution"}
@@ -58,7 +59,7 @@ class TsinghuaDogs(DatasetAdapter):
     @cached_property
     def list_folder(self) -> Path:
         for folder in LIST_FOLDERS:
-            if any((self.root / folder / name).is_file() for name in LIST_FILES.values()):
+            if any((self.root / folder / name).exists() for name in LIST_FILES.values()):
                 return self.root / folder
         places = ", ".join(f"{folder or '.'}/" for folder in LIST_FOLDERS)
         raise self.error(self.root, f"split lists train.lst / validation.lst not found in {places}")
@@ -69,7 +70,7 @@ class TsinghuaDogs(DatasetAdapter):
         lists = {}
         for split, filename in LIST_FILES.items():
             path = self.list_folder / filename
-            if not path.is_file():
+            if not self.file_present(str(path.relative_to(self.root))):
                 continue
             entries = []
             for lineno, line in self.lines(str(path.relative_to(self.root))):
@@ -82,24 +83,31 @@ class TsinghuaDogs(DatasetAdapter):
 
     def read_classes(self) -> list[str]:
         breeds: dict[int, str] = {}
+        first_seen: dict[int, tuple[str, str]] = {}
         for split, entries in self._lists.items():
             path = self.list_folder / LIST_FILES[split]
             for lineno, folder, _ in entries:
                 _, breed_id, breed = FOLDER_PATTERN.fullmatch(folder).groups()
+                first_seen.setdefault(int(breed_id), (self._list_relpath(split), f"line {lineno}"))
                 if breeds.setdefault(int(breed_id), breed) != breed:
                     raise self.error(path, f"line {lineno}: breed id n{breed_id} is {breeds[int(breed_id)]!r} elsewhere, here {breed!r}")
         ids = sorted(breeds)
         if ids != list(range(1, len(ids) + 1)):
             gaps = sorted(set(range(1, ids[-1] + 1)) - set(ids))
             raise self.error(self.list_folder, f"breed ids must run n000001..n{ids[-1]:06d}; n{gaps[0]:06d} is in no list")
+        self.class_origin = lambda index: first_seen[index + 1]
         return [breeds[i] for i in ids]
+
+    def _list_relpath(self, split: str) -> str:
+        return str((self.list_folder / LIST_FILES[split]).relative_to(self.root))
 
     def read_split(self, split: str, classes: list[str]) -> SplitRecords:
         if split not in self._lists:
             raise SplitAbsent(f"{self.list_folder / LIST_FILES[split]} not found")
         images = self.image_folder
-        paths, labels = [], []
-        for _, folder, image in self._lists[split]:
+        paths, labels, linenos = [], [], []
+        for lineno, folder, image in self._lists[split]:
             paths.append(f"{images}/{folder}/{image}")
             labels.append(int(FOLDER_PATTERN.fullmatch(folder).group(2)) - 1)
-        return SplitRecords(paths=paths, labels=labels)
+            linenos.append(lineno)
+        return SplitRecords(paths=paths, labels=labels, origin=line_origin(self._list_relpath(split), linenos))

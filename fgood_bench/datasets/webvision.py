@@ -30,6 +30,7 @@ import pyarrow.csv as pacsv
 
 from fgood_bench.datasets.base import DatasetAdapter, SplitAbsent, SplitRecords, read_lines
 from fgood_bench.datasets.imagenet import imagenet_synsets
+from fgood_bench.datasets.integrity import both_entries, first_repeat
 
 SOURCES = ("google", "flickr")
 
@@ -46,14 +47,17 @@ class WebVision(DatasetAdapter):
     def synset_wnids(self) -> list[str]:
         """wnids in ``synsets.txt`` line order (the order of the file-list labels)."""
         path = self.root / "info" / "synsets.txt"
-        wnids = []
+        wnids, linenos = [], []
         for lineno, line in self.lines("info/synsets.txt"):
             wnid = line.split(maxsplit=1)[0]
             if len(wnid) != 9 or wnid[0] != "n" or not wnid[1:].isdigit():
                 raise self.error(path, f"line {lineno}: expected '<wnid> <names>' with a wnid like n01440764, got {line!r}")
             wnids.append(wnid)
-        if len(set(wnids)) != len(wnids):
-            raise self.error(path, "a wnid is listed twice")
+            linenos.append(lineno)
+        repeat = first_repeat(wnids)
+        if repeat is not None:
+            (a, b), entry = repeat, lambda i: ("info/synsets.txt", f"line {linenos[i]}")
+            raise self.error(path, f"{both_entries(entry(a), entry(b))} both list {wnids[a]}: a wnid is listed twice")
         imagenet = imagenet_synsets()
         set_of_wnids = set(wnids)
         if set_of_wnids != set(imagenet):  # outlier filtering (WordNet exclusions) knows ImageNet-1k's concepts only
@@ -79,17 +83,24 @@ class WebVision(DatasetAdapter):
         if not present:
             raise SplitAbsent(f"neither google/ nor flickr/ is in {self.root}")
         parts = [self._read_list(f"info/train_filelist_{s}.txt", to_class, classes, source=s) for s in present]
+        starts = np.cumsum([0] + [len(part.paths) for part in parts])
+
+        def origin(i: int) -> tuple[str, str]:
+            k = int(np.searchsorted(starts, i, side="right")) - 1
+            return parts[k].origin(i - int(starts[k]))
+
         return SplitRecords(
             paths=[p for part in parts for p in part.paths],
             labels=np.concatenate([part.labels for part in parts]),
             extras={key: [v for part in parts for v in part.extras[key]] for key in self.extra_columns},
+            origin=origin,
         )
 
     def _read_list(self, relpath: str, to_class: dict[int, int], classes: list[str], source: str) -> SplitRecords:
         """Parse a file list: vectorised with Arrow (2.4 M lines in about a second), rows checked
         as a whole; the first bad line is then found and reported by number."""
         path = self.root / relpath
-        if not path.is_file():
+        if not self.file_present(relpath):
             raise self.error(path, "file is missing")
         self.files_read.add(relpath)
         try:
@@ -114,8 +125,15 @@ class WebVision(DatasetAdapter):
             self._first_bad_line(path, source, len(to_class))
         mapped = np.array([to_class[i] for i in range(len(to_class))], np.int32)[labels]
         wnids = pa.array(classes, pa.string()).take(pa.array(mapped))
+        linenos: list[int] = []
+
+        def origin(i: int) -> tuple[str, str]:  # Arrow skips blank lines as read_lines does: row i is the i-th line kept
+            if not linenos:
+                linenos.extend(lineno for lineno, _ in read_lines(path, self.doc))
+            return relpath, f"line {linenos[i]}"
+
         return SplitRecords(paths.to_pylist(), mapped, {
-            "wnid": wnids.to_pylist(), "source": [source] * len(mapped), "query": queries.to_pylist()})
+            "wnid": wnids.to_pylist(), "source": [source] * len(mapped), "query": queries.to_pylist()}, origin)
 
     def _table_of_lines(self, path) -> pa.Table:
         """The list parsed line by line with ``split()`` (the official lists are single-spaced; a

@@ -112,7 +112,7 @@ def compare(report: dict) -> tuple[list[Comparison], list[str]]:
     variant = "fine-tune" if training.get("fine_tuned") else "scratch"
     rows, missing = [], []
     accuracy = lookup(benchmark, method, variant, "accuracy")
-    if accuracy:
+    if accuracy and report.get("id_accuracy") is not None:  # None: scores only (evaluate_scores), no class predictions
         mean, std = _stats(report["id_accuracy"])
         rows.append(Comparison("", METHOD_LABEL[method], "accuracy", mean, std, accuracy))
     for ood_set, by_scorer in report["metrics"].items():

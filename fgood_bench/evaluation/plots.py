@@ -10,7 +10,6 @@ interpolation densities (Figure 4, from each run's ``interpolation.parquet``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +21,7 @@ from scipy.special import softmax  # noqa: E402
 from scipy.stats import gaussian_kde  # noqa: E402
 
 from fgood_bench.errors import FgoodError  # noqa: E402
+from fgood_bench.inputs import clip, cut  # noqa: E402
 from fgood_bench.outputs import atomic_write, run_folder  # noqa: E402
 
 LAMBDAS = (0.5, 0.6, 0.7)  # Figure 4 of the paper
@@ -140,37 +140,88 @@ def plot_interpolation(panels: dict[float, np.ndarray], path: Path, title: str =
 # -- redrawing from evaluate runs ------------------------------------------------------------
 
 
-def _read_run(run_dir: Path) -> dict:
+def _read_table(path: Path):
+    """A Parquet file of per-image values, opened only as a regular file (a FIFO never blocks), its
+    column names unique."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from fgood_bench.inputs import open_regular
+
+    with open_regular(path, "Parquet file") as handle:
+        try:
+            table = pq.read_table(handle)
+        except (OSError, pa.ArrowException) as err:
+            raise FgoodError(f"{path}: not a readable Parquet file ({clip(str(err)) if str(err) else type(err).__name__})") from None
+    repeated = next((name for i, name in enumerate(table.column_names) if name in table.column_names[:i]), None)
+    if repeated is not None:
+        raise FgoodError(f"{path}: column {cut(repeated)} appears twice")
+    return table
+
+
+def _numbers(table, path: Path, name: str, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """Column ``name`` as float64, after checking that it holds numbers, every one finite (and within
+    [low, high]): a figure is never drawn from NaN scores."""
+    import pyarrow as pa
+
+    column = table.column(name)
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        raise FgoodError(f"{path}: column {name!r} holds {column.type}, not numbers")
+    if column.null_count:
+        raise FgoodError(f"{path}: column {name!r} has {column.null_count:,} empty values")
+    values = column.to_numpy().astype(np.float64)
+    bad = ~np.isfinite(values)
+    if low is not None and high is not None:
+        bad |= np.isfinite(values) & ((values < low) | (values > high))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        where = f"in [{low:g}, {high:g}]" if low is not None and high is not None else "finite"
+        raise FgoodError(f"{path}: column {name!r}: {int(bad.sum()):,} of {len(values):,} values are not {where} "
+                         f"(row {row + 1}: {values[row]!r})")
+    return values
+
+
+def _read_run(run_dir: Path) -> dict:
+    import pyarrow as pa
+
+    from fgood_bench.evaluation.report import read_results
+
     run_dir = Path(run_dir)
     path = run_dir / "scores.parquet"
-    if not path.is_file():
+    if not path.exists():
         raise FgoodError(f"{path}: not found (run fgood-bench evaluate first)")
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as err:
-        raise FgoodError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+    table = _read_table(path)
     if "set" not in table.column_names:
         raise FgoodError(f"{path}: has no set column; not a scores.parquet written by fgood-bench evaluate")
     if "msp" not in table.column_names:
         raise FgoodError(f"{path}: has no msp column; evaluate with --scorers including msp")
-    sets = np.array(table.column("set").to_pylist())
-    msp = table.column("msp").to_numpy()
+    set_column = table.column("set")
+    if not (pa.types.is_string(set_column.type) or pa.types.is_large_string(set_column.type)) or set_column.null_count:
+        raise FgoodError(f"{path}: column 'set' must name each image's set (strings, none empty), got {set_column.type}")
+    for name in table.column_names:  # every scorer's column: finite numbers (MSP a probability)
+        if name not in ("path", "set", "label"):
+            _numbers(table, path, name, *((0.0, 1.0) if name == "msp" else ()))
+    sets = np.array(set_column.to_pylist())
+    msp = _numbers(table, path, "msp", 0.0, 1.0)
     results_path = run_dir / "results.json"
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {}
-    except (OSError, ValueError) as err:
-        raise FgoodError(f"{results_path}: unreadable ({err})") from None
+    # results.json read through the results schema (evaluation.report): a regular file, strict JSON, fields typed
+    results = read_results(results_path, scores=False) if results_path.exists() or results_path.is_symlink() else {}
     run = {"confidence": {name: msp[sets == name] for name in dict.fromkeys(sets.tolist())},
-           "benchmark": results.get("benchmark", {}).get("name", "?"), "model": results.get("model", {}), "dir": run_dir}
+           "benchmark": results.get("benchmark", {}).get("name", "?"), "model": results.get("model") or {}, "dir": run_dir}
     interpolation = run_dir / "interpolation.parquet"
-    if interpolation.is_file():
-        table = pq.read_table(interpolation)
-        lams, values = table.column("lambda").to_numpy(), table.column("msp").to_numpy()
+    if interpolation.exists() or interpolation.is_symlink():
+        table = _read_table(interpolation)
+        for name in ("lambda", "msp"):
+            if name not in table.column_names:
+                raise FgoodError(f"{interpolation}: has no {name} column; not an interpolation.parquet written by "
+                                 "fgood-bench evaluate --plots")
+        lams, values = _numbers(table, interpolation, "lambda", 0.0, 1.0), _numbers(table, interpolation, "msp", 0.0, 1.0)
         run["interpolation"] = {float(lam): values[lams == lam] for lam in np.unique(lams)}
-        run["ood_name"] = (table.schema.metadata or {}).get(b"ood_set", b"OOD").decode()
+        metadata = table.schema.metadata or {}
+        try:
+            run["ood_name"] = clip(metadata.get(b"ood_set", b"OOD").decode("utf-8"), 60)
+        except UnicodeDecodeError:
+            raise FgoodError(f"{interpolation}: its ood_set metadata is not UTF-8 text") from None
     return run
 
 

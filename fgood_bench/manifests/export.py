@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from fgood_bench import __version__
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
+from fgood_bench.manifests.image_sets import HOLDOUT, check_benchmark, check_ood_set, check_set_name
 from fgood_bench.manifests.manifest import Manifest, check_relative_path
 from fgood_bench.outputs import output_folder
 from fgood_bench.tools.geometry import Geometry
@@ -34,7 +34,7 @@ LICENCE_NOTE = (
 OPENOOD_LISTS = "data/benchmark_imglist"
 OPENOOD_IMAGES = "data/images_fgood"
 OPENOOD_ID_SPLITS = {"id_train": "train", "id_val": "val", "id_test": "test"}
-NEAR_OOD = "holdout"  # the benchmark's holdout classes, as `fgood-bench evaluate --ood holdout` calls them
+NEAR_OOD = HOLDOUT  # the benchmark's holdout classes, as `fgood-bench evaluate --ood holdout` calls them
 LINK_KINDS = ("symlink", "hardlink")
 
 
@@ -69,14 +69,18 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
         check_relative_path(prefix + "x", "--prefix")
     if far_ood and manifest.kind != "benchmark":
         raise FgoodError(f"{manifest.path}: --far-ood goes with a benchmark manifest, not a {manifest.kind}")
+    if manifest.kind == "benchmark":  # the checks evaluate makes (manifests.image_sets), before anything is claimed
+        check_benchmark(manifest)
+    far_sets = []
+    for name, far in (far_ood or {}).items():
+        check_set_name(name, "--far-ood", [manifest.name, NEAR_OOD] + [n for n, _, _ in far_sets])
+        far = far if isinstance(far, Manifest) else Manifest.load(far)
+        far_sets.append((name, far, check_ood_set(name, far, manifest, "--far-ood")))
     target = Path(out) / manifest.name
     with output_folder(target, "openood-export", overwrite) as staged:  # locked for the whole command
         sets = [_own_set(manifest, root, link, prefix)]
-        for name, far in (far_ood or {}).items():
-            far = far if isinstance(far, Manifest) else Manifest.load(far)
-            _check_set_name(name, taken=[s.name for s in sets] + [NEAR_OOD])
+        for name, far, rows in far_sets:
             far_root = (ood_roots or {}).get(name, root)
-            rows = far.split("ood_test")
             sets.append(OpenOODSet(name, far.dataset_root(far_root) if link else None,
                                    {f"test_{name}.txt": list(zip(rows.paths, rows.labels))}))
         files, links = {}, {}
@@ -104,13 +108,6 @@ def _own_set(manifest: Manifest, root, link: str | None, prefix: str) -> OpenOOD
             name = f"test_{manifest.name}.txt"
         lists[name] = list(zip(rows.paths, rows.labels))
     return OpenOODSet(manifest.name, manifest.dataset_root(root) if link else None, lists, prefix)
-
-
-def _check_set_name(name: str, taken: list[str]) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise FgoodError(f"--far-ood {name!r}: a name is letters, digits, '_', '.' or '-'")
-    if name in taken:
-        raise FgoodError(f"--far-ood {name!r}: the name is already used by another list")
 
 
 def _listed_paths(image_set: OpenOODSet, linked: bool) -> dict[str, str]:
@@ -193,6 +190,8 @@ def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path
     from fgood_bench.manifests.loading import split_features
 
     manifest = manifest if isinstance(manifest, Manifest) else Manifest.load(manifest)
+    if manifest.kind == "benchmark":  # the checks evaluate makes (manifests.image_sets)
+        check_benchmark(manifest)
     with output_folder(Path(out) / manifest.name, "hf-export", overwrite) as staged:  # locked for the whole command
         dataset_root = manifest.dataset_root(root)
         features = split_features(manifest)

@@ -24,12 +24,19 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # zip entries carry a timestamp: pin it
 
 
 def split_file_bytes(rows: Iterable[tuple[str, int, str]], hashes: Iterable[str] | None = None) -> bytes:
-    """A split file: a header, then ``path<TAB>label<TAB>class name[<TAB>sha256]`` per image, LF ends."""
+    """A split file: a header, then ``path<TAB>label<TAB>class name[<TAB>sha256]`` per image, LF ends.
+    Each path once: a row twice (an image counted twice, or under two labels) is refused."""
     lines = [SPLIT_HEADER + ("\tsha256" if hashes is not None else "")]
     hashes = iter(hashes) if hashes is not None else None
-    for path, label, name in rows:
-        if any(c in path or c in name for c in "\t\n\r"):
-            raise FgoodError(f"{path!r}: tabs and line breaks cannot appear in a split file")
+    line_of: dict[str, int] = {}
+    for lineno, (path, label, name) in enumerate(rows, 2):
+        if any(c in path for c in "\t\n\r"):
+            raise FgoodError(f"{path!r}: image path holds a tab or line break, which a split file cannot store")
+        if any(c in name for c in "\t\n\r"):
+            raise FgoodError(f"class name {name!r}: holds a tab or line break, which a split file cannot store")
+        first = line_of.setdefault(path, lineno)
+        if first != lineno:
+            raise FgoodError(f"{path}: on lines {first} and {lineno} of one split file: each image once per split")
         lines.append(f"{path}\t{label}\t{name}" + (f"\t{next(hashes)}" if hashes is not None else ""))
     return ("\n".join(lines) + "\n").encode("utf-8")
 

@@ -2,7 +2,9 @@
 ID validation images held out of id_train (evaluate scores them; train leaves them out for a sweep).
 
 ``load_benchmark_manifest`` is the one place that loads a benchmark and refuses other kinds of
-manifest, or a benchmark whose splits share an image."""
+manifest, or a benchmark whose splits share an image (:func:`check_benchmark`); :func:`check_set_name`
+and :func:`check_ood_set` are the one validation of an OOD set's name and images against its
+benchmark, used by every command that reads them (evaluate's ``--ood``, export's ``--far-ood``)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.manifest import Manifest, SplitRows, named_manifest
 from fgood_bench.manifests.verify import check_disjoint
+from fgood_bench.outputs import output_name, sha256_file
 from fgood_bench.paper import VALIDATION_FRACTION
+
+HOLDOUT = "holdout"  # the benchmark's own holdout classes, as --ood names them
+ID_SPLITS = ("id_test", "id_train", "id_val")  # the ID images no OOD set may share
 
 
 def load_benchmark_manifest(path: str | Path, command: str) -> Manifest:
@@ -25,8 +31,56 @@ def load_benchmark_manifest(path: str | Path, command: str) -> Manifest:
     if benchmark.kind != "benchmark":
         article = "an" if benchmark.kind[:1] in "aeiou" else "a"
         raise FgoodError(f"{benchmark.path}: {article} {benchmark.kind} manifest; {command} needs a benchmark (build-splits)")
+    return check_benchmark(benchmark)
+
+
+def check_benchmark(benchmark: Manifest) -> Manifest:
+    """What every command that reads a benchmark checks: its splits share no image (an OOD image in
+    id_train, a training image evaluated as a test one)."""
     check_disjoint(benchmark)
     return benchmark
+
+
+def check_set_name(name: str, option: str, taken: list[str] | tuple[str, ...] = ()) -> str:
+    """An OOD set's name (a results column, an export's list file): one plain name as
+    :func:`fgood_bench.outputs.output_name` has it, and not one ``taken`` already."""
+    output_name(name, option)
+    if name in taken:
+        raise FgoodError(f"{option} {name!r}: the name is already used by another set (each name once)")
+    return name
+
+
+def check_ood_set(name: str, manifest: Manifest, benchmark: Manifest, option: str) -> SplitRows:
+    """The ``ood_test`` rows of the OOD set ``name`` given with ``option``, after the checks every
+    command makes: not the benchmark itself (its holdout classes are ``holdout``), an ``ood_test``
+    split that is not empty, and no image shared with the benchmark's ID splits."""
+    if manifest is not benchmark and _same_manifest(manifest, benchmark):
+        raise FgoodError(f"{option} {name}={manifest.path}: the benchmark's own manifest; its holdout classes are "
+                         f"already the near-OOD set {HOLDOUT!r}: give a coarse OOD set (build-ood-set)")
+    if "ood_test" not in manifest.split_names:
+        raise FgoodError(f"{manifest.path}: no ood_test split to evaluate against")
+    rows = manifest.split("ood_test")
+    if not rows.paths:
+        raise FgoodError(f"{manifest.path}: the OOD set {name!r} is empty")
+    if manifest is not benchmark and manifest.dataset == benchmark.dataset and manifest.dataset_options == benchmark.dataset_options:
+        for split in ID_SPLITS:
+            if split not in benchmark.split_names:
+                continue
+            overlap = set(rows.paths) & set(benchmark.split(split).paths)
+            if overlap:
+                what = "the ID test split" if split == "id_test" else f"the {split} split"
+                raise FgoodError(f"{manifest.path}: OOD set {name!r} shares {len(overlap)} images with {what}, "
+                                 f"e.g. {sorted(overlap)[0]}")
+    return rows
+
+
+def _same_manifest(a: Manifest, b: Manifest) -> bool:
+    try:
+        if a.path.resolve() == b.path.resolve():
+            return True
+    except OSError:
+        pass
+    return sha256_file(a.path) == sha256_file(b.path)
 
 
 @dataclass
@@ -50,26 +104,20 @@ def resolve_ood_sets(specs: list[str], ood_roots: dict[str, Path], root: Path, b
     ``root`` for a set of the benchmark's own dataset), checked against the ID test images."""
     sets = []
     for spec in specs:
-        if spec == "holdout":
-            name, manifest, root = "holdout", benchmark, id_set.root
+        if spec == HOLDOUT:
+            if any(s.name == HOLDOUT for s in sets):
+                raise FgoodError(f"--ood {HOLDOUT!r} given twice")
+            name, manifest = HOLDOUT, benchmark
+            rows = check_ood_set(name, manifest, benchmark, "--ood")
+            set_root = id_set.root
         else:
             name, path = named_manifest(spec)
+            check_set_name(name, "--ood", [s.name for s in sets] + [HOLDOUT])
             manifest = Manifest.load(path)
-            root = ood_set_root(name, manifest, ood_roots, root, benchmark.dataset)
-        if "ood_test" not in manifest.split_names:
-            raise FgoodError(f"{manifest.path}: no ood_test split to evaluate against")
-        rows = manifest.split("ood_test")
-        if not rows.paths:
-            raise FgoodError(f"{manifest.path}: the OOD set {name!r} is empty")
-        check_inside_root(root, rows.paths)
-        if manifest.dataset == benchmark.dataset and manifest.dataset_options == benchmark.dataset_options:
-            overlap = set(rows.paths) & set(id_set.paths)
-            if overlap:
-                raise FgoodError(f"{manifest.path}: OOD set {name!r} shares {len(overlap)} images with the ID test split, "
-                                 f"e.g. {sorted(overlap)[0]}")
-        if any(s.name == name for s in sets):
-            raise FgoodError(f"--ood {name!r} given twice")
-        sets.append(ImageSet(name, root, rows.paths, rows.labels, manifest, validation=is_validation_outliers(manifest)))
+            rows = check_ood_set(name, manifest, benchmark, "--ood")
+            set_root = ood_set_root(name, manifest, ood_roots, root, benchmark.dataset)
+        check_inside_root(set_root, rows.paths)
+        sets.append(ImageSet(name, set_root, rows.paths, rows.labels, manifest, validation=is_validation_outliers(manifest)))
     unknown = sorted(set(ood_roots) - {s.name for s in sets})
     if unknown:
         raise FgoodError(f"--ood-root {unknown[0]}=...: no OOD set is named {unknown[0]!r} "
@@ -89,6 +137,17 @@ def ood_set_root(name: str, manifest: Manifest, ood_roots: dict[str, Path], root
     except FgoodError as err:
         raise FgoodError(f"OOD set {name!r} is a {manifest.dataset} set, and --root is not its folder: give it with "
                          f"--ood-root {name}=DIR ({err})") from None
+
+
+def outlier_set_root(manifest: Manifest, outlier_root: Path | None, root: Path, benchmark_dataset: str) -> Path:
+    """The outlier set's dataset folder: --outlier-root, else --root when the set is of the benchmark's
+    own dataset; a forgotten --outlier-root is named rather than reported as a wrong dataset folder."""
+    if outlier_root is not None:
+        return manifest.dataset_root(outlier_root)
+    if manifest.dataset != benchmark_dataset:
+        raise FgoodError(f"the outlier set is a {manifest.dataset} set and --root is the benchmark's {benchmark_dataset} "
+                         f"folder: give the outliers' folder with --outlier-root DIR")
+    return manifest.dataset_root(root)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Callable
 
@@ -9,6 +10,7 @@ import torch
 
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
+from fgood_bench.inputs import read_regular
 from fgood_bench.manifests.manifest import Manifest
 
 
@@ -76,7 +78,7 @@ class ImageFiles(torch.utils.data.Dataset):
         from PIL import Image
 
         try:
-            with Image.open(self.root / self.paths[index]) as image:
+            with Image.open(io.BytesIO(read_regular(self.root / self.paths[index], "image"))) as image:
                 image = image.convert("RGB")
         except (OSError, SyntaxError, ValueError) as err:
             raise FgoodError(f"{self.root / self.paths[index]}: unreadable image ({type(err).__name__}: {err})") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 import jsonschema
 
 from fgood_bench.errors import FgoodError
+from fgood_bench.inputs import clip, expand_user, read_json, read_regular
 from fgood_bench.manifests.files import SPLIT_HEADER, sha256_bytes
 
 SCHEMA_VERSION = 1
@@ -120,19 +121,11 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> "Manifest":
-        path = Path(path).expanduser()
+        path = expand_user(path)
         if path.is_dir():
             path = path / "manifest.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FgoodError(f"{path}: manifest not found") from None
-        except IsADirectoryError:
-            raise FgoodError(f"{path}: a folder, not a manifest file") from None
-        except RecursionError:  # 200k nested brackets
-            raise FgoodError(f"{path}: not a readable JSON manifest (nested too deeply)") from None
-        except (OSError, UnicodeDecodeError, ValueError) as err:  # ValueError: JSON syntax, a 5,000-digit integer
-            raise FgoodError(f"{path}: not a readable JSON manifest ({str(err).splitlines()[0]})") from None
+        # a regular file only (a FIFO never blocks); strict JSON: a key given twice ("kind") or NaN is refused
+        data = read_json(path, "manifest file")
         if not isinstance(data, dict):
             raise FgoodError(f"{path}: a manifest is a JSON object")
         version = data.get("schema_version")
@@ -141,7 +134,7 @@ class Manifest:
         error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(manifest_schema()).iter_errors(data))
         if error is not None:
             where = "/".join(map(str, error.absolute_path)) or "(top level)"
-            raise FgoodError(f"{path}: does not fit the manifest schema at {where}: {error.message}")
+            raise FgoodError(f"{path}: does not fit the manifest schema at {clip(where, 120)}: {clip(error.message, 200)}")
         check_id_classes(path, data.get("id_classes", []))
         if data["kind"] == "benchmark":
             check_benchmark_classes(path, data)
@@ -187,14 +180,11 @@ class Manifest:
         """The split file's content, verified against the manifest's sha256."""
         entry = self._split_entry(name)
         path = self.folder / entry["file"]
-        try:
-            content = path.read_bytes()
-        except FileNotFoundError:
-            raise SplitChanged(f"{path}: split file listed in the manifest is missing") from None
-        except IsADirectoryError:
-            raise FgoodError(f"{path}: a folder where the manifest lists a split file") from None
-        except OSError as err:
-            raise FgoodError(f"{path}: split file cannot be read ({err.strerror or err})") from None
+        if not path.exists():
+            raise SplitChanged(f"{path}: split file listed in the manifest is missing")
+        if path.is_dir():
+            raise FgoodError(f"{path}: a folder where the manifest lists a split file")
+        content = read_regular(path, "split file")  # a FIFO or device is refused, never read
         if sha256_bytes(content) != entry["sha256"]:
             raise SplitChanged(f"{path}: sha256 differs from the manifest's: the split file was changed")
         return content

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fgood_bench.datasets.base import missing_files
+from fgood_bench.datasets.integrity import first_repeat
 from fgood_bench.datasets.check import find_unreadable_images
 from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import sha256_file, sha256_files
@@ -33,8 +34,28 @@ def split_overlaps(manifest: Manifest, hashes: dict[str, list[str]] | None = Non
     return leaks
 
 
+def split_duplicates(manifest: Manifest, splits: list[str] | None = None) -> list[str]:
+    """A path listed twice in one split file (a row counted twice, or under two labels): one line per
+    split that has one, naming the split file and both line numbers (the header is line 1)."""
+    found = []
+    for split in manifest.split_names if splits is None else splits:
+        rows = manifest.split(split)
+        repeat = first_repeat(rows.paths)
+        if repeat is not None:
+            a, b = repeat
+            labels = "" if rows.labels[a] == rows.labels[b] and rows.class_names[a] == rows.class_names[b] else \
+                f", under two labels ({rows.labels[a]} {rows.class_names[a]!r} and {rows.labels[b]} {rows.class_names[b]!r})"
+            file = manifest.folder / manifest.data["splits"][split]["file"]
+            found.append(f"{file}: lines {a + 2} and {b + 2} both list {rows.paths[a]}: one image twice in split {split}{labels}")
+    return found
+
+
 def check_disjoint(manifest: Manifest) -> None:
-    """Refuse a benchmark whose splits share an image path (a train image evaluated as a test one)."""
+    """Refuse a benchmark whose splits share an image path (a train image evaluated as a test one), or
+    whose split lists an image twice."""
+    duplicates = split_duplicates(manifest)
+    if duplicates:
+        raise FgoodError(duplicates[0])
     leaks = split_overlaps(manifest)
     if leaks:
         raise FgoodError(f"{manifest.path}: {leaks[0]} ({len(leaks)} shared in all); the splits must be disjoint")
@@ -68,11 +89,12 @@ class VerifyReport:
     hash_mismatch: dict[str, list[str]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     leaks: list[str] = field(default_factory=list)  # images in two splits
+    duplicates: list[str] = field(default_factory=list)  # an image twice in one split (one line per split)
 
     @property
     def ok(self) -> bool:
         per_image = (self.missing, self.unreadable, self.hash_mismatch)
-        return not (self.metadata or self.files or self.split_files or self.leaks or any(paths for table in per_image for paths in table.values()))
+        return not (self.metadata or self.files or self.split_files or self.leaks or self.duplicates or any(paths for table in per_image for paths in table.values()))
 
     def summary(self) -> list[str]:
         lines = [f"{self.manifest.name}: manifest sha256 {sha256_file(self.manifest.path)}, dataset {self.manifest.dataset} at {self.root}"]
@@ -82,6 +104,7 @@ class VerifyReport:
             lines.append(f"manifest file {relpath}: {status}")
         for split, why in self.split_files.items():
             lines.append(f"{split}: {why}")
+        lines.extend(self.duplicates)
         lines.extend(self.leaks[:SHOWN] + ([f"... {len(self.leaks)} split leaks in all"] if len(self.leaks) > SHOWN else []))
         for what, table in (("missing", self.missing), ("unreadable", self.unreadable), ("hash differs", self.hash_mismatch)):
             for split, paths in table.items():
@@ -140,6 +163,7 @@ def verify_manifest(manifest: str | Path | Manifest, root: str | Path, *, images
             if rows.sha256 is not None:
                 expected = dict(zip(rows.paths, rows.sha256))
                 report.hash_mismatch[split] = [p for p, h in actual.items() if h != expected[p]]
+    report.duplicates = split_duplicates(manifest, [s for s in manifest.split_names if s not in report.split_files])
     if not report.split_files:
         report.leaks = split_overlaps(manifest, content if images else None)
     return report

@@ -13,7 +13,6 @@ The manifest's ``exclusion`` report keeps apart the images removed with an exclu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from fgood_bench.errors import FgoodError
 from fgood_bench.manifests.files import SPLIT_HEADER, class_names_in_file, sha256_bytes, sha256_file
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
-from fgood_bench.outputs import json_bytes, output_folder, preflight, refuse_inside_dataset
+from fgood_bench.outputs import json_bytes, output_folder, output_name, preflight, refuse_inside_dataset
 
 SOURCES = ("webvision", "imagenet", "minc2500")
 QUERY_MAP = "info/queries_synsets_map.txt"  # WebVision: query folder -> concept
@@ -45,6 +44,8 @@ def filter_outliers(
     images it found to be copies of benchmark test images are removed too."""
     if source not in SOURCES:
         raise FgoodError(f"--source {source!r}: choose from {', '.join(SOURCES)}")
+    if name is not None:  # OUT/NAME: one plain folder name
+        output_name(name, "--name")
     benchmark = None if benchmark in (None, "none") else benchmark
     roots = benchmark_roots(benchmark, list(exclude_roots), all_benchmarks)
     if source == "minc2500" and (roots or exclude_wnids or exclude_lists):
@@ -220,16 +221,41 @@ def exclusions_json(benchmark: str | None, excluded: list[Excluded], roots: list
 def duplicate_outliers(audit_path: Path, source: str) -> tuple[list[str], str]:
     """The outlier-set paths of an ``audit-leakage`` audit.json's pairs, and the audit's sha256: the copies of
     benchmark images ``filter-outliers --exclude-duplicates-of`` removes (the audit's file format, docs/audit.md)."""
+    from fgood_bench.inputs import cut, loads_json, read_regular
+
+    content = read_regular(audit_path, "audit file")  # a regular file only; hashed as read
     try:
-        audit = json.loads(Path(audit_path).read_text(encoding="utf-8"))
-        pairs, sets = audit["pairs"], audit["sets"]
-    except FileNotFoundError:
-        raise FgoodError(f"{audit_path}: audit file not found") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise FgoodError(f"{audit_path}: not an audit-leakage audit.json ({type(err).__name__}: {err})") from None
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FgoodError(f"{audit_path}: audit file is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    audit = loads_json(text, audit_path, "audit file")  # no key twice, no NaN
+
+    def wrong(where: str, expected: str, value) -> FgoodError:
+        return FgoodError(f"{audit_path}: {where}: expected {expected}, got {cut(value, 60)}; "
+                          "not an audit-leakage audit.json (docs/audit.md)")
+
+    if not isinstance(audit, dict):
+        raise wrong("(top level)", "an object", audit)
+    for key in ("sets", "pairs"):
+        if key not in audit:
+            raise FgoodError(f"{audit_path}: no {key!r}; not an audit-leakage audit.json (docs/audit.md)")
+    sets, pairs = audit["sets"], audit["pairs"]
+    if not isinstance(sets, dict):
+        raise wrong("sets", "an object of the audited sets", sets)
+    if not isinstance(pairs, list):
+        raise wrong("pairs", "a list of pairs", pairs)
     if "outliers" not in sets:
         raise FgoodError(f"{audit_path}: the audit did not check an outlier set (run audit-leakage with --outliers)")
-    if sets["outliers"]["dataset"] != source:
-        raise FgoodError(f"{audit_path}: audits a {sets['outliers']['dataset']} outlier set, not {source}")
+    outliers = sets["outliers"]
+    if not isinstance(outliers, dict) or not isinstance(outliers.get("dataset"), str):
+        raise wrong("sets.outliers.dataset", "a dataset name", outliers.get("dataset") if isinstance(outliers, dict) else outliers)
+    if outliers["dataset"] != source:
+        raise FgoodError(f"{audit_path}: audits a {cut(outliers['dataset'])} outlier set, not {source}")
+    for number, pair in enumerate(pairs):
+        if not isinstance(pair, dict):
+            raise wrong(f"pairs[{number}]", "an object with a, a_path, b, b_path", pair)
+        for key in ("a", "a_path", "b", "b_path"):
+            if not isinstance(pair.get(key), str) or not pair[key]:
+                raise wrong(f"pairs[{number}].{key}", "a set name" if key in ("a", "b") else "an image path", pair.get(key))
     paths = sorted({p["a_path"] for p in pairs if p["a"] == "outliers"})
-    return paths, sha256_file(Path(audit_path))
+    return paths, sha256_bytes(content)

@@ -33,7 +33,8 @@ from fgood_bench.manifests.files import (
 )
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outputs import (
-    StagedFolder, clear_outputs, json_bytes, output_folder, preflight, refuse_inside_dataset, run_folder,
+    StagedFolder, clear_outputs, is_inside, json_bytes, output_folder, output_name, preflight, refuse_inside_dataset,
+    run_folder,
 )
 from fgood_bench.paper import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
@@ -93,6 +94,8 @@ def make_plan(request: BuildRequest) -> Plan:
         raise FgoodError("give either --predictions or --checkpoint, not both")
     if (request.predictions or request.checkpoint) and (request.seeds > 1 or len(request.archs or []) > 1):
         raise FgoodError("--seeds and several --arch train the rankings; they cannot be combined with --predictions or --checkpoint")
+    if request.name is not None:  # OUT/NAME: one plain folder name, never a path (docs/outputs.md)
+        output_name(request.name, "--name")
     train = TrainConfig(**asdict(request.train))
     if request.benchmark:
         preset = get_benchmark(request.benchmark)
@@ -123,6 +126,7 @@ def build_splits(request: BuildRequest) -> Path | None:
     preflight(target, "benchmark", request.overwrite)  # refused before the dataset is read
     index = load_index(plan.dataset, request.root, **request.dataset_options)
     refuse_inside_dataset(request.out, index.root)
+    _check_work_dir(request, target, index.root)  # before any training writes there
     # OUT/NAME is claimed and locked for the whole build, training included: a second build into it is
     # refused at once, not after hours
     with output_folder(target, "benchmark", request.overwrite) as staged:
@@ -189,6 +193,17 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _check_work_dir(request: BuildRequest, target: Path, dataset_root: Path) -> None:
+    """``--work-dir`` follows the rules of ``--out``: never inside the dataset being read, and never
+    inside (or around) OUT/NAME, which is replaced whole when the build ends."""
+    if request.work_dir is None:
+        return
+    refuse_inside_dataset(request.work_dir, dataset_root, "--work-dir")
+    if is_inside(request.work_dir, target) or is_inside(target, request.work_dir):
+        raise FgoodError(f"--work-dir {request.work_dir}: overlaps the benchmark's output {target}, which is replaced "
+                         "whole when the build ends; choose a folder outside it (default OUT/NAME.work)")
+
+
 def _ranking_runs(request: BuildRequest, plan: Plan) -> list[tuple[Path | None, TrainConfig, Path]]:
     """(checkpoint, settings, work folder) of every ranking classifier: the checkpoints given, or
     ``seeds`` trainings per architecture, each in its own work folder when there are several."""
@@ -253,18 +268,11 @@ def npz_arrays(path: Path, limits: dict[str, tuple[int, str]]) -> dict[str, np.n
     ``KINDS``)) of the ``.npz`` at ``path``, and no other. Each ``.npy`` header inside the zip is read
     first, and an array of another type or declared larger than allowed is refused before a byte of it
     is decompressed: a 2 MB file can declare (and inflate to) gigabytes."""
-    import zipfile
+    from fgood_bench.inputs import open_npz
 
-    try:
-        archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise FgoodError(f"{path}: predictions file not found") from None
-    except IsADirectoryError:
-        raise FgoodError(f"{path}: a folder, not a predictions file") from None
-    except (zipfile.BadZipFile, OSError) as err:
-        raise FgoodError(f"{path}: not a .npz file (numpy.savez writes a zip archive; {err})") from None
     arrays = {}
-    with archive:
+    # a regular file only (a FIFO never blocks), each member name once (a second logits.npy is refused)
+    with open_npz(path, "predictions file") as archive:
         for name, (max_items, kinds) in limits.items():
             if f"{name}.npy" not in archive.namelist():
                 raise FgoodError(f"{path}: no array {name!r} (expected {' and '.join(map(repr, limits))})")

@@ -39,7 +39,9 @@ from fgood_bench.evaluation.paper import PAPER_METHOD
 from fgood_bench.evaluation.protocol import describe
 from fgood_bench.evaluation.report import metric_value
 from fgood_bench.evaluation.scorers import check_standard_model_scorer, make_scorers
-from fgood_bench.manifests.image_sets import id_validation, is_validation_outliers, load_benchmark_manifest
+from fgood_bench.manifests.image_sets import (
+    check_set_name, id_validation, is_validation_outliers, load_benchmark_manifest,
+)
 from fgood_bench.manifests.manifest import Manifest, named_manifest
 from fgood_bench.manifests.ood_set import build_synthetic_val_set
 from fgood_bench.metrics import METRICS, ood_metrics, ood_metrics_at_base_rate
@@ -279,10 +281,11 @@ def _test_specs(request: SweepRequest) -> list[str]:
     if not request.evaluate_test:
         return []
     specs = request.test_ood or ["holdout"]
+    taken = []
     for spec in specs:
         if spec != "holdout":
-
             name, path = named_manifest(spec)
+            taken.append(check_set_name(name, "--ood", taken=taken))  # before any training, as evaluate checks it
             if name == VAL:
                 raise FgoodError(f"--ood {spec!r}: the name {VAL!r} is the validation outliers'; choose another")
             if is_validation_outliers(Manifest.load(path)):

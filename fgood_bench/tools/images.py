@@ -37,6 +37,7 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
 
 from fgood_bench import paper
 from fgood_bench.errors import FgoodError
+from fgood_bench.inputs import read_regular
 from fgood_bench.interrupt import ignore_sigint
 from fgood_bench.tools.geometry import Geometry
 
@@ -61,7 +62,7 @@ def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | N
     """
     resize, crop = geometry.resize, geometry.crop
     try:
-        data = Path(path).read_bytes()
+        data = read_regular(path, "image")  # a FIFO or a folder is refused, never waited on
         big_jpeg = False
         if reduced_decode:
             with Image.open(io.BytesIO(data)) as header:

@@ -60,12 +60,13 @@ def build_model(arch: str, num_classes: int, weights: str | None = None, image_s
 
 
 def _load(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except IsADirectoryError:
-        raise FgoodError(f"{path}: a folder, not a checkpoint file") from None
-    except Exception as err:  # pickle, zip and torch errors alike; torch's span several lines
-        raise FgoodError(f"{path}: not a loadable PyTorch file ({type(err).__name__}: {first_line(err)})") from None
+    from fgood_bench.inputs import open_regular
+
+    with open_regular(path, "checkpoint file") as handle:  # a folder, FIFO or device: one line, never blocks
+        try:
+            return torch.load(handle, map_location="cpu", weights_only=True)
+        except Exception as err:  # pickle, zip and torch errors alike; torch's span several lines
+            raise FgoodError(f"{path}: not a loadable PyTorch file ({type(err).__name__}: {first_line(err)})") from None
 
 
 def first_line(err: BaseException) -> str:

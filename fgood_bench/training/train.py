@@ -22,7 +22,7 @@ import numpy as np
 
 from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.image_sets import load_benchmark_manifest, without_validation
+from fgood_bench.manifests.image_sets import load_benchmark_manifest, outlier_set_root, without_validation
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.outputs import clear_outputs, run_folder
 from fgood_bench.paper import BENCHMARKS, Recipe, paper_benchmark, paper_hyper_values, recipe_for
@@ -213,7 +213,7 @@ def _outliers(request: TrainRequest, benchmark: Manifest, recipe: Recipe, hyper:
         if overlap:
             raise FgoodError(f"{manifest.path}: the outlier set contains {len(overlap)} images of the benchmark, "
                              f"e.g. {sorted(overlap)[0]}")
-    root = manifest.dataset_root(request.outlier_root or request.root)
+    root = outlier_set_root(manifest, request.outlier_root, request.root, benchmark.dataset)
     check_inside_root(root, rows.paths)
     wanted = request.outlier_batch or recipe.outlier_batch_size
     return Outliers(root, rows.paths, outliers_per_step(request.method, hyper, config.batch_size, wanted))

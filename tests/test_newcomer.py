@@ -1,5 +1,6 @@
-"""Long commands talk in log files (issue 27 item 1): off a terminal, study, sweep and audit-leakage
-name the stage of each progress line and say when each stage starts, with the time left."""
+"""A newcomer's day (issue 27): long commands talk in log files (off a terminal, study, sweep and
+audit-leakage name the stage of each progress line and say when each stage starts, with the time
+left), and errors name the flag that is missing."""
 
 
 
@@ -53,3 +54,16 @@ def test_audit_logs_its_hashing_by_image_set(bird_benchmark, dozen_birds, tmp_pa
     assert status == 0, err
     assert "fgood-bench: image set 1 of 3 (id_train" in err
     assert any(line.startswith("[image set 3 of 3] hashing holdout: ") for line in err.splitlines()), err
+
+
+def test_a_forgotten_outlier_root_is_named(bird_benchmark, dozen_birds, tmp_path, capsys):
+    """train with outliers of another dataset and no --outlier-root says which flag is missing (issue 27 item 4)."""
+    base = bird_benchmark["base"]
+    for argv in (["train", "--method", "oe", "--manifest", base / "out" / "bird", "--root", dozen_birds, "--outliers",
+                  base / "out" / "places365", "--from-scratch", "--out", tmp_path / "t", "--arch", "resnet18", "--weights",
+                  "none", "--image-size", "32"],
+                 ["audit-leakage", "--benchmark", base / "out" / "bird", "--root", dozen_birds, "--outliers",
+                  base / "out" / "places365", "--out", tmp_path / "a"]):
+        status, _, err = run_cli(*argv, capsys=capsys)
+        assert status == 2 and "give the outliers' folder with --outlier-root DIR" in err and err.count("\n") == 1, err
+        assert not (tmp_path / "t").exists() and not (tmp_path / "a").exists()
