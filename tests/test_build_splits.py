@@ -171,6 +171,7 @@ def torchrun(*args):
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
+@pytest.mark.slow  # minutes of CPU work: with the other end-to-end runs behind the slow marker (.ci/run runs them)
 def test_torchrun_two_processes_shard_inference_and_train(dozen_birds, trained, tmp_path):
     checkpoint = trained / "bird.work" / "classifier.pt"
     sharded = torchrun("build-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "two", "--num-id", "8", "--checkpoint", checkpoint, *TINY)

@@ -382,6 +382,7 @@ def test_scores_and_predictions_are_strict_float32_unless_amp_is_asked(setting, 
                                     if expected else "float32 (TF32 off)")
 
 
+@pytest.mark.slow  # minutes of CPU work: with the other end-to-end runs behind the slow marker (.ci/run runs them)
 def test_float16_scores_stay_close_to_float32(monkeypatch):
     """The --amp path, on the CPU (autocast works there as on CUDA): the float16 backbone with a
     float32 head ranks almost as float32 does (Spearman >= 0.9999 for MSP, MaxLogit, Energy), AUROC

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from fgood_bench.errors import FgoodError
-from fgood_bench.metrics import CONVENTION, CONVENTIONS, ood_metrics, ood_metrics_at_base_rate
+from fgood_bench.metrics import CONVENTION, CONVENTIONS, METRICS, ood_metrics, ood_metrics_at_base_rate
 
 
 def sklearn_metrics(id_scores, ood_scores) -> dict:
@@ -203,3 +203,178 @@ def test_bad_scores():
         ood_metrics([1.0, 2.0], [0.0, np.nan])
     with pytest.raises(FgoodError, match="no ID scores"):
         ood_metrics([], [0.0])
+
+
+# --------------------------------------------------------------------------------------------------
+# The one-sort fast path against independent slow references, heavy ties and awkward floats included
+
+
+def fpr95_per_threshold(id_scores, ood_scores, rule: str) -> float:
+    """FPR95 by walking the distinct thresholds t one at a time, flagging score <= t.
+
+    ``closest`` (the OE code, paper): of the thresholds up to full recall, the last one whose recall
+    is closest to 0.95; ``first`` (sklearn's first ROC point with TPR >= 0.95, pytorch-ood)."""
+    id_scores, ood_scores = np.asarray(id_scores, np.float64), np.asarray(ood_scores, np.float64)
+    chosen, best_distance = None, np.inf
+    for t in np.unique(np.r_[id_scores, ood_scores]):
+        recall = np.count_nonzero(ood_scores <= t) / len(ood_scores)
+        if rule == "first" and recall >= 0.95:
+            chosen = t
+            break
+        if rule == "closest":
+            distance = abs(recall - 0.95)
+            if distance <= best_distance:
+                chosen, best_distance = t, distance
+            if recall == 1:
+                break
+    return np.count_nonzero(id_scores <= chosen) / len(id_scores)
+
+
+def reference_metrics(id_scores, ood_scores, convention: str) -> dict:
+    """Each convention from sklearn and the per-threshold or per-sample references above."""
+    if convention == "mixoe-reference":
+        return mixoe_reference(id_scores, ood_scores)
+    if convention == "openood":
+        return openood_reference(id_scores, ood_scores)
+    is_ood = np.r_[np.zeros(len(id_scores)), np.ones(len(ood_scores))]
+    scores = np.r_[id_scores, ood_scores].astype(np.float64)
+    if convention == "paper":
+        return {"fpr95": fpr95_per_threshold(id_scores, ood_scores, "closest"),
+                "auroc": roc_auc_score(is_ood, -scores),
+                "aupr_out": average_precision_score(is_ood, -scores),
+                "aupr_in": average_precision_score(1 - is_ood, scores)}
+    return {**openood_reference(id_scores, ood_scores), "fpr95": fpr95_per_threshold(id_scores, ood_scores, "first")}
+
+
+def random_scores(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """ID and OOD scores of random sizes, mostly with heavy ties (few distinct values, shared by both)."""
+    rng_ = np.random.default_rng(seed)
+    n_id, n_ood = rng_.integers(1, 250, 2)
+    shift = rng_.uniform(-1, 2)
+    ids, oods = rng_.normal(shift, 1, n_id), rng_.normal(0, 1.3, n_ood)
+    style = seed % 5
+    if style == 1:  # rounded: a few dozen distinct values
+        ids, oods = np.round(ids, 1), np.round(oods, 1)
+    elif style == 2:  # integers from a tiny range
+        ids, oods = np.round(ids * 1.5), np.round(oods * 1.5)
+    elif style == 3:  # two distinct values, both signs of zero among them
+        ids, oods = rng_.choice([-0.0, 0.0, 1.0], n_id), rng_.choice([-0.0, 0.0, 1.0], n_ood)
+    elif style == 4:  # long straight runs: every value holds the same (ID, OOD) counts
+        values = np.arange(rng_.integers(1, 40), dtype=float)
+        ids, oods = np.repeat(values, rng_.integers(1, 4)), np.repeat(values, rng_.integers(1, 4))
+    return ids, oods
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_random_heavy_ties_equal_the_references(convention):
+    for seed in range(40):
+        id_scores, ood_scores = random_scores(seed)
+        ours, reference = ood_metrics(id_scores, ood_scores, convention), reference_metrics(id_scores, ood_scores, convention)
+        for metric in METRICS:
+            assert ours[metric] == pytest.approx(reference[metric], abs=1e-12), (seed, metric)
+
+
+@pytest.mark.parametrize("block", [1, 3, 64])
+def test_tie_groups_across_blocks(monkeypatch, block):
+    """The passes before and after the sort go block by block: tiny blocks make tie groups, the
+    95% points and the end points straddle block boundaries everywhere."""
+    from fgood_bench import metrics
+
+    monkeypatch.setattr(metrics, "_BLOCK", block)
+    for seed in (1, 2, 3, 4, 6):
+        id_scores, ood_scores = random_scores(seed)
+        for convention in CONVENTIONS:
+            ours, reference = ood_metrics(id_scores, ood_scores, convention), reference_metrics(id_scores, ood_scores, convention)
+            for metric in METRICS:
+                assert ours[metric] == pytest.approx(reference[metric], abs=1e-12), (seed, convention, metric)
+
+
+def test_many_blocks_of_heavy_ties():
+    """Default blocks, 10^5 scores on 61 distinct values: every block boundary falls inside a tie group."""
+    rng_ = np.random.default_rng(7)
+    id_scores, ood_scores = np.round(rng_.normal(1, 1, 40_000), 1), np.round(rng_.normal(0, 1, 60_000), 1)
+    for convention in CONVENTIONS:
+        ours, reference = ood_metrics(id_scores, ood_scores, convention), reference_metrics(id_scores, ood_scores, convention)
+        for metric in METRICS:
+            assert ours[metric] == pytest.approx(reference[metric], abs=1e-12), (convention, metric)
+
+
+def test_float_ties_in_the_closest_rules():
+    """In float arithmetic 47/50 and 48/50 lie equally far from 0.95: the OE code then takes the
+    larger recall (its last point), calculate_log the larger TPR (its first point)."""
+    ood = np.arange(1.0, 51.0)
+    ids = np.array([47.5, 48.5])  # recall 47/50 flags 47.5 only; recall 48/50 flags both
+    assert abs(47 / 50 - 0.95) == abs(48 / 50 - 0.95)
+    assert ood_metrics(ids, ood)["fpr95"] == oe_code_fpr95(ids, ood) == 1.0
+    ids, oods = np.arange(50.0), np.array([0.5, 1.5, 2.5, 10.0])
+    # TPR 48/50: after the ID sample 1 leaves, 3 of the 4 OOD samples are still accepted (47/50: 2)
+    assert ood_metrics(ids, oods, convention="mixoe-reference")["fpr95"] == mixoe_reference(ids, oods)["fpr95"] == 0.75
+
+
+def tiny_magnitudes():
+    """Subnormals, zeros of both signs and the largest floats, in both classes."""
+    tiny, huge = np.nextafter(0.0, 1.0), np.finfo(np.float64).max
+    ids = np.array([tiny, -tiny, 0.0, huge, 1e-300, -1e-300, 2 * tiny, huge])
+    oods = np.array([-0.0, tiny, -huge, 1e300, -1e-300, 0.0, -huge, 3 * tiny])
+    return ids, oods
+
+
+def every_binade():
+    """Powers of two of both signs over the whole float64 range: more than 2048 (sign, exponent)
+    codes, too many for the one-sort key, so the slower stable sort handles them."""
+    powers = 2.0 ** np.arange(-1074, 1024)
+    pool = np.r_[powers, -powers, 0.0]
+    picks = np.random.default_rng(5).choice(pool, 300)
+    return np.r_[pool[::2], picks[:150]], np.r_[pool[1::2], picks[150:]]
+
+
+EDGE_CASES = {
+    "one id, one ood below": (np.array([1.0]), np.array([0.0])),
+    "one id, one ood above": (np.array([0.0]), np.array([1.0])),
+    "one id, one ood tied": (np.array([0.25]), np.array([0.25])),
+    "one id among many": (np.array([0.5]), np.linspace(0, 1, 41)),
+    "one ood among many": (np.linspace(0, 1, 41), np.array([0.5])),
+    "all equal": (np.full(7, -3.5), np.full(11, -3.5)),
+    "zeros of both signs": (np.array([-0.0, 0.0, -0.0, 1.0]), np.array([0.0, -0.0, -1.0])),
+    "huge and tiny": tiny_magnitudes(),
+    "every binade": every_binade(),
+}
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_edge_cases_equal_the_references(case, convention):
+    id_scores, ood_scores = EDGE_CASES[case]
+    ours = ood_metrics(id_scores, ood_scores, convention)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns on degenerate curves (e.g. nothing below)
+        reference = reference_metrics(id_scores, ood_scores, convention)
+    for metric in METRICS:
+        assert ours[metric] == pytest.approx(reference[metric], abs=1e-12), metric
+
+
+def test_every_binade_takes_the_stable_sort(monkeypatch):
+    """The edge case above must exercise the fallback, and typical scores the one-sort key."""
+    from fgood_bench import metrics
+
+    calls, ranked_keys = [], metrics._ranked_keys
+    monkeypatch.setattr(metrics, "_ranked_keys", lambda *args: calls.append(args) or ranked_keys(*args))
+    ood_metrics(*every_binade())
+    assert len(calls) == 1
+    ood_metrics(*tiny_magnitudes())
+    ood_metrics(*CASES["random"])
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_zero_signs_order_and_dtype_do_not_matter_and_inputs_stay(convention):
+    id_scores, ood_scores = random_scores(3)  # holds -0.0 and 0.0 in both classes
+    reference = ood_metrics(np.abs(id_scores), np.abs(ood_scores), convention)  # every zero +0.0
+    shuffled = np.random.default_rng(1)
+    assert ood_metrics(shuffled.permutation(id_scores), shuffled.permutation(ood_scores), convention) == reference
+    assert ood_metrics(list(id_scores), list(ood_scores), convention) == reference
+    kept = id_scores.copy()
+    ood_metrics(id_scores, ood_scores, convention)
+    assert np.signbit(kept).any() and np.array_equal(id_scores.view(np.int64), kept.view(np.int64))  # -0.0 kept
+    id32, ood32 = CASES["float32 ties"][0][:500], CASES["float32 ties"][1][:500]
+    assert ood_metrics(id32, ood32, convention) == ood_metrics(id32.astype(np.float64), ood32.astype(np.float64), convention)

@@ -62,7 +62,7 @@ def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | N
     """
     resize, crop = geometry.resize, geometry.crop
     try:
-        data = read_regular(path, "image")  # a FIFO or a folder is refused, never waited on
+        data = _read(path)
         big_jpeg = False
         if reduced_decode:
             with Image.open(io.BytesIO(data)) as header:
@@ -81,6 +81,14 @@ def load_image(path: str | Path, geometry: Geometry, offset: tuple[int, int] | N
     left, top = offset
     image = image[:, top:top + crop, left:left + crop]
     return image.flip(-1) if flip else image
+
+
+def _read(path: str | Path) -> bytes:
+    """The file's bytes; a missing file, a folder or a FIFO is an unreadable image (never waited on)."""
+    try:
+        return read_regular(path, "image")
+    except FgoodError as err:
+        raise UnreadableImage(f"{path}: unreadable image ({str(err).removeprefix(f'{path}: ')})") from None
 
 
 def _decode_torchvision(data: bytes) -> torch.Tensor | None:
