@@ -278,7 +278,7 @@ def test_two_by_two_mixupoe_sweep_end_to_end_resumes_after_a_kill(setting, tmp_p
 
     # the selection reads the validation results only, by the rule
     rows = [{"name": p["name"], "validation": p["validation"]} for p in summary["points"]]
-    expected = select_point(rows, "aupr", 1.0)["selected"]
+    expected = select_point(rows, "aupr", 1.0, standard=summary["baseline"])["selected"]  # against the Standard model
     selected = json.loads((out / "selected.json").read_text())
     assert point_name(selected["point"]) == expected == summary["selection"]["selected"]
     assert "## Test OOD sets (analysis only" in stdout and "| alpha \\ beta | 1 | 5 |" in stdout
@@ -286,7 +286,7 @@ def test_two_by_two_mixupoe_sweep_end_to_end_resumes_after_a_kill(setting, tmp_p
     assert (out / "heatmap-test-holdout-aupr.png").is_file() and (out / "heatmap-val-aupr.png").is_file()
     assert "test_holdout_aupr" in (out / "grid.csv").read_text().splitlines()[0]
     # the accuracy is that of the held-out images
-    from fgood_bench.evaluation.evaluate import id_validation
+    from fgood_bench.manifests.image_sets import id_validation
     from fgood_bench.tools.loop import TrainConfig, predict_logits
     from fgood_bench.tools.runtime import setup_runtime
     from fgood_bench.tools.models import load_classifier
