@@ -24,7 +24,6 @@ and predictions: the timings and the machine are recorded only there.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
@@ -35,6 +34,7 @@ from typing import Callable
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
+from fgood_bench.inputs import read_json
 from fgood_bench.manifests.export import export_hf, export_openood
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.manifests.ood_set import build_ood_set
@@ -255,12 +255,9 @@ class PublishState:
             state = cls(path, {"fingerprint": fingerprint, "stages": {}})
             state.save()
             return state
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FgoodError(f"{out}: no release to resume here ({STATE_FILE} not found); run without --resume") from None
-        except (OSError, ValueError) as err:
-            raise FgoodError(f"{path}: unreadable ({err}); start the release again in a new --out") from None
+        if not path.exists():
+            raise FgoodError(f"{out}: no release to resume here ({STATE_FILE} not found); run without --resume")
+        data = _read_json(path, "release state file", "start the release again in a new --out")
         if data.get("fingerprint") != fingerprint:
             raise FgoodError(f"{out}: the config or its predictions/checkpoints changed since this release started; "
                              "resume with the same ones, or start again in a new --out")
@@ -353,15 +350,20 @@ def stage_files(release: Release, stage: Stage) -> dict[str, dict[str, str]]:
 # -- RELEASE.md and release.json -----------------------------------------------------------
 
 
+def _read_json(path: Path, what: str, advice: str):
+    """A JSON file of the release, read strictly (fgood_bench.inputs); a bad one is one line with ``advice``."""
+    try:
+        return read_json(path, what)
+    except FgoodError as err:
+        raise FgoodError(f"{err}; {advice}") from None
+
+
 def read_manifest_document(folder: Path) -> dict:
     """A release manifest's JSON; a missing or unreadable one is one line, not a traceback."""
     path = folder / "manifest.json"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FgoodError(f"{path}: missing; the release is incomplete (run publish --resume to rebuild it)") from None
-    except (OSError, ValueError) as err:
-        raise FgoodError(f"{path}: unreadable ({err}); run publish --resume to rebuild it") from None
+    if not path.exists():
+        raise FgoodError(f"{path}: missing; the release is incomplete (run publish --resume to rebuild it)")
+    document = _read_json(path, "manifest file", "run publish --resume to rebuild it")
     if not isinstance(document, dict):
         raise FgoodError(f"{path}: not a manifest; run publish --resume to rebuild it")
     return document
