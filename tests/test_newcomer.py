@@ -67,3 +67,19 @@ def test_a_forgotten_outlier_root_is_named(bird_benchmark, dozen_birds, tmp_path
         status, _, err = run_cli(*argv, capsys=capsys)
         assert status == 2 and "give the outliers' folder with --outlier-root DIR" in err and err.count("\n") == 1, err
         assert not (tmp_path / "t").exists() and not (tmp_path / "a").exists()
+
+
+def test_one_vocabulary_with_the_old_spellings_kept():
+    """Issue 27 item 7: --manifest names the benchmark in audit-leakage as in train and evaluate; --scorer and
+    --scorers are both understood; audit's decoding threads are --threads; demo's device is auto as every command's."""
+    from fgood_bench.cli import build_parser
+
+    parser = build_parser()
+    audit = ["audit-leakage", "--root", "r", "--out", "o"]
+    for spelling in ("--manifest", "--benchmark"):
+        assert parser.parse_args([*audit, spelling, "m", "--threads", "3"]).benchmark.name == "m"
+    assert parser.parse_args([*audit, "--manifest", "m", "--workers", "2"]).workers == 2
+    evaluate = ["evaluate", "--checkpoint", "c", "--manifest", "m", "--root", "r", "--out", "o"]
+    assert parser.parse_args([*evaluate, "--scorer", "msp"]).scorers == "msp"
+    assert parser.parse_args(["study", "random-splits", "bird", "--root", "r", "--out", "o", "--scorers", "energy"]).scorer == "energy"
+    assert parser.parse_args(["demo"]).device == "auto"

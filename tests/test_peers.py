@@ -120,9 +120,12 @@ def test_openood_layout_and_config_for_benchmark_and_far_ood(bird_benchmark, doz
 
 def test_openood_export_of_an_ood_set_is_a_test_list_of_its_name(bird_benchmark, tmp_path, capsys):
     out = bird_benchmark["base"] / "out"
-    status, stdout, _ = run_cli("export", out / "places365", "--format", "openood", "--out", tmp_path, capsys=capsys)
-    assert status == 0
+    status, stdout, err = run_cli("export", out / "places365", "--format", "openood", "--out", tmp_path, capsys=capsys)
+    assert status == 0 and "no --far-ood" not in err  # an OOD set's list alone: nothing for OpenOOD's evaluator to miss
     export = Path(stdout.strip())
+    # a benchmark exported without a far-OOD set: OpenOOD's test pipeline would fail later, so say so now
+    status, _, err = run_cli("export", out / "bird", "--format", "openood", "--out", tmp_path / "near-only", capsys=capsys)
+    assert status == 0 and "warning: no --far-ood set" in err and err.count("\n") == 1
     files = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file() and p.name != ".fgood-bench.json")
     assert files == ["data/benchmark_imglist/places365/test_places365.txt"]
     rows = Manifest.load(out / "places365").split("ood_test")
@@ -183,6 +186,7 @@ def test_torch_split_matches_the_hf_split_through_a_dataloader(bird_benchmark, d
     view = fgood_bench.load_split(folder, "ood_test", root=dozen_birds, format="torch",
                                   transform=v2.Compose([v2.ToImage(), v2.ToDtype(torch.uint8)]))
     assert isinstance(view, torch.utils.data.Dataset) and len(view) == len(hf)
+    assert view.targets == list(hf["label"])  # torchvision datasets' attribute, as samplers and tools read it
     images, labels = [], []
     for batch, label in torch.utils.data.DataLoader(view, batch_size=5, num_workers=0):
         images.append(batch)
@@ -265,7 +269,9 @@ def test_evaluate_scores_with_pytorch_ood_detectors(scored, tmp_path):
     cli = scored["cli"]
     for ood_set in ("holdout", "places"):
         assert results["metrics"][ood_set]["maxlogit"] == cli["metrics"][ood_set]["maxlogit"]
-    assert results["id_accuracy"] is None and "ID accuracy n/a" in (tmp_path / "ml" / "results.md").read_text()
+    report = (tmp_path / "ml" / "results.md").read_text()
+    assert results["id_accuracy"] is None and "ID accuracy n/a" in report
+    assert "checkpoint `None`" not in report and "given in memory (Python API)" in report
     energy = EnergyBased(model)
     results = fgood_bench.evaluate_scores(lambda x: -energy.predict(x), scored["benchmark"], root=scored["root"],
                                           name="energy", **kwargs)

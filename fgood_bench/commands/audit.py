@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 
-
 def add_parser(commands) -> None:
     from fgood_bench.audit.leakage import DEFAULT_THRESHOLD
     from fgood_bench.commands.options import add_overwrite, non_negative_int, positive_int
@@ -18,7 +17,9 @@ def add_parser(commands) -> None:
         "images and the ID test + holdout images, and each coarse OOD set and the ID images. Writes OUT/audit.json "
         "(key 'pairs'), OUT/audit.md and OUT/contact_sheet.png (the closest pairs). See docs/audit.md.",
     )
-    audit.add_argument("--benchmark", type=Path, required=True, help="the benchmark's manifest (build-splits)")
+    audit.add_argument("--manifest", "--benchmark", dest="benchmark", type=Path, required=True,
+                       help="the benchmark's manifest (build-splits), as --manifest of train and evaluate; --benchmark is "
+                       "its former spelling")
     audit.add_argument("--root", type=Path, required=True, help="the benchmark dataset's folder")
     audit.add_argument("--outliers", type=Path, help="an outlier set's manifest (filter-outliers)")
     audit.add_argument("--outlier-root", type=Path, help="the outlier dataset's folder (default --root)")
@@ -29,7 +30,9 @@ def add_parser(commands) -> None:
                        help=f"near duplicates: at most this many of the 64 pHash bits differ (default {DEFAULT_THRESHOLD})")
     audit.add_argument("--hash-cache", type=Path, metavar="DIR",
                        help="keep image hashes here, keyed by file content: a later audit of the same images skips decoding")
-    audit.add_argument("--workers", type=positive_int, help="decoding threads (default: all CPUs)")
+    audit.add_argument("--threads", "--workers", dest="workers", type=positive_int,
+                       help="decoding threads (default: all CPUs); --workers is its former spelling (elsewhere --workers "
+                       "counts data-loader processes)")
     add_overwrite(audit, "replace an earlier audit in OUT")
     audit.set_defaults(run=run)
 

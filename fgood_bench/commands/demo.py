@@ -18,7 +18,8 @@ def add_parser(commands) -> None:
     )
     demo.add_argument("--workdir", type=Path, help="keep everything here (default: a temporary folder)")
     demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
-    demo.add_argument("--device", type=device_name, default="cpu", help="cpu (default) or cuda: the same tiny pipeline on a GPU (autocast)")
+    demo.add_argument("--device", type=device_name, default="auto",
+                      help="auto (default: CUDA when present, as every command), cpu, cuda or cuda:N")
     add_overwrite(demo, "run again in a --workdir that holds an earlier demo (its files are replaced)")
     demo.set_defaults(run=cmd_demo)
 

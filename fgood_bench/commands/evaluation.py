@@ -28,7 +28,7 @@ def add_parser(commands) -> None:
                           help="an OOD set: 'holdout' (the benchmark's ood_test split) or a build-ood-set manifest; "
                           "repeatable (default: holdout)")
     evaluate.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="dataset folder of an OOD set (default --root)")
-    evaluate.add_argument("--scorers", default="msp,odin,energy,maxlogit",
+    evaluate.add_argument("--scorers", "--scorer", dest="scorers", default="msp,odin,energy,maxlogit",
                           help="comma-separated: msp, odin, energy, maxlogit, mahalanobis, gram, rotation (default msp,odin,energy,maxlogit)")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the reports")
     evaluate.add_argument("--base-rate", type=positive_float, help="evaluate at ID:OOD = R:1 by seeded subsampling (paper: 5)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fgood_bench import paper, summary
@@ -155,6 +156,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         far_ood, ood_roots = named(args.far_ood, "--far-ood", "MANIFEST"), named(args.ood_root, "--ood-root", "DIR")
         target = export_openood(args.manifest, args.out, prefix=args.prefix, far_ood=far_ood, root=args.root,
                                 ood_roots=ood_roots, link=args.link_images, overwrite=args.overwrite)
+        if not far_ood and (target / "configs").is_dir():  # a benchmark's export: OpenOOD's evaluator wants far-OOD too
+            print("fgood-bench: warning: no --far-ood set: OpenOOD's test pipeline evaluates near- and far-OOD and fails "
+                  "(in _save_csv) without a far-OOD set; export again with --far-ood NAME=MANIFEST (e.g. a build-ood-set "
+                  "places365 manifest)", file=sys.stderr)
     else:
         if args.root is None:
             raise FgoodError("export --format hf needs --root DIR (the images are embedded)")

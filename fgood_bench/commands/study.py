@@ -27,7 +27,7 @@ def add_parser(commands) -> None:
     random.add_argument("--num-id", type=positive_int, default=10, help="ID classes per split (default 10, as Figure 2)")
     random.add_argument("--splits", type=positive_int, default=20, help="number of random splits (default 20)")
     random.add_argument("--ranked", type=Path, help="a build-splits benchmark with the same --num-id, trained and marked for comparison")
-    random.add_argument("--scorer", default="msp", help="the evaluate scorer whose AUROC / AUPR are reported (default msp)")
+    random.add_argument("--scorer", "--scorers", dest="scorer", default="msp", help="the evaluate scorer whose AUROC / AUPR are reported (default msp)")
     random.add_argument("--protocol", choices=("paper", "all"), default="paper",
                         help="paper: ID:OOD = 5:1 with the paper's metric convention (Appendix C; default); all: every "
                         "image of each set (the holdout classes outnumber the ID ones, and AUPR-out saturates)")

@@ -40,7 +40,7 @@ def add_parser(commands) -> None:
     sweep.add_argument("--standard-epochs", type=positive_int,
                        help="epochs of the standard model trained here (default: the recipe's, 60 or 30)")
     sweep.add_argument("--from-scratch", action="store_true", help="fine-tuning methods: train each point as standard training does")
-    sweep.add_argument("--scorer", help="the evaluate scorer read for detection (default: the paper's for the method: "
+    sweep.add_argument("--scorer", "--scorers", dest="scorer", help="the evaluate scorer read for detection (default: the paper's for the method: "
                        "msp for oe, mixupoe; energy for energy-oe; rotation for rotation)")
     sweep.add_argument("--select-metric", choices=tuple(SELECT_METRICS), default="aupr",
                        help="validation metric the selection optimises, mean over the kinds of validation outliers "

@@ -204,13 +204,17 @@ def markdown_table(results: dict) -> str:
     accuracy_text = ("n/a (scores only)" if accuracy is None else  # fgood_bench.evaluate_scores: no class predictions
                      f"{100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else ""))
     if results.get("id_val_accuracy") is not None:  # a single run scored on ID validation images
-        accuracy_text += f" (ID validation images: {100 * results['id_val_accuracy']:.1f}%)"
+        seen = ((results.get("settings") or {}).get("id_validation") or {}).get("held_out_in_training") is False
+        accuracy_text += (f" (ID validation images: {100 * results['id_val_accuracy']:.1f}%"
+                          + (", images the model was trained on)" if seen else ")"))
     lines = [
         f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR-out ↑ (%) as the `{metric_convention(results)}` "
         f"metric convention defines them. ID accuracy {accuracy_text}.",
         "",
         describe(results),
-        *([f"Model: {model['method']} ({model['arch']}), checkpoint `{model['checkpoint']}`."] if model else []),
+        *([f"Model: {model['method']} ({model['arch']})"
+           + (f", checkpoint `{model['checkpoint']}`." if model.get("checkpoint") else ", given in memory (Python API).")]
+          if model else []),
         "",
         "| scorer | " + " | ".join(sets) + " |",
         "|---|" + "---|" * len(sets),

@@ -97,5 +97,10 @@ class SplitDataset(ImageFiles):
         super().__init__(manifest.dataset_root(root), self.rows.paths, self.rows.labels, transform)
         check_inside_root(self.root, self.rows.paths)
 
+    @property
+    def targets(self) -> list[int]:
+        """Every row's label (-1 for OOD rows), as torchvision's datasets name them."""
+        return list(self.labels)
+
     def __getitem__(self, index: int):
         return super().__getitem__(index)[:2]
