@@ -83,3 +83,27 @@ def test_one_vocabulary_with_the_old_spellings_kept():
     assert parser.parse_args([*evaluate, "--scorer", "msp"]).scorers == "msp"
     assert parser.parse_args(["study", "random-splits", "bird", "--root", "r", "--out", "o", "--scorers", "energy"]).scorer == "energy"
     assert parser.parse_args(["demo"]).device == "auto"
+
+
+def test_figure_legends_lie_inside_the_canvas(tmp_path):
+    """Issue 27 item 2: confidence.png (one 504 px panel) and interpolation.png used to cut their legend
+    at both edges; every legend now lies inside the saved canvas."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from fgood_bench.evaluation import plots
+
+    rng = np.random.default_rng(0)
+    sets = {name: rng.uniform(0, 1, 50) for name in ("id", "holdout", "textures", "places365")}
+    figures = [plots.confidence_figure({"": sets}, "bird · MixupOE: MSP"),
+               plots.interpolation_figure({"": {lam: rng.uniform(0, 1, 50) for lam in (1.0, 0.5, 0.6, 0.7)}}, "bird",
+                                          "textures")]
+    for fig in figures:
+        fig.canvas.draw()
+        canvas = fig.bbox
+        for legend in fig.legends:
+            box = legend.get_window_extent()
+            assert box.x0 >= canvas.x0 and box.x1 <= canvas.x1 and box.y0 >= canvas.y0 and box.y1 <= canvas.y1, (box, canvas)
+        plots.plt.close(fig)

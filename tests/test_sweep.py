@@ -219,7 +219,7 @@ def test_a_sweep_whose_points_are_done_only_selects_and_reports(setting, tmp_pat
     status, _, err = run_cli(*sweep_args(setting, out), capsys=capsys)
     selected = json.loads((out / "selected.json").read_text())
     assert status == 0 and selected["point"] == {"alpha": 1.0, "beta": 1.0} and selected["eligible"] == ["alpha=1.0,beta=1.0"]
-    assert "more than 1 points below the standard model's (95.0%)" in selected["warning"] and "warning:" in err
+    assert "more than 1 point below the standard model's (95.0%)" in selected["warning"] and "warning:" in err
     # training settings are: another learning rate is another sweep
     status, _, err = run_cli(*sweep_args(setting, out, "--lr", "0.5"), capsys=capsys)
     assert status == 2 and "this sweep was started with other settings (training)" in err

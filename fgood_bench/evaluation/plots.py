@@ -65,8 +65,15 @@ def _figure(rows: int, cols: int, width: float, height: float):
 
 
 def _legend_below(fig, ax) -> None:
+    """The legend under the panels, in as many columns as fit the figure's width (constrained layout
+    makes room below, not beside: a legend wider than the figure would be cut at both edges)."""
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False)
+    renderer = fig.canvas.get_renderer()
+    for ncol in range(min(4, len(labels)), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
+        if ncol == 1 or legend.get_window_extent(renderer).width <= 0.96 * fig.bbox.width:
+            return
+        legend.remove()
 
 
 def confidence_figure(panels: dict[str, dict[str, np.ndarray]], title: str = "", style: str = "kde"):

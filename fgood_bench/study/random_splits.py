@@ -198,7 +198,7 @@ def study_markdown(summary: dict) -> str:
     lines = [
         f"# Random {settings['num_id']}-class splits of {settings['benchmark'] or settings['dataset']}",
         "",
-        f"{len(summary['splits'])} splits (seed {settings['seed']}), {settings['training']['arch']} trained "
+        f"{len(summary['splits'])} split{'' if len(summary['splits']) == 1 else 's'} (seed {settings['seed']}), {settings['training']['arch']} trained "
         f"{settings['training']['epochs']} epochs each; scorer {settings['scorer']}, OOD = the holdout classes, "
         + ("at ID:OOD = 5:1 (the paper's protocol). " if settings.get("protocol", "all") == "paper" else "every image of each set. ")
         + "Sorted by AUPR as the paper's Figure 2.",

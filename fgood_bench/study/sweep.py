@@ -424,7 +424,7 @@ def _summary(request: SweepRequest, settings: dict, grid, rows: list[dict], base
     warning = None
     if baseline is not None and 100 * chosen["validation"]["accuracy"] < 100 * baseline["validation"]["accuracy"] - request.tolerance - 1e-9:
         warning = (f"the selected point's ID validation accuracy ({100 * chosen['validation']['accuracy']:.1f}%) is more than "
-                   f"{request.tolerance:g} points below the standard model's ({100 * baseline['validation']['accuracy']:.1f}%)")
+                   f"{request.tolerance:g} point{'' if request.tolerance == 1 else 's'} below the standard model's ({100 * baseline['validation']['accuracy']:.1f}%)")
     return {
         "toolkit": f"fgood-bench {__version__}",
         "settings": settings,
