@@ -345,3 +345,25 @@ def test_openood_preprocessing_of_the_export_gives_our_input_tensors(tmp_path, r
         with Image.open(tmp_path / "a.jpg") as image:
             shorter = openood_test_transform({**config, "pre_size": 512})(image)
         assert (ours - shorter).abs().max() > 0.3
+
+
+def test_the_documented_copy_and_upload_commands_leave_the_output_marker_behind(bird_benchmark, tmp_path, capsys):
+    """Issue 25 item 4: the marker that makes an export fgood-bench's output must not travel into OpenOOD's
+    root or onto the Hub: docs/manifest.md's copy command, run on a real export, copies everything else."""
+    import subprocess
+
+    text = (Path(__file__).parents[1] / "docs" / "manifest.md").read_text()
+    copy = next(line for line in text.splitlines() if line.startswith("tar -C exports/bird"))
+    upload = next(line for line in text.splitlines() if line.startswith("hf upload"))
+    assert '--exclude ".fgood-bench.json"' in upload
+    out = bird_benchmark["base"] / "out"
+    status, stdout, err = run_cli("export", out / "bird", "--format", "openood", "--out", tmp_path / "exports",
+                                  "--far-ood", f"places={out / 'places365'}", capsys=capsys)
+    assert status == 0, err
+    (tmp_path / "OpenOOD").mkdir()
+    command = copy.replace("exports/bird", str(tmp_path / "exports" / "bird")).replace("~/OpenOOD", str(tmp_path / "OpenOOD"))
+    subprocess.run(["bash", "-c", command], check=True)
+    export = tmp_path / "exports" / "bird"
+    copied = sorted(str(p.relative_to(tmp_path / "OpenOOD")) for p in (tmp_path / "OpenOOD").rglob("*") if p.is_file())
+    expected = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file() and p.name != ".fgood-bench.json")
+    assert (export / ".fgood-bench.json").is_file() and copied == expected and ".fgood-bench.json" not in copied
