@@ -41,6 +41,7 @@ from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.manifests.verify import verify_manifest
 from fgood_bench.outliers.filter import filter_outliers
 from fgood_bench.outputs import atomic_write_bytes, json_bytes, run_folder, sha256_file
+from fgood_bench.progress import Stages
 from fgood_bench.publish_config import INET_LISTS, OOD_SETS, BenchmarkSpec, ReleaseConfig, load_config
 from fgood_bench.ranking.build import BuildRequest, build_splits
 from fgood_bench.ranking.scores import border_gap
@@ -306,6 +307,7 @@ def publish(config_path: str | Path, out: str | Path, *, resume: bool = False, p
         state = PublishState.open(out, config.fingerprint(), resume)
         release = Release(config, out, progress)
         stages = plan_stages(config)
+        positions = Stages("release stage", len(stages), enabled=False)  # names the stage in inner progress lines
         for number, stage in enumerate(stages, 1):
             if state.done(stage.name):
                 why = state.changed(stage, release)
@@ -317,7 +319,8 @@ def publish(config_path: str | Path, out: str | Path, *, resume: bool = False, p
                 log(f"[{number}/{len(stages)}] {stage.name}")
             state.start(stage.name)
             started = time.monotonic()
-            note = stage.run(release)
+            with positions.stage(number - 1):
+                note = stage.run(release)
             state.finish(stage.name, time.monotonic() - started, note, stage_files(release, stage))
         write_release_notes(release, stages, state)
     return out / "RELEASE.md"

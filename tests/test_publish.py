@@ -177,6 +177,26 @@ def test_release_resumes_after_a_crash_and_rebuilds_byte_identically(release_con
     assert release["files"] == json.loads(resumed["release.json"])["files"]
 
 
+def test_a_release_logs_each_stage_off_a_terminal(release_config, tmp_path, capsys, monkeypatch):
+    """Issue 27 item 1: publish says which stage it is in, and the progress lines inside a stage carry its position."""
+    import fgood_bench.publish as publish
+    from fgood_bench.progress import LineProgress
+
+    real_verify = publish.verify_manifest
+
+    def verify_with_a_loop(*args, **kwargs):  # a loop inside the verify stage, as image hashing has
+        for _ in LineProgress(range(2), desc="hashing", interval=0.0):
+            pass
+        return real_verify(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "verify_manifest", verify_with_a_loop)
+    status, _, err = run_cli("publish", "--config", release_config, "--out", tmp_path / "out", capsys=capsys)
+    assert status == 0, err
+    lines = err.splitlines()
+    assert any(line.startswith("[1/") for line in lines)  # each stage announced with its position
+    assert any(line.startswith("[release stage ") and "] hashing: 2/2" in line for line in lines), lines
+
+
 def test_release_layout_summary_and_verification(release_config, tmp_path, capsys):
     out = tmp_path / "release"
     status, _, err = run_cli("publish", "--config", release_config, "--out", out, capsys=capsys)
