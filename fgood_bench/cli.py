@@ -56,9 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help, --version, or a bad command line (already reported in one line)
         return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     except KeyboardInterrupt:  # while torch and the command modules import: nothing was done yet
-        print("fgood-bench: interrupted", file=sys.stderr)
+        print("fgood-bench: interrupted; nothing was kept yet: run the same command again to start over", file=sys.stderr)
         return 130
     try:
+        from fgood_bench.interrupt import forget
+
+        forget()  # what an earlier command in this process kept is not this one's
         status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
@@ -66,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fgood-bench: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        from fgood_bench.interrupt import RERUN_HINT, RESUME_HINT
+        from fgood_bench.interrupt import RERUN_HINT, RERUN_OR_RESUME_HINT, RESUME_HINT, interrupted_message
 
-        hint = RESUME_HINT if hasattr(args, "resume") else RERUN_HINT if getattr(args, "rerun_continues", False) else ""
-        print("fgood-bench: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        hint = (RERUN_OR_RESUME_HINT if getattr(args, "rerun_continues", False) else RESUME_HINT if hasattr(args, "resume")
+                else RERUN_HINT)
+        print(f"fgood-bench: {interrupted_message(hint)}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `fgood-bench inspect ... | head`: the reader has what it wanted
         _silence_stdout()

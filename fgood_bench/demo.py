@@ -21,7 +21,10 @@ from PIL import Image
 
 from fgood_bench.datasets import synthetic
 from fgood_bench.evaluation.evaluate import EvaluateRequest, evaluate
+from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.report import markdown_table
+from fgood_bench.inputs import read_json
+from fgood_bench.interrupt import forget, keep
 from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.outliers.filter import filter_outliers
 from fgood_bench.outputs import atomic_write_bytes
@@ -29,7 +32,9 @@ from fgood_bench.ranking.build import BuildRequest, build_splits
 from fgood_bench.tools.loop import TrainConfig
 from fgood_bench.training.train import TrainRequest, train
 
-DEMO_FOLDERS = ("data", "benchmarks", "outliers", "runs", "report.md")  # what the demo writes in its workdir
+DEMO_STATE = "demo-stages.json"  # the finished stages and what each returned: --resume skips them
+DEMO_FOLDERS = ("data", "benchmarks", "outliers", "runs", "report.md", DEMO_STATE)  # what the demo writes in its workdir
+DEMO_STAGES = 8
 NUM_CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS, SIZE = 12, 24, 12, 48
 DISCLAIMER = ("These numbers come from generated images and tiny models trained for a few epochs: they show that "
               "the pipeline runs, and mean nothing about the methods (an AUROC below 50% is no surprise here).")
@@ -110,40 +115,85 @@ def write_demo_data(workdir: Path) -> dict[str, Path]:
     return {"birds": birds, "webvision": webvision, "textures": textures}
 
 
-def run_demo(workdir: str | Path, progress: bool = True, epochs: int = 4, log=print, device: str = "cpu") -> dict:
-    """Run every stage; returns where each artefact is. ``device`` 'cuda' runs the same pipeline on a GPU."""
+class _Stages:
+    """The demo's stages, recorded in ``workdir/demo-stages.json`` as each one finishes: a demo run again
+    with ``resume`` skips the finished ones (and an interrupted training continues from its checkpoint)."""
+
+    def __init__(self, workdir: Path, epochs: int, resume: bool, log):
+        self.workdir, self.path, self.log, self.started = workdir, workdir / DEMO_STATE, log, time.perf_counter()
+        self.resume = resume
+        self.state = {"epochs": epochs, "done": {}}
+        if resume and self.path.is_file():
+            state = read_json(self.path)
+            if state.get("epochs") != epochs:
+                raise FgoodError(f"{self.path}: the stopped demo ran with --epochs {state.get('epochs')}: resume it with "
+                                 f"the same --epochs, or pass --overwrite to start over")
+            self.state = state
+        if self.state["done"]:
+            self._keep()
+
+    def _keep(self) -> None:
+        forget()  # a finished stage's checkpoints are part of it
+        done = list(self.state["done"])
+        keep(self.workdir, f"the finished demo stages ({len(done)} of {DEMO_STAGES}: {', '.join(done)}) are kept in {self.workdir}")
+
+    def run(self, name: str, text: str, work, record: bool = True):
+        """``work()``'s result, or the recorded one of a finished stage (paths come back as paths; a stage
+        run with ``record`` False is recorded as finished, and gives None when skipped)."""
+        if name in self.state["done"]:
+            self.log(f"[{time.perf_counter() - self.started:5.1f} s] {name}: finished in the stopped demo, kept")
+            value = self.state["done"][name]
+            return Path(value) if isinstance(value, str) else value
+        self.log(f"[{time.perf_counter() - self.started:5.1f} s] {text}")
+        value = work()
+        self.state["done"][name] = (str(value) if isinstance(value, Path) else value) if record else None
+        atomic_write_bytes(self.path, json.dumps(self.state, indent=1).encode())
+        self._keep()
+        return value
+
+
+def run_demo(workdir: str | Path, progress: bool = True, epochs: int = 4, log=print, device: str = "cpu",
+             resume: bool = False) -> dict:
+    """Run every stage; returns where each artefact is. ``device`` 'cuda' runs the same pipeline on a GPU.
+    ``resume``: continue a demo stopped in ``workdir`` (its finished stages are kept, see :class:`_Stages`)."""
     workdir = Path(workdir)
     started = time.perf_counter()
     tiny = dict(arch="resnet18", weights=None, image_size=32, batch_size=16, workers=0, device=device, seed=0)
+    stages = _Stages(workdir, epochs, resume, log)
 
     def stage(text: str) -> None:
         log(f"[{time.perf_counter() - started:5.1f} s] {text}")
 
-    stage("writing a synthetic fine-grained dataset (CUB layout), a WebVision-layout outlier set, textures")
-    data = write_demo_data(workdir)
+    stages.run("data", "writing a synthetic fine-grained dataset (CUB layout), a WebVision-layout outlier set, textures",
+               lambda: write_demo_data(workdir), record=False)
+    data = {"birds": workdir / "data" / "birds", "webvision": workdir / "data" / "WebVision", "textures": workdir / "data" / "textures"}
     benchmarks, runs = workdir / "benchmarks", workdir / "runs"
-    stage("build-splits: training a classifier on all 12 classes, ranking them, keeping 8 as ID")
-    manifest = build_splits(BuildRequest(root=data["birds"], out=benchmarks, benchmark="bird", num_id=8,
-                                         train=TrainConfig(**tiny), epochs=epochs, progress=progress))
-    stage("build-ood-set: the coarse OOD set")
-    textures = build_ood_set("imagefolder", data["textures"], benchmarks, name="textures")
-    stage("filter-outliers: WordNet removes the bird concepts from the WebVision outliers")
-    outliers = filter_outliers("bird", "webvision", data["webvision"], workdir / "outliers", progress=progress)
-    stage("train standard")
-    standard = train(TrainRequest("standard", manifest, data["birds"], runs / "standard", config=TrainConfig(**tiny),
-                                  epochs=epochs, progress=progress))
-    stage("train mixupoe (fine-tuning the standard model with outliers)")
-    mixupoe = train(TrainRequest("mixupoe", manifest, data["birds"], runs / "mixupoe", outliers=outliers,
-                                 outlier_root=data["webvision"], config=TrainConfig(**tiny), epochs=max(1, epochs // 2),
-                                 init=standard, outlier_batch=16, progress=progress))
+    manifest = stages.run("build-splits", "build-splits: training a classifier on all 12 classes, ranking them, keeping 8 as ID",
+                          lambda: build_splits(BuildRequest(root=data["birds"], out=benchmarks, benchmark="bird", num_id=8,
+                                                            train=TrainConfig(**tiny), epochs=epochs, progress=progress,
+                                                            resume=resume, overwrite=resume)))
+    textures = stages.run("build-ood-set", "build-ood-set: the coarse OOD set",
+                          lambda: build_ood_set("imagefolder", data["textures"], benchmarks, name="textures", overwrite=resume))
+    outliers = stages.run("filter-outliers", "filter-outliers: WordNet removes the bird concepts from the WebVision outliers",
+                          lambda: filter_outliers("bird", "webvision", data["webvision"], workdir / "outliers",
+                                                  progress=progress, overwrite=resume))
+    standard = stages.run("train standard", "train standard", lambda: train(TrainRequest(
+        "standard", manifest, data["birds"], runs / "standard", config=TrainConfig(**tiny), epochs=epochs, progress=progress,
+        resume=resume)))
+    mixupoe = stages.run("train mixupoe", "train mixupoe (fine-tuning the standard model with outliers)", lambda: train(TrainRequest(
+        "mixupoe", manifest, data["birds"], runs / "mixupoe", outliers=outliers, outlier_root=data["webvision"],
+        config=TrainConfig(**tiny), epochs=max(1, epochs // 2), init=standard, outlier_batch=16, progress=progress,
+        resume=resume)))
     results = {}
     for name, checkpoint in (("standard", standard), ("mixupoe", mixupoe)):
-        stage(f"evaluate {name}: holdout and textures, MSP / Energy / MaxLogit / Mahalanobis")
-        results[name] = evaluate(EvaluateRequest(
-            checkpoint=checkpoint, manifest=manifest, root=data["birds"], out=runs / name / "evaluation",
-            ood=["holdout", f"textures={textures}"], ood_roots={"textures": data["textures"]},
-            scorers=["msp", "energy", "maxlogit", "mahalanobis"], batch_size=tiny["batch_size"], device=tiny["device"],
-            workers=tiny["workers"], plots=True, progress=progress))
+        results[name] = stages.run(
+            f"evaluate {name}", f"evaluate {name}: holdout and textures, MSP / Energy / MaxLogit / Mahalanobis",
+            lambda: evaluate(EvaluateRequest(
+                       checkpoint=checkpoint, manifest=manifest, root=data["birds"], out=runs / name / "evaluation",
+                       ood=["holdout", f"textures={textures}"], ood_roots={"textures": data["textures"]},
+                       scorers=["msp", "energy", "maxlogit", "mahalanobis"], batch_size=tiny["batch_size"],
+                       device=tiny["device"], workers=tiny["workers"], plots=True, progress=progress, overwrite=resume)),
+            record=False) or read_json(runs / name / "evaluation" / "results.json")
     report = workdir / "report.md"
     text = f"# fgood-bench demo\n\n**{DISCLAIMER}**\n\n" + "\n".join(f"## {name}\n\n{markdown_table(r)}" for name, r in results.items())
     atomic_write_bytes(report, text.encode())

@@ -11,6 +11,16 @@ from pathlib import Path
 EXIT_BAD_INPUT = 2  # the exit status of a FgoodError (and of a bad command line)
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """A count and its noun, for messages: '1 split', '3 splits', '1,200 images'."""
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def article(word: str) -> str:
+    """A name with its indefinite article, for messages: 'an imagefolder', 'a cub'."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 class FgoodError(Exception):
     """A problem with the user's input (files, arguments), reported as one line."""
 

@@ -8,6 +8,10 @@ every parameter's gradient) raise ``KeyboardInterrupt`` as soon as they see it; 
 raises at once. The hooks are set on the CPU only: a CUDA step ends within moments, and they would
 cost a Python call per layer on every step of its hot path. Loader workers ignore SIGINT (:func:`ignore_sigint`): the main process shuts
 them down, rather than finding them dead and reporting a crash.
+
+Commands record what survives an interruption as they go (:func:`keep`: a checkpoint, finished
+stages); the CLI's Ctrl-C line says it and how to continue (:func:`interrupted_message`; the rule is
+in docs/outputs.md, "Interrupting and resuming").
 """
 
 from __future__ import annotations
@@ -21,8 +25,32 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch stays unimported for the commands that do not need it
     from torch import nn
 
-RESUME_HINT = "what finished is kept: run the same command with --resume to continue"
-RERUN_HINT = "what finished is kept: run the same command again to continue"  # study, sweep: always resumable
+RESUME_HINT = "run the same command with --resume to continue"
+RERUN_HINT = "run the same command again to continue"  # audit-leakage: a rerun reuses its --hash-cache
+RERUN_OR_RESUME_HINT = "run the same command again (--resume optional) to continue"  # study, sweep: a rerun resumes
+NOTHING_KEPT = "nothing was kept yet: run the same command again to start over"
+
+# What the running command has kept so far, so that Ctrl-C can say it (docs/outputs.md, "Interrupting
+# and resuming"): a place (a path) -> one clause, "epoch 3 of 30 is kept in WORK/checkpoint.pt".
+_KEPT: dict[str, str] = {}
+
+
+def keep(place: str | object, what: str) -> None:
+    """Record that ``what`` (a clause naming where it is) survives an interruption from now on."""
+    _KEPT.pop(str(place), None)
+    _KEPT[str(place)] = what
+
+
+def forget() -> None:
+    """Drop every record (a new command starts; a finished stage's record replaces its parts')."""
+    _KEPT.clear()
+
+
+def interrupted_message(how_to_continue: str = RESUME_HINT) -> str:
+    """The line Ctrl-C prints: what was kept and how to continue from it, or that nothing was kept."""
+    if not _KEPT:
+        return f"interrupted; {NOTHING_KEPT}"
+    return f"interrupted; {'; '.join(_KEPT.values())}: {how_to_continue}"
 
 
 def ignore_sigint(*_) -> None:

@@ -80,7 +80,7 @@ INET = Recipe(
     lr=0.1,  # H.2
     batch_size=256,  # H.2
     rotation_batch_size=256,  # H.2 gives one ID batch size for every method
-    outlier_batch_size=512,  # H.2
+    outlier_batch_size=512,  # H.2: "batch size to 256 and 512 for ID samples and outlier samples" (every method)
     fine_tune_epochs=10,  # H.2
     fine_tune_lr=1e-3,  # H.2
     fine_tuned=("oe", "energy-oe", "mixupoe", "rotation"),  # H.2: "we also let Rotation adopt fine-tuning"
@@ -200,7 +200,7 @@ def get_benchmark(name: str) -> Benchmark:
         return BENCHMARKS[name]
     except KeyError:
         raise FgoodError(
-            f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)} or rank any dataset with --dataset ID --num-id K"
+            f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)} or rank any dataset with dataset and num_id (--dataset ID --num-id K)"
         ) from None
 
 

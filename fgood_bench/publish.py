@@ -35,6 +35,7 @@ from typing import Callable
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.inputs import read_json
+from fgood_bench.interrupt import forget, keep
 from fgood_bench.manifests.export import export_hf, export_openood
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.manifests.ood_set import build_ood_set
@@ -211,7 +212,8 @@ def export_stage(spec: BenchmarkSpec, form: str) -> Stage:
         spaced = next((p for s in manifest.split_names for p in manifest.split(s).paths if " " in p), None)
         if spaced is not None:  # OpenOOD splits its list lines at the first space (see export_openood)
             return f"not exported to OpenOOD: path {spaced!r} has a space"
-        export_openood(manifest, release.out / "exports" / "openood", overwrite=REDO)
+        # with the dataset's folder, so that the export carries its OOD validation list (the synthetic outliers)
+        export_openood(manifest, release.out / "exports" / "openood", root=release.config.roots[spec.dataset], overwrite=REDO)
         return None
 
     return Stage(f"export:{form}:{spec.name}", run, outputs=lambda release: [release.out / "exports" / form / spec.name],
@@ -322,6 +324,8 @@ def publish(config_path: str | Path, out: str | Path, *, resume: bool = False, p
             with positions.stage(number - 1):
                 note = stage.run(release)
             state.finish(stage.name, time.monotonic() - started, note, stage_files(release, stage))
+            forget()  # the finished stage's checkpoints are part of it
+            keep(out, f"the finished release stages ({number} of {len(stages)}) are kept in {out}")
         write_release_notes(release, stages, state)
     return out / "RELEASE.md"
 

@@ -189,3 +189,26 @@ def bird_benchmark(dozen_birds, tmp_path_factory) -> dict:
     places = synthetic.write_sample("places365", base / "places")
     assert main(["build-ood-set", "places365", "--root", str(places), "--out", str(base / "out")]) == 0
     return {"base": base, "places": places}
+
+
+def fake_run(folder: Path, method: str, seed: int, interpolation: bool = True) -> Path:
+    """An evaluate output folder with the files plot reads (scores, results, interpolation data)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    sets = {"id": rng.beta(8, 1, 60), "holdout": rng.beta(4, 2, 30), "places": rng.beta(2, 3, 30)}
+    pq.write_table(pa.table({"path": [f"{k}_{i}" for k, v in sets.items() for i in range(len(v))],
+                             "set": [k for k, v in sets.items() for _ in v], "label": [0] * 120,
+                             "msp": np.concatenate(list(sets.values()))}), folder / "scores.parquet")
+    (folder / "results.json").write_text(json.dumps({"benchmark": {"name": "dog"},
+                                                     "model": {"method": method, "arch": "resnet50", "checkpoint": "c.pt"}}))
+    if interpolation:
+        from fgood_bench.evaluation.plots import write_interpolation
+
+        write_interpolation({lam: rng.beta(1 + 5 * lam, 2, 40) for lam in (1.0, 0.5, 0.6, 0.7)}, "places",
+                            folder / "interpolation.parquet")
+    return folder

@@ -99,7 +99,7 @@ def test_val_split_roles(tmp_path, capsys):
     ("width", "logits have 11 columns, the dataset has 12 classes"),
     ("nan", "are not finite (NaN or inf)"),
     ("keys", "no array 'logits'"),
-    ("k", "--num-id 12: must be 1..11 (cub has 12 classes)"),
+    ("k", "num_id (--num-id) 12: must be 1..11 (cub has 12 classes)"),
 ])
 def test_bad_predictions_fail_cleanly(problem, expected, dozen_birds, tmp_path, capsys):
     paths = write_predictions(tmp_path / "preds.npz", dozen_birds, {c: 0.5 for c in range(12)}, shuffle=False)

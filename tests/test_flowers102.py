@@ -79,5 +79,5 @@ def test_missing_variable_and_damaged_file(sample):
 
 
 def test_not_a_flowers_folder(tmp_path):
-    with pytest.raises(DatasetError, match=r"not a Oxford Flowers-102 download: expected imagelabels.mat or setid.mat"):
+    with pytest.raises(DatasetError, match=r"not an Oxford Flowers-102 download: expected imagelabels.mat or setid.mat"):
         load_dataset("flowers102", tmp_path)

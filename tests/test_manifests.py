@@ -255,7 +255,7 @@ def test_openood_export_matches_split_files(built, tmp_path, capsys):
     status, out, _ = run_cli("export", folder, "--format", "openood", "--out", tmp_path / "oo", "--prefix", "cub/", capsys=capsys)
     assert status == 0
     lists = Path(out.strip()) / "data" / "benchmark_imglist" / "bird"
-    assert sorted(p.name for p in lists.iterdir()) == ["test_bird.txt", "test_holdout.txt", "train_bird.txt"]
+    assert sorted(p.name for p in lists.iterdir()) == ["test_bird.txt", "test_holdout.txt", "train_bird.txt", "val_bird.txt"]
     rows = Manifest.load(folder).split("ood_test")
     assert (lists / "test_holdout.txt").read_text().splitlines() == [f"cub/{p} -1" for p in rows.paths]
     spaced = _write_manifest(tmp_path / "spaced", ["220-n000032-Fila Braziliero/n1.jpg"])
@@ -275,7 +275,7 @@ def test_build_ood_set_is_a_seeded_sample(tmp_path, capsys):
     assert paths["a"] == paths["b"] and paths["a"] != paths["c"] and len(set(paths["a"])) == 50
     assert (tmp_path / "a" / "places365" / "manifest.json").read_bytes() == (tmp_path / "b" / "places365" / "manifest.json").read_bytes()
     status, _, err = run_cli("build-ood-set", "places365", "--root", root, "--out", tmp_path / "d", "--size", "401", capsys=capsys)
-    assert status == 2 and "--size 401: must be 1..400" in err
+    assert status == 2 and "size (--size) 401: must be 1..400" in err
     dtd = synthetic.write_sample("dtd", tmp_path / "dtd")
     status, out, _ = run_cli("build-ood-set", "dtd", "--root", dtd, "--out", tmp_path / "t", "--name", "textures", capsys=capsys)
     textures = Manifest.load(out.strip())

@@ -116,11 +116,11 @@ def test_oe_and_energy_oe_use_every_outlier_of_the_step():
 
 
 def test_mixupoe_pairs_each_id_image_with_one_outlier():
-    """The reference's pairing (train_mixoe.py): ID image i with outlier i; outliers beyond the ID
-    batch only feed eq. (2)'s OOD term, and are not drawn at all without it."""
+    """Every outlier is drawn (Appendix H.2) and mixed with ID image j mod B (tests/test_mixupoe_pairing.py);
+    eq. (2)'s OOD term averages over the same outliers."""
     from fgood_bench.training.methods import outliers_per_step
 
-    assert outliers_per_step("mixupoe", Hyper(), 4, 8) == 4
+    assert outliers_per_step("mixupoe", Hyper(), 4, 8) == 8
     assert outliers_per_step("mixupoe", Hyper(beta_out=1.0), 4, 8) == 8
     assert outliers_per_step("mixupoe", Hyper(), 4, 2) == 2
     assert outliers_per_step("oe", Hyper(), 4, 8) == outliers_per_step("energy-oe", Hyper(), 4, 8) == 8
@@ -131,10 +131,10 @@ def test_mixupoe_pairs_each_id_image_with_one_outlier():
     lam = logs["lam"]
     with torch.no_grad():
         expected = (nn.functional.cross_entropy(net.fc(x_id.flatten(1)), y)
-                    + 5.0 * soft_cross_entropy(net.fc((lam * x_id + (1 - lam) * x_out[:4]).flatten(1)),
-                                               mixed_target(y, lam, 3))
+                    + 5.0 * soft_cross_entropy(net.fc((lam * x_id.repeat(2, 1, 1, 1) + (1 - lam) * x_out).flatten(1)),
+                                               mixed_target(y.repeat(2), lam, 3))
                     + 0.5 * uniform_cross_entropy(net.fc(x_out.flatten(1))))
-    assert net.seen == [4, 4, 8] and loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert net.seen == [4, 8, 8] and loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_rotations_and_hyperparameter_checks():
@@ -330,7 +330,7 @@ def test_recipes_cite_the_paper_and_the_reference():
 
 
 def test_outliers_drawn_per_step_follow_the_method(bench, tmp_path, capsys):
-    """OE draws (and uses) every outlier asked for; MixupOE one per ID image, more only for --beta-out."""
+    """OE and MixupOE draw (and use) every outlier asked for (Appendix H.2: 512 outliers with 256 ID images)."""
     init = bench["base"] / "standard-for-methods" / "classifier.pt"
     common = ["--manifest", bench["base"] / "out" / "bird", "--root", bench["root"], "--init", init, "--max-steps", "1",
               "--outliers", bench["base"] / "out" / "places365", "--outlier-root", bench["places"], "--outlier-batch-size", "16", *TINY]
@@ -342,7 +342,7 @@ def test_outliers_drawn_per_step_follow_the_method(bench, tmp_path, capsys):
         state = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
         # a checkpoint mid-epoch keeps the epoch's start position and the step (resume skips that many draws)
         assert state["step"] == 1 and state["outlier_position"] % drawn[name] == 0
-    assert drawn == {"oe": 16, "mixupoe": 8, "mixupoe-out": 16}
+    assert drawn == {"oe": 16, "mixupoe": 16, "mixupoe-out": 16}
 
 
 def test_rotation_uses_the_papers_batch_and_fine_grained_rotation_refuses_init(bench, tmp_path, capsys):

@@ -69,14 +69,18 @@ def test_openood_export_of_dog_parses_and_opens_with_a_link_tree(dog, link, tmp_
     ood = yaml.safe_load((export / "configs/datasets/dog/dog_ood.yml").read_text())["ood_dataset"]
     lists = {split: (config[split]["data_dir"], config[split]["imglist_pth"]) for split in config["split_names"]}
     lists["holdout"] = (ood["nearood"]["holdout"]["data_dir"], ood["nearood"]["holdout"]["imglist_pth"])
-    expected = {"train": "id_train", "test": "id_test", "holdout": "ood_test"}
-    assert set(lists) == set(expected)
+    assert set(lists) == {"train", "val", "test", "holdout"}
+    train = manifest.split("id_train")  # val: the ID validation images evaluate carves from it; train: the rest
+    rows_of = {name: open_every_image(export, data_dir, export / list_path) for name, (data_dir, list_path) in lists.items()}
+    assert sorted(rows_of["val"] + rows_of["train"]) == sorted((p.replace(" ", "_"), y) for p, y in zip(train.paths, train.labels))
+    by_listed_name = {p.replace(" ", "_"): p for split in manifest.split_names for p in manifest.split(split).paths}
     for name, (data_dir, list_path) in lists.items():
-        rows = open_every_image(export, data_dir, export / list_path)
-        split = manifest.split(expected[name])
-        assert [label for _, label in rows] == split.labels
-        assert [p for p, _ in rows] == [p.replace(" ", "_") for p in split.paths]
-        for (listed, _), original in zip(rows, split.paths):  # the link is the dataset's own file
+        rows = rows_of[name]
+        if name in ("test", "holdout"):
+            split = manifest.split({"test": "id_test", "holdout": "ood_test"}[name])
+            assert rows == [(p.replace(" ", "_"), y) for p, y in zip(split.paths, split.labels)]
+        for listed, _ in rows:  # the link is the dataset's own file
+            original = by_listed_name[listed]
             assert os.path.samefile(export / data_dir / listed, dogs / original)
             assert (export / data_dir / listed).is_symlink() == (link == "symlink")
 
@@ -89,14 +93,15 @@ def test_openood_layout_and_config_for_benchmark_and_far_ood(bird_benchmark, doz
     assert status == 0, err
     export = Path(stdout.strip())
     lists = sorted(str(p.relative_to(export)) for p in (export / "data/benchmark_imglist").rglob("*.txt"))
-    assert lists == [f"data/benchmark_imglist/bird/{n}.txt" for n in ("test_bird", "test_holdout", "test_places", "train_bird")]
+    assert lists == [f"data/benchmark_imglist/bird/{n}.txt"
+                     for n in ("test_bird", "test_holdout", "test_places", "train_bird", "val_bird", "val_synthetic-val")]
     assert sorted(p.name for p in (export / "configs/datasets/bird").iterdir()) == ["bird.yml", "bird_ood.yml"]
     bird = Manifest.load(out / "bird")
     config = yaml.safe_load((export / "configs/datasets/bird/bird.yml").read_text())["dataset"]
-    assert (config["name"], config["num_classes"], config["split_names"]) == ("bird", 8, ["train", "test"])
+    assert (config["name"], config["num_classes"], config["split_names"]) == ("bird", 8, ["train", "val", "test"])
     assert (config["pre_size"], config["image_size"]) == ([512, 512], 448)  # Resize((512, 512)), as D.1 and evaluate
     ood = yaml.safe_load((export / "configs/datasets/bird/bird_ood.yml").read_text())["ood_dataset"]
-    assert ood["split_names"] == ["nearood", "farood"] and ood["num_classes"] == 8
+    assert ood["split_names"] == ["val", "nearood", "farood"] and ood["num_classes"] == 8
     # OpenOOD's get_ood_dataloader reads split_config[name] for every name in split_config.datasets
     assert ood["nearood"]["datasets"] == ["holdout"] and ood["farood"]["datasets"] == ["places"]
     counts = {}
@@ -108,12 +113,13 @@ def test_openood_layout_and_config_for_benchmark_and_far_ood(bird_benchmark, doz
             assert {label for _, label in rows} == {-1}
             counts[name] = len(rows)
     assert counts == {"holdout": len(bird.split("ood_test")), "places": len(Manifest.load(out / "places365").split("ood_test"))}
-    for split in config["split_names"]:
-        rows = open_every_image(export, config[split]["data_dir"], export / config[split]["imglist_pth"])
-        assert [label for _, label in rows] == bird.split(f"id_{split}").labels
+    rows = open_every_image(export, config["test"]["data_dir"], export / config["test"]["imglist_pth"])
+    assert [label for _, label in rows] == bird.split("id_test").labels
+    train, val = (open_every_image(export, config[s]["data_dir"], export / config[s]["imglist_pth"]) for s in ("train", "val"))
+    assert sorted(train + val) == sorted(zip(bird.split("id_train").paths, bird.split("id_train").labels))  # val carved from it
     # the same inputs give the same lists and configs
     run_cli("export", out / "bird", "--format", "openood", "--out", tmp_path / "again", "--far-ood", f"places={out / 'places365'}",
-            capsys=capsys)
+            "--root", dozen_birds, "--ood-root", f"places={places}", "--link-images", "symlink", capsys=capsys)
     for path in [*lists, "configs/datasets/bird/bird.yml", "configs/datasets/bird/bird_ood.yml"]:
         assert (tmp_path / "again" / "bird" / path).read_bytes() == (export / path).read_bytes()
 
@@ -125,7 +131,8 @@ def test_openood_export_of_an_ood_set_is_a_test_list_of_its_name(bird_benchmark,
     export = Path(stdout.strip())
     # a benchmark exported without a far-OOD set: OpenOOD's test pipeline would fail later, so say so now
     status, _, err = run_cli("export", out / "bird", "--format", "openood", "--out", tmp_path / "near-only", capsys=capsys)
-    assert status == 0 and "warning: no --far-ood set" in err and err.count("\n") == 1
+    assert status == 0 and "warning: no --far-ood set" in err and "warning: no OOD validation list" in err
+    assert err.count("\n") == 2  # one line each
     files = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file() and p.name != ".fgood-bench.json")
     assert files == ["data/benchmark_imglist/places365/test_places365.txt"]
     rows = Manifest.load(out / "places365").split("ood_test")

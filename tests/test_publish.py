@@ -234,6 +234,10 @@ def test_release_layout_summary_and_verification(release_config, tmp_path, capsy
     assert Manifest.load(out / "ood" / "textures").name == "textures"
     openood = (out / "exports" / "openood" / "car" / "data" / "benchmark_imglist" / "car" / "test_holdout.txt").read_text().splitlines()
     assert openood == [f"{p} -1" for p in Manifest.load(out / "car").split("ood_test").paths]
+    # with its validation lists, so that OpenOOD's APS search and the postprocessors that read val run
+    ood_config = yaml.safe_load((out / "exports" / "openood" / "car" / "configs" / "datasets" / "car" / "car_ood.yml").read_text())
+    assert ood_config["ood_dataset"]["split_names"][0] == "val"
+    assert (out / "exports" / "openood" / "car" / ood_config["ood_dataset"]["val"]["imglist_pth"]).read_text().strip()
 
 
 def test_openood_export_of_paths_with_spaces_is_left_out_with_a_note(side_sets, tmp_path):

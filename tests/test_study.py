@@ -83,7 +83,7 @@ def test_three_splits_end_to_end_resume_after_a_kill_and_the_ranked_split(dozen_
 def test_bad_arguments(dozen_birds, tmp_path, capsys):
     status, _, err = run_cli("study", "random-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "o", "--num-id", "12",
                              *TINY, capsys=capsys)
-    assert status == 2 and "--num-id 12: must be 1..11" in err and not (tmp_path / "o").exists()
+    assert status == 2 and "num_id (--num-id) 12: must be 1..11" in err and not (tmp_path / "o").exists()
     status, _, err = run_cli("study", "random-splits", "--root", dozen_birds, "--out", tmp_path / "o", *TINY, capsys=capsys)
     assert status == 2 and "name a benchmark" in err
     status, _, err = run_cli("study", "random-splits", "bird", "--root", dozen_birds, "--out", tmp_path / "o", "--num-id", "4",

@@ -304,3 +304,96 @@ def test_two_by_two_mixupoe_sweep_end_to_end_resumes_after_a_kill(setting, tmp_p
     status, _, err = run_cli(*sweep_args(setting, out), capsys=capsys)
     assert status == 0, err
     assert trained == [] and evaluated == [] and (out / "selected.json").read_bytes() == before
+
+
+def test_one_seed_writes_the_outputs_as_before(setting, tmp_path, capsys, monkeypatch):
+    """--seeds 1 (the default) is the sweep without --seeds, byte for byte: no seed folders, no std."""
+    out = tmp_path / "sweep"
+    (out / "points").mkdir(parents=True)
+    (out / ".fgood-bench.json").write_bytes(marker_bytes("sweep"))
+    (out / "baseline").mkdir()
+    (out / "baseline" / "result.json").write_text(json.dumps(crafted("baseline", {}, 0.905, 0.5)))
+    for (alpha, beta), (accuracy, aupr) in {(0.4, 1.0): (0.9, 0.7), (0.4, 5.0): (0.87, 0.95), (1.0, 1.0): (0.905, 0.8),
+                                            (1.0, 5.0): (0.898, 0.85)}.items():
+        name = point_name({"alpha": alpha, "beta": beta})
+        (out / "points" / name).mkdir()
+        (out / "points" / name / "result.json").write_text(json.dumps(crafted(name, {"alpha": alpha, "beta": beta}, accuracy, aupr)))
+    monkeypatch.setattr("fgood_bench.training.train.train", lambda request: pytest.fail("trained a finished point"))
+    written = {}
+    for extra in ([], ["--seeds", "1"]):
+        status, stdout, err = run_cli(*sweep_args(setting, out, *extra), capsys=capsys)
+        assert status == 0, err
+        written[tuple(extra)] = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    assert written[()] == written[("--seeds", "1")]
+    results = json.loads(written[()]["results.json"])
+    assert "seeds" not in results and all("std" not in p and "runs" not in p for p in results["points"])
+    assert written[()]["grid.csv"].decode().splitlines()[0] == (
+        "point,alpha,beta,val_accuracy,val_aupr,val_auroc,val_fpr95,eligible,selected")
+    assert "±" not in stdout and not any(p.name.startswith("seed-") for p in out.rglob("*"))
+
+
+def test_mean_of_runs_and_the_reports_show_mean_and_std():
+    from fgood_bench.study.sweep import mean_of_runs
+    from fgood_bench.study.sweep_report import grid_csv, sweep_markdown
+
+    runs = [crafted("alpha=1.0", {"alpha": 1.0}, 0.90, 0.70), crafted("alpha=1.0", {"alpha": 1.0}, 0.80, 0.90)]
+    row = mean_of_runs(runs, [0, 1])
+    assert row["validation"]["accuracy"] == pytest.approx(0.85) and row["validation"]["aupr"] == pytest.approx(0.80)
+    assert row["std"]["aupr"] == pytest.approx(np.std([0.7, 0.9], ddof=1))
+    assert row["validation"]["per_kind"]["gaussian"]["auroc"] == pytest.approx(0.80)
+    assert [r["seed"] for r in row["runs"]] == [0, 1] and row["checkpoint"] == runs[0]["checkpoint"]
+    summary = {"settings": {"method": "mixupoe", "benchmark": {"name": "bird"}}, "grid": {"alpha": [1.0]}, "baseline": None,
+               "points": [row], "test": None, "seeds": [0, 1], "validation_protocol": "msp",
+               "selection": {"selected": "alpha=1.0", "eligible": ["alpha=1.0"], "point": {"alpha": 1.0},
+                             "checkpoint": row["checkpoint"], "rule": "r", "metric": "aupr", "tolerance_points": 1.0,
+                             "reference": "best point", "reference_accuracy": 0.85, "warning": None}}
+    text = sweep_markdown(summary)
+    assert "| alpha=1.0 | 85.0 ± 7.1 | 80.0 ± 14.1 |" in text and "over 2 training runs, seeds 0 to 1" in text
+    table = list(csv.DictReader(grid_csv(summary).splitlines()))
+    assert table[0]["val_aupr"] == repr(0.8) or float(table[0]["val_aupr"]) == pytest.approx(0.8)
+    assert float(table[0]["val_aupr_std"]) == pytest.approx(row["std"]["aupr"]) and table[0]["runs"] == "2"
+
+
+@pytest.mark.slow
+def test_a_one_point_sweep_with_two_seeds_records_both_runs_and_resumes(setting, tmp_path, capsys, monkeypatch):
+    """--seeds 2: the point and the standard model it fine-tunes are trained with seeds 0 and 1 (the
+    point's seed-1 run from the seed-1 standard model); the row is the mean, with a std; a rerun
+    trains and evaluates nothing."""
+    real_evaluate = __import__("fgood_bench.evaluation.evaluate", fromlist=["evaluate"]).evaluate
+    real_train = __import__("fgood_bench.training.train", fromlist=["train"]).train
+    trained, evaluated = [], []
+    monkeypatch.setattr("fgood_bench.evaluation.evaluate.evaluate",
+                        lambda request: evaluated.append(request.out) or real_evaluate(request))
+    monkeypatch.setattr("fgood_bench.training.train.train", lambda request: trained.append(
+        (request.out, request.settings.get("seed"), request.init)) or real_train(request))
+    out = tmp_path / "sweep"
+    args = sweep_args(setting, out, "--seeds", "2")
+    args[args.index("alpha=0.4,1")] = "alpha=1"
+    args[args.index("beta=1,5")] = "beta=5"
+    status, stdout, err = run_cli(*args, capsys=capsys)
+    assert status == 0, err
+    point = out / "points" / "alpha=1.0,beta=5.0"
+    assert [(o, s) for o, s, _ in trained] == [(out / "baseline" / "train", 0), (out / "baseline" / "seed-1" / "train", 1),
+                                               (point / "train", 0), (point / "seed-1" / "train", 1)]
+    assert trained[3][2] == out / "baseline" / "seed-1" / "train" / "classifier.pt"
+    assert torch.load(point / "seed-1" / "train" / "classifier.pt", weights_only=True)["training"]["seed"] == 1
+    summary = json.loads((out / "results.json").read_text())
+    row = summary["points"][0]
+    assert summary["seeds"] == [0, 1] and [r["seed"] for r in row["runs"]] == [0, 1]
+    assert row["runs"][1]["checkpoint"] == "points/alpha=1.0,beta=5.0/seed-1/train/classifier.pt"
+    for metric in ("accuracy", "aupr", "auroc", "fpr95"):
+        values = [r["validation"][metric] for r in row["runs"]]
+        assert row["validation"][metric] == pytest.approx(np.mean(values))
+        assert row["std"][metric] == pytest.approx(np.std(values, ddof=1))
+    assert len(summary["baseline"]["runs"]) == 2 and "std" in summary["baseline"]
+    assert summary["baseline"]["runs"][0]["validation"]["id_validation"]["paths_sha256"] == \
+        summary["baseline"]["runs"][1]["validation"]["id_validation"]["paths_sha256"]  # the same held-out images
+    assert " ± " in stdout and "seed 1 of 2" in err and "grid point 2 of 2" in err
+    selected = json.loads((out / "selected.json").read_text())
+    assert [r["seed"] for r in selected["runs"]] == [0, 1] and set(selected["std"]) == {"accuracy", "aupr", "auroc", "fpr95"}
+    trained.clear()
+    evaluated.clear()
+    before = (out / "results.json").read_bytes()
+    status, _, err = run_cli(*args, capsys=capsys)
+    assert status == 0, err
+    assert trained == [] and evaluated == [] and (out / "results.json").read_bytes() == before

@@ -11,12 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import fake_run, run_cli
 from fgood_bench import progress as progress_module
 from fgood_bench.cli import main
 from fgood_bench.datasets import synthetic
@@ -207,7 +205,7 @@ def test_ctrl_c_says_how_to_continue(monkeypatch, capsys):
     monkeypatch.setattr(train_module, "train", interrupted)
     status, out, err = run_cli("train", "--method", "standard", "--manifest", "m", "--root", "r", "--out", "o", capsys=capsys)
     assert status == 130 and out == ""
-    assert err == "fgood-bench: interrupted; what finished is kept: run the same command with --resume to continue\n"
+    assert err == "fgood-bench: interrupted; nothing was kept yet: run the same command again to start over\n"
 
 
 def test_loader_workers_leave_ctrl_c_to_the_main_process():
@@ -239,29 +237,14 @@ def test_ctrl_c_during_a_long_cpu_step_exits_at_once(bird_benchmark, dozen_birds
     process.wait(timeout=60)
     answered = time.monotonic() - sent
     assert process.returncode == 130, rest
-    assert "Traceback" not in rest and rest.strip().splitlines()[-1].endswith("run the same command with --resume to continue")
+    # stopped in its first epoch: no checkpoint yet, so nothing to --resume, and nothing left to block a rerun
+    assert "Traceback" not in rest and rest.strip().splitlines()[-1].endswith("nothing was kept yet: run the same command "
+                                                                             "again to start over")
+    assert not (tmp_path / "run").exists()
     assert answered < 3.0 or answered < 0.5 * step_seconds, (answered, step_seconds, time.monotonic() - step_started)
 
 
 # -- 9. plots ----------------------------------------------------------------------------------------
-
-
-def fake_run(folder: Path, method: str, seed: int, interpolation: bool = True) -> Path:
-    """An evaluate output folder with the files plot reads (scores, results, interpolation data)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    sets = {"id": rng.beta(8, 1, 60), "holdout": rng.beta(4, 2, 30), "places": rng.beta(2, 3, 30)}
-    pq.write_table(pa.table({"path": [f"{k}_{i}" for k, v in sets.items() for i in range(len(v))],
-                             "set": [k for k, v in sets.items() for _ in v], "label": [0] * 120,
-                             "msp": np.concatenate(list(sets.values()))}), folder / "scores.parquet")
-    (folder / "results.json").write_text(json.dumps({"benchmark": {"name": "dog"},
-                                                     "model": {"method": method, "arch": "resnet50", "checkpoint": "c.pt"}}))
-    if interpolation:
-        from fgood_bench.evaluation.plots import write_interpolation
-
-        write_interpolation({lam: rng.beta(1 + 5 * lam, 2, 40) for lam in (1.0, 0.5, 0.6, 0.7)}, "places",
-                            folder / "interpolation.parquet")
-    return folder
 
 
 def test_comparison_figures_of_several_runs(tmp_path, capsys):

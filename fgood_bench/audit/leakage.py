@@ -29,7 +29,9 @@ from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.outputs import clear_outputs, json_bytes, run_folder, sha256_file, write_files
 from fgood_bench.progress import Stages
+from fgood_bench.tools.figures import FigureFormat, every_format, image_figure, render_figure
 from fgood_bench.inputs import read_regular
+from fgood_bench.interrupt import keep
 from fgood_bench.manifests.image_sets import check_set_name, load_benchmark_manifest, ood_set_root, outlier_set_root
 from fgood_bench.manifests.manifest import Manifest, named_manifest
 
@@ -65,15 +67,16 @@ class AuditRequest:
     workers: int | None = None
     progress: bool = True
     overwrite: bool = False  # replace an earlier audit in out
+    figures: FigureFormat | None = None  # the contact sheet's formats and dpi (None: PNG, one pixel per pixel)
 
 
-AUDIT_FILES = ("audit.json", "audit.md", "contact_sheet.png")
+AUDIT_FILES = ("audit.json", "audit.md", *every_format("contact_sheet"))  # the sheet in any --figure-format
 
 
 def audit_leakage(request: AuditRequest) -> dict:
     """Hash every image of every set, find the pairs, write the reports; returns the audit."""
     if not 0 <= request.threshold < 32:
-        raise FgoodError(f"--threshold {request.threshold}: must be 0..31 bits (unrelated images differ by about 32 of 64)")
+        raise FgoodError(f"threshold (--threshold) {request.threshold}: must be 0..31 bits (unrelated images differ by about 32 of 64)")
     sets, comparisons = _image_sets(request)
     with run_folder(Path(request.out), "audit-leakage", reuse=request.overwrite, owned=AUDIT_FILES):
         return _audit(request, sets, comparisons)
@@ -88,6 +91,8 @@ def _audit(request: AuditRequest, sets: dict, comparisons: list[tuple[str, str]]
             image_set.hashes = hash_images(image_set.root, image_set.paths, cache, request.workers, request.progress,
                                            desc=f"hashing {image_set.name}", crops=crops)
         cache.save()  # after each set: an interrupted audit keeps what it decoded
+        if cache.folder is not None:
+            keep(cache.folder, f"the image hashes of the finished image sets ({i + 1} of {len(sets)}) are kept in {cache.folder}")
     pairs, counts = [], []
     for a, b in comparisons:
         found = find_pairs(sets[a], sets[b], request.threshold)
@@ -114,7 +119,7 @@ def _audit(request: AuditRequest, sets: dict, comparisons: list[tuple[str, str]]
     files = {"audit.json": json_bytes(audit),
              "audit.md": audit_markdown(audit).encode("utf-8")}
     if pairs:
-        files["contact_sheet.png"] = contact_sheet(audit["pairs"], sets)
+        files.update(contact_sheet(audit["pairs"], sets, figures=request.figures or FigureFormat()))
     clear_outputs(Path(request.out), AUDIT_FILES)  # a contact sheet of an earlier audit must not stay
     write_files(Path(request.out), files)
     return audit
@@ -221,10 +226,11 @@ def audit_markdown(audit: dict, listed: int = 200) -> str:
     return "\n".join(lines) + "\n"
 
 
-def contact_sheet(pairs: list[dict], sets: dict[str, ImageSet], size: int = 128) -> bytes:
-    """PNG: the closest pairs (at most 24), one row each: image, copy, and what they are."""
-    import io
-
+def contact_sheet(pairs: list[dict], sets: dict[str, ImageSet], size: int = 128,
+                  figures: FigureFormat = FigureFormat()) -> dict[str, bytes]:
+    """``contact_sheet.KIND`` -> bytes for each of ``figures``' formats: the closest pairs (at most 24),
+    one row each: image, copy, and what they are. The sheet is drawn in pixels and saved at 100 dpi by
+    default (the PNG one pixel per pixel); in PDF and SVG it is one embedded image."""
     from PIL import Image, ImageDraw
 
     shown = sorted(pairs, key=lambda p: (p["distance"], p["a"], p["a_path"], p["b_path"]))[:SHEET_PAIRS]
@@ -239,9 +245,7 @@ def contact_sheet(pairs: list[dict], sets: dict[str, ImageSet], size: int = 128)
         draw.text((left, top + 4), f"{pair['kind']}, distance {pair['distance']}", fill="black")
         draw.text((left, top + 24), f"{pair['a']}: {pair['a_path']}"[:80], fill="black")
         draw.text((left, top + 44), f"{pair['b']}: {pair['b_path']}"[:80], fill="black")
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return render_figure(image_figure(np.asarray(sheet)), "contact_sheet", figures)
 
 
 def _tile(path: Path, size: int):

@@ -8,14 +8,15 @@ from pathlib import Path
 
 def add_parser(commands) -> None:
     from fgood_bench.audit.leakage import DEFAULT_THRESHOLD
-    from fgood_bench.commands.options import add_overwrite, non_negative_int, positive_int
+    from fgood_bench.commands.options import add_figure_options, add_overwrite, non_negative_int, positive_int
 
     audit = commands.add_parser(
         "audit-leakage", help="find copies of test images in the outlier set, the training split and OOD sets",
         description="Exact duplicates (same file content) and near duplicates (re-encoded, resized, slightly cropped: "
         "pHash within --threshold bits) between the outlier set and the ID test + holdout images, the ID training "
         "images and the ID test + holdout images, and each coarse OOD set and the ID images. Writes OUT/audit.json "
-        "(key 'pairs'), OUT/audit.md and OUT/contact_sheet.png (the closest pairs). See docs/audit.md.",
+        "(key 'pairs'), OUT/audit.md and OUT/contact_sheet.png (the closest pairs; --figure-format pdf or svg for "
+        "vector files). See docs/audit.md.",
     )
     audit.add_argument("--manifest", "--benchmark", dest="benchmark", type=Path, required=True,
                        help="the benchmark's manifest (build-splits), as --manifest of train and evaluate; --benchmark is "
@@ -33,19 +34,20 @@ def add_parser(commands) -> None:
     audit.add_argument("--threads", "--workers", dest="workers", type=positive_int,
                        help="decoding threads (default: all CPUs); --workers is its former spelling (elsewhere --workers "
                        "counts data-loader processes)")
+    add_figure_options(audit.add_argument_group("figures (the contact sheet)"), "100: one pixel per pixel of the sheet")
     add_overwrite(audit, "replace an earlier audit in OUT")
     audit.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from fgood_bench.audit.leakage import AuditRequest, audit_leakage
-    from fgood_bench.commands.options import named
+    from fgood_bench.commands.options import figure_format, named
 
     ood_roots = named(args.ood_root, "--ood-root", "DIR")
     audit = audit_leakage(AuditRequest(
         benchmark=args.benchmark, root=args.root, out=args.out, outliers=args.outliers, outlier_root=args.outlier_root,
         ood=args.ood, ood_roots=ood_roots, threshold=args.threshold, hash_cache=args.hash_cache, workers=args.workers,
-        progress=True, overwrite=args.overwrite,
+        progress=True, overwrite=args.overwrite, figures=figure_format(args),
     ))
     for count in audit["counts"]:
         print(f"{count['a']} vs {count['b']}: {count['exact']} exact, {count['near']} near duplicates")

@@ -20,19 +20,32 @@ def add_parser(commands) -> None:
     demo.add_argument("--epochs", type=positive_int, default=4, help="epochs of the small classifiers (default 4)")
     demo.add_argument("--device", type=device_name, default="auto",
                       help="auto (default: CUDA when present, as every command), cpu, cuda or cuda:N")
+    demo.add_argument("--resume", action="store_true",
+                      help="continue a demo stopped in --workdir: its finished stages are kept, the stopped one continues")
     add_overwrite(demo, "run again in a --workdir that holds an earlier demo (its files are replaced)")
     demo.set_defaults(run=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from fgood_bench.demo import DEMO_FOLDERS, run_demo
+    from fgood_bench.errors import FgoodError
+    from fgood_bench.interrupt import forget
     from fgood_bench.outputs import clear_outputs, run_folder
 
+    if args.resume and (args.workdir is None or args.overwrite):
+        raise FgoodError("--resume continues a demo stopped in --workdir DIR: give --workdir, and no --overwrite")
     with tempfile.TemporaryDirectory(prefix="fgood-demo-") as scratch:
         workdir = args.workdir or Path(scratch)
-        with run_folder(workdir, "demo", reuse=args.overwrite, hint="pass --overwrite to run the demo there again"):
-            clear_outputs(workdir, DEMO_FOLDERS)
-            run_demo(workdir, progress=True, epochs=args.epochs, device=args.device)
+        with run_folder(workdir, "demo", reuse=args.overwrite or args.resume,
+                        hint="pass --overwrite to run the demo there again, or --resume to continue it"):
+            if not args.resume:
+                clear_outputs(workdir, DEMO_FOLDERS)
+            try:
+                run_demo(workdir, progress=True, epochs=args.epochs, device=args.device, resume=args.resume)
+            except KeyboardInterrupt:
+                if args.workdir is None:
+                    forget()  # the temporary folder goes: nothing is kept
+                raise
         if args.workdir is None:
             print("(the demo ran in a temporary folder, now removed: pass --workdir DIR to keep its artefacts)")
     return 0

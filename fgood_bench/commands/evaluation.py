@@ -8,7 +8,7 @@ from pathlib import Path
 from fgood_bench import summary
 from fgood_bench.errors import FgoodError
 from fgood_bench.commands.options import (
-    add_geometry_options, add_overwrite, device_name, named, non_negative_float, non_negative_int, positive_float, positive_int,
+    add_figure_options, add_geometry_options, add_overwrite, device_name, figure_format, named, non_negative_float, non_negative_int, positive_float, positive_int,
     requested_settings,
 )
 
@@ -49,7 +49,9 @@ def add_parser(commands) -> None:
                           help="what mahalanobis and gram read: stages, the four residual stages' outputs (default); blocks, "
                           "every residual block's output (Appendix D.2; the default under --protocol paper); lee, Lee et al.'s "
                           "feature_list (the stem and the four stages)")
-    evaluate.add_argument("--plots", action="store_true", help="also draw confidence.png and interpolation.png")
+    evaluate.add_argument("--plots", action="store_true",
+                          help="also draw confidence.png and interpolation.png (in the --figure-format formats)")
+    add_figure_options(evaluate.add_argument_group("figures (with --plots)"), "120")
     add_overwrite(evaluate, "replace the results of an earlier evaluation in OUT")
     group = evaluate.add_argument_group("model and data")
     group.add_argument("--arch", help="architecture of a bare state-dict checkpoint (a fgood-bench checkpoint names its own)")
@@ -79,11 +81,13 @@ def add_parser(commands) -> None:
         "plot", help="redraw a run's confidence plot, or draw the paper's comparison figures of several runs",
         description="One run: redraw RUN/confidence.png from its scores.parquet. Several runs (e.g. Standard, OE and "
         "MixupOE on one benchmark) with --out: OUT/confidence.png, one panel per model on shared axes (paper "
-        "Figures 3 and 6), and OUT/interpolation.png, one row per model (Figure 4; needs runs evaluated with --plots).",
+        "Figures 3 and 6), and OUT/interpolation.png, one row per model (Figure 4; needs runs evaluated with --plots). "
+        "--figure-format pdf,svg writes them as vector figures (confidence.pdf, ...) instead of or beside the PNGs.",
     )
     plot.add_argument("runs", type=Path, nargs="+", help="evaluate output folders")
     plot.add_argument("--out", type=Path, help="folder for the comparison figures (needed for several runs)")
     plot.add_argument("--hist", action="store_true", help="step histograms instead of kernel density curves")
+    add_figure_options(plot, "120")
     add_overwrite(plot, "redraw an existing confidence.png, or replace earlier comparison figures in OUT")
     plot.set_defaults(run=cmd_plot)
 
@@ -96,7 +100,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, manifest=args.manifest, root=args.root, out=args.out, ood=args.ood or ["holdout"],
         ood_roots=named(args.ood_root, "--ood-root", "DIR"), scorers=[s for s in args.scorers.split(",") if s],
         requested=requested_settings(args), arch=args.arch, batch_size=args.batch_size, device=args.device,
-        workers=args.workers, seed=args.seed, plots=args.plots, overwrite=args.overwrite, progress=True,
+        workers=args.workers, seed=args.seed, plots=args.plots, figures=figure_format(args), overwrite=args.overwrite,
+        progress=True,
     )
     results = evaluate(request)
     print(markdown_table(results), end="")
@@ -122,12 +127,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from fgood_bench.evaluation.plots import plot_run, plot_runs
 
     style = "hist" if args.hist else "kde"
+    figures = figure_format(args)
     if args.out is None and len(args.runs) > 1:
         raise FgoodError("plot of several runs draws comparison figures: give the folder for them with --out DIR")
     if args.out:
-        paths = plot_runs(args.runs, args.out, style, overwrite=args.overwrite)
+        paths = plot_runs(args.runs, args.out, style, overwrite=args.overwrite, figures=figures)
     else:
-        paths = [plot_run(args.runs[0], style, overwrite=args.overwrite)]
+        plot_run(args.runs[0], style, overwrite=args.overwrite, figures=figures)
+        paths = [args.runs[0] / name for name in figures.names("confidence")]
     for path in paths:
         print(path)
     return 0

@@ -61,14 +61,16 @@ def add_model_options(parser: argparse.ArgumentParser, recipes: bool = False, se
     fg, inet = paper.FINE_GRAINED, paper.INET  # every default and its source: fgood_bench/paper.py
     value, text = default(fg.arch, f"{fg.arch}; {inet.arch} for inet-*")
     if several_archs:  # build-splits: one ranking per architecture (and seed)
-        group.add_argument("--arch", action="append", help=f"any torchvision classification model ({text}); "
-                           "repeatable: --seeds rankings for each")
+        group.add_argument("--arch", action="append", help=f"any torchvision classification model, or timm/NAME for a timm "
+                           f"model (timm/convnext_tiny.fb_in22k) ({text}); repeatable: --seeds rankings for each")
     else:
-        group.add_argument("--arch", default=value, help=f"any torchvision classification model ({text})")
+        group.add_argument("--arch", default=value, help=f"any torchvision classification model, or timm/NAME for a timm "
+                           f"model (timm/convnext_tiny.fb_in22k) ({text})")
     value, text = default(fg.weights, f"{fg.weights}; none for inet-*")
     group.add_argument("--weights", default=value,
                        help=f"torchvision weights name, a local state-dict file, or 'none' ({text}; "
-                       "IMAGENET1K_V1 = the MixOE reference's pretrained=True)")
+                       "IMAGENET1K_V1 = the MixOE reference's pretrained=True); for timm/NAME: a .safetensors or "
+                       "state-dict file, 'pretrained' (timm downloads it) or 'none'")
     epochs = {b.epochs: [n for n, o in paper.BENCHMARKS.items() if o.epochs == b.epochs] for b in paper.BENCHMARKS.values()}
     group.add_argument("--epochs", type=positive_int, help="default: " + "; ".join(f"{e} for {', '.join(names)}" for e, names in epochs.items())
                        + (f"; {inet.epochs} for inet-*; {fg.fine_tune_epochs} when fine-tuning" if recipes else ""))
@@ -169,3 +171,21 @@ def requested_settings(args: argparse.Namespace):
         base_rate=given("base_rate"), repeats=given("repeats"), metric_convention=given("metrics"),
         feature_layers=given("feature_layers"), odin_epsilon=given("odin_epsilon"), gram_orders=given("gram_orders"),
     )
+
+
+def add_figure_options(parser, default_dpi: str = "each figure's own") -> None:
+    """``--figure-format`` and ``--dpi`` of a command that draws (tools/figures.py saves the files)."""
+    parser.add_argument("--figure-format", action="append", metavar="png|pdf|svg",
+                        help="file format of the figures: png, pdf or svg; repeatable or comma-separated, e.g. "
+                        "--figure-format png,pdf (default png). The files are byte-identical on every run")
+    parser.add_argument("--dpi", type=positive_float,
+                        help=f"resolution of the figures in dots per inch: the PNG's pixel size, and the raster images "
+                        f"embedded in PDF and SVG (default {default_dpi})")
+
+
+def figure_format(args: argparse.Namespace, also: tuple[str, ...] = ()):
+    """The :class:`fgood_bench.tools.figures.FigureFormat` of :func:`add_figure_options`' values (and ``also``)."""
+    from fgood_bench.tools.figures import FigureFormat
+
+    given = [name for value in getattr(args, "figure_format", None) or [] for name in value.split(",") if name.strip()]
+    return FigureFormat(formats=(*(given or ["png"]), *also), dpi=getattr(args, "dpi", None))

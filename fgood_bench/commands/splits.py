@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from fgood_bench import paper, summary
 from fgood_bench.errors import FgoodError
 from fgood_bench.commands.options import (
-    add_dataset_options, add_model_options, add_overwrite, dataset_options, model_settings, named, positive_int,
+    add_dataset_options, add_figure_options, add_model_options, add_overwrite, dataset_options, figure_format,
+    model_settings, named, positive_int,
 )
 
 
@@ -53,10 +55,15 @@ def add_parser(commands) -> None:
                        "(default: all other classes)")
     add_dataset_options(build)
     add_model_options(build, several_archs=True)
+    build.add_argument("--compile", action="store_true",
+                       help="torch.compile the model for training and prediction (default: eager); where compiling is not "
+                       "available (no C++ compiler, an unsupported platform) it runs eagerly with one warning; "
+                       "recorded in the manifest's predictions source")
     build.add_argument("--fast-decode", action="store_true",
                        help="decode JPEGs of at least twice the resize at reduced scale for training and ranking: faster, "
                        "the pixels differ from torchvision's PIL path by several grey levels (default: exact decoding); "
                        "recorded in the manifest's predictions source")
+    add_figure_options(build.add_argument_group("figures (stability.png, with several rankings)"), "120")
     build.set_defaults(run=cmd_build_splits)
 
     verify = commands.add_parser(
@@ -75,8 +82,10 @@ def add_parser(commands) -> None:
     export = commands.add_parser(
         "export", help="write a manifest's splits as OpenOOD image lists or Parquet for the Hugging Face Hub",
         description="--format openood writes OpenOOD v1.5's layout into OUT/NAME/: data/benchmark_imglist/NAME/"
-        "{train,val,test}_NAME.txt, test_holdout.txt (near-OOD) and test_FAR.txt per --far-ood ('path label', OOD -1), "
-        "and configs/datasets/NAME/NAME.yml and NAME_ood.yml. --format hf writes OUT/NAME/data/<split>-*.parquet "
+        "{train,val,test}_NAME.txt, test_holdout.txt (near-OOD), test_FAR.txt per --far-ood and val_VAL.txt (OOD "
+        "validation) ('path label', OOD -1), and configs/datasets/NAME/NAME.yml and NAME_ood.yml; an outlier set "
+        "(filter-outliers) as OE training data: train_NAME.txt and configs/datasets/NAME/NAME_oe.yml. --format hf "
+        "writes OUT/NAME/data/<split>-*.parquet "
         "with the image bytes embedded and a dataset card README.md; datasets.load_dataset('OUT/NAME') loads it offline.",
     )
     export.add_argument("manifest", type=Path, help="manifest.json, or the folder holding it")
@@ -87,8 +96,14 @@ def add_parser(commands) -> None:
     export.add_argument("--prefix", default="", help="openood: text put before the paths of NAME's own lists (e.g. 'cub/')")
     export.add_argument("--far-ood", action="append", metavar="NAME=MANIFEST", help="openood: a coarse OOD set (build-ood-set) "
                         "listed as far-OOD in the config; repeatable")
-    export.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="openood: dataset folder of a --far-ood set "
-                        "(default --root)")
+    export.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="openood: dataset folder of a --far-ood "
+                        "or --val-ood set (default --root)")
+    export.add_argument("--seed", type=int, default=0, help="openood: seed of the ID validation images carved from id_train "
+                        "(evaluate --seed's) and of the synthetic OOD validation outliers (default 0)")
+    export.add_argument("--val-ood", metavar="NAME=MANIFEST", help="openood: the OOD validation set (ood_dataset.val), an OOD "
+                        "set manifest (default: Appendix D.3's synthetic outliers, made into the export from --root)")
+    export.add_argument("--val-ood-size", type=positive_int, help="openood: synthetic OOD validation outliers per kind "
+                        "(default: a fifth of the ID validation images in all, Appendix C's 5:1, at least 1 per kind)")
     export.add_argument("--link-images", choices=("symlink", "hardlink"), help="openood: build data/images_fgood/, a "
                         "space-free tree of links to the images, and list its paths (needed where paths have spaces: dog)")
     add_overwrite(export, "replace an earlier export OUT/NAME of the same format")
@@ -122,14 +137,15 @@ def cmd_build_splits(args: argparse.Namespace) -> int:
 
     archs = args.arch or [paper.FINE_GRAINED.arch]
     # the same options -> TrainConfig as train and study (model_settings); --arch may be repeated here
-    train = TrainConfig(**{**model_settings(args), "arch": archs[0], "reduced_decode": args.fast_decode})
+    train = TrainConfig(**{**model_settings(args), "arch": archs[0], "reduced_decode": args.fast_decode,
+                            "compile": args.compile})
     benchmark = None if args.benchmark == "custom" else args.benchmark
     request = BuildRequest(
         root=args.root, out=args.out, benchmark=benchmark, dataset=args.dataset, name=args.name, num_id=args.num_id,
         dataset_options=dataset_options(args), predictions=args.predictions, checkpoint=args.checkpoint, train=train,
         epochs=args.epochs, resume=args.resume, work_dir=args.work_dir, hash_images=args.hash_images,
         id_classes=args.id_classes, ood_classes=args.ood_classes, overwrite=args.overwrite, seeds=args.seeds, archs=archs,
-        split_protocol=args.split_protocol,
+        split_protocol=args.split_protocol, figures=figure_format(args),
         progress=True,
     )
     manifest = build_splits(request)
@@ -150,13 +166,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from fgood_bench.manifests.export import export_hf, export_openood
+    from fgood_bench.manifests.export import OPENOOD_LISTS, export_hf, export_openood
 
     if args.format == "openood":
         far_ood, ood_roots = named(args.far_ood, "--far-ood", "MANIFEST"), named(args.ood_root, "--ood-root", "DIR")
+        val_ood = named([args.val_ood] if args.val_ood else None, "--val-ood", "MANIFEST")
         target = export_openood(args.manifest, args.out, prefix=args.prefix, far_ood=far_ood, root=args.root,
-                                ood_roots=ood_roots, link=args.link_images, overwrite=args.overwrite)
-        if not far_ood and (target / "configs").is_dir():  # a benchmark's export: OpenOOD's evaluator wants far-OOD too
+                                ood_roots=ood_roots, link=args.link_images, overwrite=args.overwrite, seed=args.seed,
+                                val_ood=next(iter(val_ood.items()), None), val_ood_size=args.val_ood_size)
+        configs = target / "configs" / "datasets" / target.name
+        benchmark = (configs / f"{target.name}_ood.yml").is_file()
+        if benchmark and f"val_{target.name}.txt" not in os.listdir(target / OPENOOD_LISTS / target.name):
+            print("fgood-bench: warning: no validation lists (dataset.val, ood_dataset.val): the benchmark has no id_val "
+                  "split and no class with 2 id_train images to hold out; OpenOOD's APS_mode search and the postprocessors "
+                  "that read val (e.g. ebo.yml, mds_ensemble.yml) fail without them", file=sys.stderr)
+        elif not val_ood and args.root is None and benchmark:
+            print("fgood-bench: warning: no OOD validation list (ood_dataset.val): OpenOOD's APS_mode search and the "
+                  "postprocessors that read it (e.g. ebo.yml, mds_ensemble.yml) fail without it; export again with --root "
+                  "DIR (Appendix D.3's synthetic outliers are made from the ID images) or --val-ood NAME=MANIFEST",
+                  file=sys.stderr)
+        if not far_ood and benchmark:  # a benchmark's export: OpenOOD's evaluator wants far-OOD too
             print("fgood-bench: warning: no --far-ood set: OpenOOD's test pipeline evaluates near- and far-OOD and fails "
                   "(in _save_csv) without a far-OOD set; export again with --far-ood NAME=MANIFEST (e.g. a build-ood-set "
                   "places365 manifest)", file=sys.stderr)

@@ -9,7 +9,7 @@ from fgood_bench.errors import FgoodError
 
 
 def add_parser(commands) -> None:
-    from fgood_bench.commands.options import add_dataset_options, add_model_options, positive_int
+    from fgood_bench.commands.options import add_dataset_options, add_figure_options, add_model_options, positive_int
 
     study = commands.add_parser("study", help="studies of benchmark design run with the pipeline's own commands")
     kinds = study.add_subparsers(dest="study", required=True, metavar="STUDY")
@@ -33,11 +33,13 @@ def add_parser(commands) -> None:
                         "image of each set (the holdout classes outnumber the ID ones, and AUPR-out saturates)")
     add_dataset_options(random)
     add_model_options(random)
+    add_figure_options(random.add_argument_group("figures (figure2.png)"), "120")
+    random.add_argument("--resume", action="store_true", help="continue a stopped study (a plain rerun continues it too)")
     random.set_defaults(run=run_random_splits, rerun_continues=True)
 
 
 def run_random_splits(args: argparse.Namespace) -> int:
-    from fgood_bench.commands.options import dataset_options, model_settings
+    from fgood_bench.commands.options import dataset_options, figure_format, model_settings
     from fgood_bench.study.random_splits import StudyRequest, run_study, study_markdown
     from fgood_bench.tools.loop import TrainConfig
 
@@ -48,6 +50,7 @@ def run_random_splits(args: argparse.Namespace) -> int:
         root=args.root, out=args.out, num_id=args.num_id, benchmark=None if args.benchmark == "custom" else args.benchmark,
         dataset=args.dataset, dataset_options=dataset_options(args), splits=args.splits, seed=args.seed,
         ranked=args.ranked, scorer=args.scorer, protocol=args.protocol, config=config, epochs=args.epochs, progress=True,
+        figures=figure_format(args),
     ))
     print(study_markdown(summary), end="")
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_parser(commands) -> None:
-    from fgood_bench.commands.options import add_model_options, non_negative_float, positive_int
+    from fgood_bench.commands.options import add_figure_options, add_model_options, non_negative_float, positive_int
     from fgood_bench.study.sweep_report import DEFAULT_TOLERANCE, SELECT_METRICS, SWEEP_KEYS  # light: no torch
 
     keys = "; ".join(f"{method}: {', '.join(names)}" for method, names in SWEEP_KEYS.items())
@@ -39,6 +39,10 @@ def add_parser(commands) -> None:
                        "images (an earlier sweep's OUT/baseline/train/classifier.pt); default: trained here")
     sweep.add_argument("--standard-epochs", type=positive_int,
                        help="epochs of the standard model trained here (default: the recipe's, 60 or 30)")
+    sweep.add_argument("--seeds", type=positive_int, default=1, metavar="N",
+                       help="train every point (and the standard model trained here) with the training seeds --seed .. "
+                       "--seed + N - 1; the tables show the mean +- std over them and the selection reads the mean "
+                       "(Table 4: 5 runs; default 1)")
     sweep.add_argument("--from-scratch", action="store_true", help="fine-tuning methods: train each point as standard training does")
     sweep.add_argument("--scorer", "--scorers", dest="scorer", help="the evaluate scorer read for detection (default: the paper's for the method: "
                        "msp for oe, mixupoe; energy for energy-oe; rotation for rotation)")
@@ -55,12 +59,14 @@ def add_parser(commands) -> None:
     test.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="dataset folder of a test OOD set (default --root)")
     test.add_argument("--protocol", choices=("paper",), help="paper: the test evaluations at ID:OOD = 5:1 (Appendix C)")
     add_model_options(sweep, recipes=True)
+    add_figure_options(sweep.add_argument_group("figures (heatmap-*.png of 2-D grids)"), "120")
+    sweep.add_argument("--resume", action="store_true", help="continue a stopped sweep (a plain rerun continues it too)")
     sweep.set_defaults(run=run_sweep, rerun_continues=True)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     from fgood_bench import summary
-    from fgood_bench.commands.options import model_settings, named
+    from fgood_bench.commands.options import figure_format, model_settings, named
     from fgood_bench.study.sweep import SweepRequest, run_sweep as sweep
     from fgood_bench.study.sweep_report import selection_lines, sweep_markdown
 
@@ -71,7 +77,8 @@ def run_sweep(args: argparse.Namespace) -> int:
         val_ood_size=args.val_ood_size, settings=settings, epochs=args.epochs, standard_epochs=args.standard_epochs,
         init=args.init, from_scratch=args.from_scratch, scorer=args.scorer, select_metric=args.select_metric,
         tolerance=args.accuracy_tolerance, evaluate_test=args.evaluate_test, test_ood=args.ood or [],
-        test_ood_roots=named(args.ood_root, "--ood-root", "DIR"), protocol=args.protocol, progress=True,
+        test_ood_roots=named(args.ood_root, "--ood-root", "DIR"), protocol=args.protocol, progress=True, seeds=args.seeds,
+        figures=figure_format(args),
     ))
     print(sweep_markdown(result), end="")
     summary.say(selection_lines(result, args.out))

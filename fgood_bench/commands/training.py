@@ -28,8 +28,8 @@ def add_parser(commands) -> None:
     training.add_argument("--outliers", type=Path, help="outlier set: a filter-outliers (or build-ood-set) manifest")
     training.add_argument("--outlier-root", type=Path, help="the outlier dataset's folder (default --root)")
     training.add_argument("--outlier-batch-size", type=positive_int,
-                          help="outliers per step (recipe: 32; 512 for inet-*); mixupoe mixes one per ID image and "
-                          "draws more only for --beta-out")
+                          help="outliers per step (recipe: 32; 512 for inet-*); mixupoe mixes outlier j with ID image "
+                          "j mod the ID batch")
     training.add_argument("--init", type=Path, help="the standard model that fine-tuning methods start from")
     training.add_argument("--from-scratch", action="store_true",
                           help="fine-tuning methods: train as standard training does instead (its weights and epochs)")
@@ -38,6 +38,10 @@ def add_parser(commands) -> None:
     training.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     add_overwrite(training, "start over in an OUT that holds an earlier run (its files are replaced)", restart=True)
     training.add_argument("--max-steps", type=positive_int, help="stop after this many steps (smoke runs)")
+    training.add_argument("--compile", action="store_true",
+                          help="torch.compile the model for training and prediction (default: eager); where compiling is not "
+                          "available (no C++ compiler, an unsupported platform) it runs eagerly with one warning; "
+                          "recorded in the checkpoint's training settings")
     hyper = training.add_argument_group("method hyperparameters (paper's names; defaults Appendix D.3)")
     hyper.add_argument("--beta", type=float, help="OE weight, MixupOE beta_in-out (default 5.0; 1.0 for dog)")
     hyper.add_argument("--alpha", type=float, help="MixupOE alpha_in-out of Beta(alpha, alpha) (default 1.0)")
@@ -57,7 +61,7 @@ def add_parser(commands) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from fgood_bench.training.train import TrainRequest, train
 
-    settings = model_settings(args)
+    settings = {**model_settings(args), "compile": args.compile or None}  # None: the recipe's (eager)
     hyper = {"beta": args.beta, "alpha": args.alpha, "beta_in_in": args.beta_in_in, "alpha_in_in": args.alpha_in_in,
              "beta_out": args.beta_out, "mix_op": args.mix_op, "coarse": args.coarse or None, "m_in": args.m_in,
              "m_out": args.m_out, "energy_weight": args.energy_weight, "rotation_weight": args.rotation_weight}

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from fgood_bench.datasets.integrity import Origin, check_class_names, check_rows
 from fgood_bench.datasets.matfile import load_mat
-from fgood_bench.errors import DatasetError, FgoodError
+from fgood_bench.errors import DatasetError, FgoodError, article
 
 # File-name extensions treated as images when a layout has no file list (ImageNet folders, DTD,
 # image folders). Same set as torchvision's ``IMG_EXTENSIONS``; matched case-insensitively.
@@ -263,7 +263,7 @@ class DatasetAdapter:
         places = ", ".join(repr(c or ".") for c in self.root_candidates)
         raise DatasetError(
             root,
-            f"not a {self.title} download: expected {' or '.join(self.markers)} in one of {places}",
+            f"not {article(self.title)} download: expected {' or '.join(self.markers)} in one of {places}",
             self.doc,
         )
 

@@ -23,6 +23,7 @@ from fgood_bench.datasets.base import check_inside_root
 from fgood_bench.errors import FgoodError
 from fgood_bench.evaluation.forward import forward_outputs
 from fgood_bench.evaluation.plots import EVALUATE_FILES
+from fgood_bench.tools.figures import FigureFormat
 from fgood_bench.evaluation.report import write_reports
 from fgood_bench.evaluation.scorers import Scorer, make_scorers
 from fgood_bench.manifests.image_sets import (
@@ -54,6 +55,7 @@ class EvaluateRequest:
     workers: int | None = None
     seed: int = 0  # every random choice: base-rate draws, the carved ID validation images
     plots: bool = False
+    figures: FigureFormat | None = None  # the --plots figures' formats and dpi (None: PNG at 120 dpi)
     overwrite: bool = False  # replace the results of an earlier evaluation in --out
     progress: bool = True
     transform: Callable | None = None  # PIL image -> normalised input tensor; None: the paper's test transform
@@ -267,12 +269,13 @@ def _write(run: _Run, results: dict, id_set: ImageSet, ood_sets: list[ImageSet],
         checkpoint = request.checkpoint or run.payload.get("path") or "model"
         title = f"{run.benchmark.name} · {plots.model_label(results['model'], Path(checkpoint).name)}"
         confidence = {name: _msp(outputs) for name, outputs in (("id", id_outputs), *set_outputs.items())}
-        plots.plot_confidence(confidence, out / "confidence.png", title=f"{title}: MSP")
+        figures = request.figures or FigureFormat()
+        plots.plot_confidence(confidence, out / "confidence.png", title=f"{title}: MSP", figures=figures)
         coarse = next((s for s in ood_sets if s.name != "holdout"), ood_sets[0])
         panels = plots.interpolation_confidences(run.model, id_set, coarse, run.runtime, run.settings,
                                                  batch_size=request.batch_size * 2, workers=request.workers)
         plots.write_interpolation(panels, coarse.name, out / "interpolation.parquet")
-        plots.plot_interpolation(panels, out / "interpolation.png", title=title, ood_name=coarse.name)
+        plots.plot_interpolation(panels, out / "interpolation.png", title=title, ood_name=coarse.name, figures=figures)
     write_reports(results, out)
 
 

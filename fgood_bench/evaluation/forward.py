@@ -26,15 +26,76 @@ def feature_layers(model: nn.Module, which: str = "stages") -> list[nn.Module]:
     (their ``feature_list``: the stem's ReLU output, before the max-pool, then the four stages)."""
     if which not in FEATURE_LAYERS:
         raise FgoodError(f"--feature-layers {which!r}: choose from {', '.join(FEATURE_LAYERS)}")
+    if timm_feature_info(model) is not None:
+        return _timm_feature_layers(model, which)
     stages = [getattr(model, f"layer{i}", None) for i in range(1, 5)]
     if not all(isinstance(stage, nn.Module) for stage in stages):
-        raise FgoodError(f"feature-based scorers need a ResNet-style model with layer1..layer4, not {type(model).__name__}")
+        raise FgoodError(f"feature-based scorers need a ResNet-style model with layer1..layer4 or a timm model, "
+                         f"not {type(model).__name__}")
     if which == "lee":
         stem = getattr(model, "relu", None)
         if not isinstance(stem, nn.Module):
             raise FgoodError(f"--feature-layers lee needs a torchvision ResNet's stem (model.relu), not {type(model).__name__}")
         return [stem, *stages]
     return stages if which == "stages" else [block for stage in stages for block in stage.children()]
+
+
+def timm_feature_info(model: nn.Module) -> list[dict] | None:
+    """A timm model's ``feature_info`` (one dict per feature stage: its ``module`` name and ``reduction``), or None."""
+    info = getattr(model, "feature_info", None)
+    if getattr(model, "pretrained_cfg", None) is None or not isinstance(info, list) or not info:
+        return None
+    return info if all(isinstance(entry, dict) and "module" in entry for entry in info) else None
+
+
+def model_name(model: nn.Module) -> str:
+    """``timm/<name>.<tag>`` for a timm model, else the model's class name (for error messages)."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and cfg.get("architecture"):
+        return "timm/" + cfg["architecture"] + (f".{cfg['tag']}" if cfg.get("tag") else "")
+    return type(model).__name__
+
+
+def gives_tokens(model: nn.Module) -> bool:
+    """Whether the model's feature stages give tokens (B, N, C) rather than feature maps: a timm vision
+    transformer (ViT, DeiT, BEiT, EVA, ... and CLIP / DINOv2 image towers: they carry ``num_prefix_tokens``)."""
+    return timm_feature_info(model) is not None and getattr(model, "num_prefix_tokens", None) is not None
+
+
+def _timm_feature_layers(model: nn.Module, which: str) -> list[nn.Module]:
+    """A timm model's feature stages (``feature_info``: e.g. ``layer1``..``layer4`` of a ResNet, ``stages.0``..
+    ``stages.3`` of a ConvNeXt, every ``blocks.i`` of a ViT), the stem's entry (stride 2) set apart: ``stages``
+    those, ``blocks`` the blocks inside each stage, ``lee`` the stem then the stages (as Lee et al.'s ResNet)."""
+    info = timm_feature_info(model)
+    deepest = max(entry.get("reduction", 0) for entry in info)
+    stem = [entry for entry in info if entry.get("reduction", 0) < min(4, deepest)]
+    stages = [model.get_submodule(entry["module"]) for entry in info if entry not in stem]
+    if which == "lee":
+        if not stem:
+            raise FgoodError(f"--feature-layers lee needs the stem's feature map (a ResNet's); {model_name(model)} has "
+                             "no stem stage in its feature_info: use stages or blocks")
+        return [model.get_submodule(stem[-1]["module"]), *stages]
+    if which == "stages":
+        return stages
+    blocks = []
+    for stage in stages:
+        inner = getattr(stage, "blocks", stage)  # ConvNeXt-style stages: a downsample, then .blocks
+        blocks += list(inner.children()) if isinstance(inner, (nn.Sequential, nn.ModuleList)) else [stage]
+    return blocks
+
+
+def _pooled(features: torch.Tensor, nhwc: bool) -> torch.Tensor:
+    """(B, C) means of a feature map (B, C, H, W; B, H, W, C where ``nhwc``) or of tokens (B, N, C)."""
+    if features.ndim == 3:
+        return features.mean(dim=1)
+    return features.mean(dim=(1, 2) if nhwc else (2, 3))
+
+
+def _feature_map(features: torch.Tensor, nhwc: bool, model: nn.Module) -> torch.Tensor:
+    """A feature map (B, C, H, W), or the one-line refusal of tokens."""
+    if features.ndim != 4:
+        raise FgoodError(f"--scorers gram needs spatial feature maps; {model_name(model)} gives tokens")
+    return features.permute(0, 3, 1, 2) if nhwc else features
 
 
 def gram_statistics(feature_maps: torch.Tensor, orders: int) -> torch.Tensor:
@@ -70,6 +131,9 @@ def forward_outputs(
     amp = settings.amp
     model = model.to(runtime.device).eval()
     modules, captured, hooks = [], {}, []
+    if "gram" in needs and gives_tokens(model):
+        raise FgoodError(f"--scorers gram needs spatial feature maps; {model_name(model)} gives tokens")
+    nhwc = getattr(model, "output_fmt", None) == "NHWC"  # timm models whose stages give (B, H, W, C) maps
     if needs & {"pooled", "gram"}:
         modules = feature_layers(model, layers)
         for i, module in enumerate(modules):
@@ -96,9 +160,10 @@ def forward_outputs(
                 collected["logits"].append(logits.float().cpu())
                 for i in range(len(modules)):
                     if "pooled" in needs:
-                        collected[f"pooled{i}"].append(captured[i].float().mean(dim=(2, 3)).cpu())
+                        collected[f"pooled{i}"].append(_pooled(captured[i].float(), nhwc).cpu())
                     if "gram" in needs:
-                        collected[f"gram{i}"].append(gram_statistics(captured[i].float(), gram_orders).cpu())
+                        maps = _feature_map(captured[i].float(), nhwc, model)
+                        collected[f"gram{i}"].append(gram_statistics(maps, gram_orders).cpu())
                 if odin_epsilon > 0:
                     collected["odin_logits"].append(
                         odin_perturbed(model, inputs, odin_epsilon, settings.odin_temperature, to_input.std).cpu())

@@ -5,7 +5,8 @@ Curves are Gaussian kernel density estimates (``scipy.stats.gaussian_kde``), the
 densities the paper draws; ``style="hist"`` draws step histograms instead. Legends sit below
 the panels, never over the curves. ``plot_runs`` draws the comparison figures of several
 evaluate runs: one panel per model on shared axes (Figure 3/6) and one row per model of the
-interpolation densities (Figure 4, from each run's ``interpolation.parquet``).
+interpolation densities (Figure 4, from each run's ``interpolation.parquet``). Each figure is saved in
+the formats of a :class:`~fgood_bench.tools.figures.FigureFormat` (PNG at 120 dpi by default).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from scipy.stats import gaussian_kde  # noqa: E402
 
 from fgood_bench.errors import FgoodError  # noqa: E402
 from fgood_bench.inputs import clip, cut  # noqa: E402
-from fgood_bench.outputs import atomic_write, run_folder  # noqa: E402
+from fgood_bench.outputs import clear_outputs, run_folder, write_files  # noqa: E402
+from fgood_bench.tools.figures import PNG, FigureFormat, every_format, render_figure  # noqa: E402
 
 LAMBDAS = (0.5, 0.6, 0.7)  # Figure 4 of the paper
 # what evaluate writes into its --out (results.json last: its presence marks a complete evaluation)
-EVALUATE_FILES = ("scores.parquet", "results.csv", "results.md", "confidence.png", "interpolation.parquet",
-                  "interpolation.png", "results.json")
-PLOT_FILES = ("confidence.png", "interpolation.png")  # what plot RUN... --out writes
+# (the figures in any of the formats: an earlier run's confidence.pdf is cleared with the rest)
+EVALUATE_FILES = ("scores.parquet", "results.csv", "results.md", *every_format("confidence"), "interpolation.parquet",
+                  *every_format("interpolation"), "results.json")
+PLOT_FILES = every_format("confidence", "interpolation")  # what plot RUN... --out writes
 BINS = np.linspace(0.0, 1.0, 41)
 GRID = np.linspace(0.0, 1.0, 401)
 METHOD_NAMES = {"standard": "Standard", "oe": "OE", "energy-oe": "EnergyOE", "rotation": "Rotation", "mixupoe": "MixupOE"}
@@ -102,18 +105,20 @@ def interpolation_figure(rows: dict[str, dict[float, np.ndarray]], title: str = 
     return fig
 
 
-def _save(fig, path: Path) -> Path:
-    """Write the figure through a temporary file (never half a PNG) and release it."""
-    try:
-        atomic_write(Path(path), lambda partial: fig.savefig(partial, format="png"))
-    finally:
-        plt.close(fig)
-    return path
+def _save(fig, path: Path, figures: FigureFormat = PNG) -> list[Path]:
+    """Write the figure as ``path`` with each format's suffix, each through a temporary file (never half
+    a file), and release it. Returns the paths written."""
+    path = Path(path)
+    files = render_figure(fig, path.stem, figures)
+    write_files(path.parent, files)
+    return [path.parent / name for name in files]
 
 
-def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str = "", style: str = "kde") -> Path:
-    """One density curve of the maximum softmax probability per image set."""
-    return _save(confidence_figure({"": confidences}, title, style), path)
+def plot_confidence(confidences: dict[str, np.ndarray], path: Path, title: str = "", style: str = "kde",
+                    figures: FigureFormat = PNG) -> Path:
+    """One density curve of the maximum softmax probability per image set. ``path`` names the figure
+    (its suffix is each format's); returns the first file written."""
+    return _save(confidence_figure({"": confidences}, title, style), path, figures)[0]
 
 
 def interpolation_confidences(model, id_set, ood_set, runtime, settings, batch_size: int = 64,
@@ -140,8 +145,8 @@ def write_interpolation(panels: dict[float, np.ndarray], ood_name: str, path: Pa
 
 
 def plot_interpolation(panels: dict[float, np.ndarray], path: Path, title: str = "", ood_name: str = "OOD",
-                       style: str = "kde") -> Path:
-    return _save(interpolation_figure({"": panels}, title, ood_name, style), path)
+                       style: str = "kde", figures: FigureFormat = PNG) -> Path:
+    return _save(interpolation_figure({"": panels}, title, ood_name, style), path, figures)[0]
 
 
 # -- redrawing from evaluate runs ------------------------------------------------------------
@@ -240,20 +245,24 @@ def model_label(model: dict, fallback: str) -> str:
     return f"{METHOD_NAMES.get(method, method)} ({model.get('arch', '?')})"
 
 
-def plot_run(run_dir: Path, style: str = "kde", overwrite: bool = False) -> Path:
-    """Redraw the confidence plot of an evaluation from its saved per-image scores."""
+def plot_run(run_dir: Path, style: str = "kde", overwrite: bool = False, figures: FigureFormat = PNG) -> Path:
+    """Redraw the confidence plot of an evaluation from its saved per-image scores, in each of
+    ``figures``' formats; returns the first file (``RUN/confidence.png`` by default)."""
     run = _read_run(run_dir)
     title = f"{run['benchmark']} · {model_label(run['model'], Path(run_dir).name)}: MSP"
     with run_folder(run_dir, "evaluate", reuse=True, owned=EVALUATE_FILES):
-        target = Path(run_dir) / "confidence.png"
-        if target.exists() and not overwrite:
-            raise FgoodError(f"{target}: exists; pass --overwrite to redraw it")
-        return plot_confidence(run["confidence"], target, title=title, style=style)
+        for name in figures.names("confidence"):
+            target = Path(run_dir) / name
+            if target.exists() and not overwrite:
+                raise FgoodError(f"{target}: exists; pass --overwrite to redraw it")
+        return plot_confidence(run["confidence"], Path(run_dir) / "confidence", title=title, style=style, figures=figures)
 
 
-def plot_runs(run_dirs: list[Path], out: Path, style: str = "kde", overwrite: bool = False) -> list[Path]:
+def plot_runs(run_dirs: list[Path], out: Path, style: str = "kde", overwrite: bool = False,
+              figures: FigureFormat = PNG) -> list[Path]:
     """The paper's comparison figures of several runs (e.g. Standard, OE, MixupOE) of one benchmark:
-    ``confidence.png`` (Figure 3/6) and, when every run has interpolation data, ``interpolation.png`` (Figure 4)."""
+    ``confidence.png`` (Figure 3/6) and, when every run has interpolation data, ``interpolation.png`` (Figure 4),
+    each in ``figures``' formats (an earlier comparison's files in other formats are removed)."""
     runs = [_read_run(d) for d in run_dirs]
     benchmarks = sorted({run["benchmark"] for run in runs})
     if len(benchmarks) > 1:
@@ -262,9 +271,11 @@ def plot_runs(run_dirs: list[Path], out: Path, style: str = "kde", overwrite: bo
     labels = [f"{label}, {run['dir'].name}" if labels.count(label) > 1 else label for label, run in zip(labels, runs)]
     out = Path(out)
     with run_folder(out, "plot", reuse=overwrite, owned=PLOT_FILES):
-        written = [_save(confidence_figure({label: run["confidence"] for label, run in zip(labels, runs)},
-                                           f"{benchmarks[0]}: MSP confidence", style), out / "confidence.png")]
+        clear_outputs(out, PLOT_FILES)  # an earlier comparison in another format must not stay beside this one
+        written = _save(confidence_figure({label: run["confidence"] for label, run in zip(labels, runs)},
+                                          f"{benchmarks[0]}: MSP confidence", style), out / "confidence", figures)
         if all("interpolation" in run for run in runs):
             rows = {label: run["interpolation"] for label, run in zip(labels, runs)}
-            written.append(_save(interpolation_figure(rows, benchmarks[0], runs[0]["ood_name"], style), out / "interpolation.png"))
+            written += _save(interpolation_figure(rows, benchmarks[0], runs[0]["ood_name"], style), out / "interpolation",
+                             figures)
     return written

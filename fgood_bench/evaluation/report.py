@@ -204,9 +204,9 @@ def markdown_table(results: dict) -> str:
     accuracy_text = ("n/a (scores only)" if accuracy is None else  # fgood_bench.evaluate_scores: no class predictions
                      f"{100 * accuracy:.1f}%" + (f" ± {100 * accuracy_std:.1f}" if accuracy_std is not None else ""))
     if results.get("id_val_accuracy") is not None:  # a single run scored on ID validation images
-        seen = ((results.get("settings") or {}).get("id_validation") or {}).get("held_out_in_training") is False
-        accuracy_text += (f" (ID validation images: {100 * results['id_val_accuracy']:.1f}%"
-                          + (", images the model was trained on)" if seen else ")"))
+        held_out = ((results.get("settings") or {}).get("id_validation") or {}).get("held_out_in_training")
+        which = {True: ", held out of training", False: ", which the model was trained on"}.get(held_out, "")
+        accuracy_text += f" ({100 * results['id_val_accuracy']:.1f}% on the ID validation images{which})"
     lines = [
         f"**{results['benchmark']['name']}**: FPR95 ↓ / AUROC ↑ / AUPR-out ↑ (%) as the `{metric_convention(results)}` "
         f"metric convention defines them. ID accuracy {accuracy_text}.",

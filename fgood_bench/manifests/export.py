@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from fgood_bench import __version__
 from fgood_bench.datasets.base import check_inside_root
-from fgood_bench.errors import FgoodError
-from fgood_bench.manifests.image_sets import HOLDOUT, check_benchmark, check_ood_set, check_set_name
+from fgood_bench.errors import FgoodError, article
+from fgood_bench.manifests.image_sets import (HOLDOUT, can_hold_out_validation, check_benchmark, check_ood_set, check_set_name,
+                                              id_validation)
 from fgood_bench.manifests.manifest import Manifest, check_relative_path
+from fgood_bench.manifests.ood_set import SYNTHETIC_KINDS
 from fgood_bench.outputs import output_folder
+from fgood_bench.paper import PAPER_BASE_RATE
 from fgood_bench.tools.geometry import Geometry
 from fgood_bench.tools.settings import resolve_settings
 
@@ -36,6 +40,8 @@ OPENOOD_IMAGES = "data/images_fgood"
 OPENOOD_ID_SPLITS = {"id_train": "train", "id_val": "val", "id_test": "test"}
 NEAR_OOD = HOLDOUT  # the benchmark's holdout classes, as `fgood-bench evaluate --ood holdout` calls them
 LINK_KINDS = ("symlink", "hardlink")
+VAL_OOD = "synthetic-val"  # the OOD validation set made into the export (Appendix D.3), as build-ood-set names it
+OE_BATCH_SIZE = 32  # the ID train list's batch size (as OpenOOD's aircraft_oe.yml pairs them)
 
 
 @dataclass
@@ -46,14 +52,26 @@ class OpenOODSet:
     root: Path | None
     lists: dict[str, list[tuple[str, int]]]  # list file name -> (path in the dataset, label)
     prefix: str = ""
+    generated: bool = False  # Appendix D.3's outliers, made into data/images_fgood/<name>/ by the export
 
 
 def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str = "", *,
                    far_ood: dict[str, str | Path | Manifest] | None = None, root: str | Path | None = None,
-                   ood_roots: dict[str, str | Path] | None = None, link: str | None = None, overwrite: bool = False) -> Path:
+                   ood_roots: dict[str, str | Path] | None = None, link: str | None = None, overwrite: bool = False,
+                   seed: int = 0, val_ood: tuple[str, str | Path | Manifest] | None = None,
+                   val_ood_size: int | None = None) -> Path:
     """Write ``out/<name>/`` in OpenOOD v1.5's layout: image lists (``<path> <label>``, OOD -1) under
     ``data/benchmark_imglist/<name>/`` and, for a benchmark, ``configs/datasets/<name>/<name>.yml`` and
     ``<name>_ood.yml`` (near-OOD: the holdout classes; far-OOD: the ``far_ood`` sets, name -> manifest).
+
+    A benchmark's export has OpenOOD's validation splits: ``dataset.val``, the benchmark's id_val split
+    or else the ID validation images ``evaluate --seed SEED`` carves from id_train (left out of the
+    train list, as evaluate fits its scorers and ``train --hold-out-validation`` trains without them),
+    and ``ood_dataset.val``: ``val_ood`` (name, OOD-set manifest) or, where ``root`` is given, Appendix
+    D.3's synthetic outliers (``val_ood_size`` per kind, ``seed``) made into ``data/images_fgood/synthetic-val/``
+    as ``build-ood-set synthetic-val`` makes them; by default as many in all as a fifth of the ID validation
+    images (Appendix C's 5:1 base rate), at least one of each kind. An outlier set (filter-outliers) is exported as
+    OpenOOD's OE training data: ``train_<name>.txt`` and ``configs/datasets/<name>/<name>_oe.yml`` (``dataset.oe``).
 
     OpenOOD splits each line at its first space. ``link`` ("symlink" or "hardlink") builds
     ``data/images_fgood/<set>/`` next to the lists: one link per listed image, at a path whose spaces
@@ -67,8 +85,9 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
         raise FgoodError("export --link-images needs --root DIR (the images to link to)")
     if link is not None and prefix:  # the links are made at the listed paths: keep them inside the export
         check_relative_path(prefix + "x", "--prefix")
-    if far_ood and manifest.kind != "benchmark":
-        raise FgoodError(f"{manifest.path}: --far-ood goes with a benchmark manifest, not a {manifest.kind}")
+    for option, given in (("--far-ood", far_ood), ("--val-ood", val_ood)):
+        if given and manifest.kind != "benchmark":
+            raise FgoodError(f"{manifest.path}: {option} goes with a benchmark manifest, not {article(manifest.kind)} manifest")
     if manifest.kind == "benchmark":  # the checks evaluate makes (manifests.image_sets), before anything is claimed
         check_benchmark(manifest)
     far_sets = []
@@ -76,15 +95,27 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
         check_set_name(name, "--far-ood", [manifest.name, NEAR_OOD] + [n for n, _, _ in far_sets])
         far = far if isinstance(far, Manifest) else Manifest.load(far)
         far_sets.append((name, far, check_ood_set(name, far, manifest, "--far-ood")))
+    val_set = None
+    if val_ood is not None:
+        name, given = val_ood
+        check_set_name(name, "--val-ood", [manifest.name, NEAR_OOD] + [n for n, _, _ in far_sets])
+        given = given if isinstance(given, Manifest) else Manifest.load(given)
+        rows = check_ood_set(name, given, manifest, "--val-ood")
+        val_set = OpenOODSet(name, given.dataset_root((ood_roots or {}).get(name, root)) if link else None,
+                             {f"val_{name}.txt": list(zip(rows.paths, rows.labels))})
+    elif manifest.kind == "benchmark" and root is not None and can_hold_out_validation(manifest):
+        check_set_name(VAL_OOD, "the OOD validation set", [n for n, _, _ in far_sets])
+        val_set = OpenOODSet(VAL_OOD, None, {}, generated=True)
     target = Path(out) / manifest.name
     with output_folder(target, "openood-export", overwrite) as staged:  # locked for the whole command
-        sets = [_own_set(manifest, root, link, prefix)]
+        own, header = _own_set(manifest, root, link, prefix, seed)
+        sets = [own]
         for name, far, rows in far_sets:
             far_root = (ood_roots or {}).get(name, root)
             sets.append(OpenOODSet(name, far.dataset_root(far_root) if link else None,
                                    {f"test_{name}.txt": list(zip(rows.paths, rows.labels))}))
         files, links = {}, {}
-        for image_set in sets:
+        for image_set in sets + ([val_set] if val_set is not None and not val_set.generated else []):
             listed = _listed_paths(image_set, link is not None)
             for file_name, rows in image_set.lists.items():
                 files[f"{OPENOOD_LISTS}/{manifest.name}/{file_name}"] = "".join(f"{listed[p]} {label}\n" for p, label in rows).encode()
@@ -93,21 +124,77 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
                 for path, name in listed.items():
                     links[f"{OPENOOD_IMAGES}/{image_set.name}/{name}"] = image_set.root / path
         if manifest.kind == "benchmark":
-            files.update(openood_configs(manifest, sets))
-        return staged.write(files, (lambda staging: _make_links(staging, links, link)) if link else None)
+            if val_set is not None and val_set.generated:
+                val_ood_size = val_ood_size or val_outliers_per_kind(len(own.lists[f"val_{manifest.name}.txt"]))
+                header += (f"# ood_dataset.val: Appendix D.3's synthetic outliers (build-ood-set synthetic-val), "
+                           f"{val_ood_size} per kind, seed {seed}\n")
+            files.update(openood_configs(manifest, sets, val_set, header))
+        elif manifest.kind == "outliers":
+            files.update(openood_oe_config(manifest))
+
+        def populate(staging: Path) -> None:
+            if link:
+                _make_links(staging, links, link)
+            if val_set is not None and val_set.generated:
+                _make_val_outliers(staging, manifest, root, seed, val_ood_size)
+        return staged.write(files, populate)
 
 
-def _own_set(manifest: Manifest, root, link: str | None, prefix: str) -> OpenOODSet:
-    """The manifest's own lists: ID train/val/test and the holdout (near-OOD) list, or an OOD set's test list."""
-    lists = {}
+def _own_set(manifest: Manifest, root, link: str | None, prefix: str, seed: int) -> tuple[OpenOODSet, str]:
+    """The manifest's own lists: ID train/val/test and the holdout (near-OOD) list, an outlier set's OE
+    training list, or an OOD set's test list; and a comment for the configs that says where val is from.
+    Without an id_val split, val is the ID validation images evaluate carves with ``seed``, left out of train."""
+    lists, header = {}, ""
+    if manifest.kind == "benchmark" and not can_hold_out_validation(manifest):  # each class has one id_train image
+        header = "# dataset.val: none: no id_val split, and no class has 2 id_train images to hold one out\n"
+    elif manifest.kind == "benchmark" and "id_val" not in manifest.split_names:
+        validation = id_validation(manifest, Path("."), seed)
+        train = manifest.split("id_train")
+        lists[f"train_{manifest.name}.txt"] = [(p, y) for p, y, carved in zip(train.paths, train.labels, validation.carved)
+                                               if not carved]
+        lists[f"val_{manifest.name}.txt"] = list(zip(validation.images.paths, validation.images.labels))
+        record = validation.record
+        header = (f"# dataset.val: {record['count']} ID validation images {record['source']} "
+                  f"({record['fraction_per_class']:g} per class, seed {record['seed']}, as `fgood-bench evaluate --seed "
+                  f"{record['seed']}` holds them out), not in dataset.train; paths_sha256 {record['paths_sha256']}\n")
     for split in manifest.split_names:
         rows = manifest.split(split)
         if manifest.kind == "benchmark":
             name = f"{OPENOOD_ID_SPLITS[split]}_{manifest.name}.txt" if split in OPENOOD_ID_SPLITS else f"test_{NEAR_OOD}.txt"
+            if name in lists:
+                continue
+        elif manifest.kind == "outliers":  # OE training data: no class, so -1 (OpenOOD's uniform soft label)
+            lists[f"train_{manifest.name}.txt"] = [(p, -1) for p in rows.paths]
+            continue
         else:
             name = f"test_{manifest.name}.txt"
         lists[name] = list(zip(rows.paths, rows.labels))
-    return OpenOODSet(manifest.name, manifest.dataset_root(root) if link else None, lists, prefix)
+    return OpenOODSet(manifest.name, manifest.dataset_root(root) if link else None, lists, prefix), header
+
+
+def val_outliers_per_kind(id_validation_images: int) -> int:
+    """Synthetic OOD validation outliers per kind: Appendix C's 5:1 base rate over all kinds together
+    (so the validation set is not mostly outliers), at least one of each kind."""
+    return max(1, math.ceil(id_validation_images / (PAPER_BASE_RATE * len(SYNTHETIC_KINDS))))
+
+
+def _make_val_outliers(staging: Path, manifest: Manifest, root, seed: int, per_kind: int) -> None:
+    """Appendix D.3's outliers of the benchmark, made as ``build-ood-set synthetic-val --seed SEED --size
+    PER_KIND`` makes them, into ``data/images_fgood/synthetic-val/`` with their list ``val_synthetic-val.txt``."""
+    import shutil
+    import tempfile
+
+    from fgood_bench.manifests.ood_set import build_synthetic_val_set
+
+    with tempfile.TemporaryDirectory(dir=staging) as scratch:
+        built = Manifest.load(build_synthetic_val_set(manifest.path, root, scratch, per_kind=per_kind, seed=seed, name=VAL_OOD))
+        rows = built.split("ood_test")
+        images = staging / OPENOOD_IMAGES / VAL_OOD
+        images.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(scratch) / VAL_OOD / "images"), str(images))
+    listed = staging / OPENOOD_LISTS / manifest.name / f"val_{VAL_OOD}.txt"
+    listed.parent.mkdir(parents=True, exist_ok=True)
+    listed.write_bytes("".join(f"{path} -1\n" for path in rows.paths).encode())
 
 
 def _listed_paths(image_set: OpenOODSet, linked: bool) -> dict[str, str]:
@@ -151,15 +238,16 @@ def openood_geometry(geometry: Geometry) -> dict:
     return {"pre_size": pre_size, "image_size": geometry.crop, "interpolation": "bilinear"}
 
 
-def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, bytes]:
-    """``configs/datasets/<name>/<name>.yml`` (ID splits) and ``<name>_ood.yml`` (near-/far-OOD) as OpenOOD
+def openood_configs(manifest: Manifest, sets: list[OpenOODSet], val_set: OpenOODSet | None = None,
+                    header: str = "") -> dict[str, bytes]:
+    """``configs/datasets/<name>/<name>.yml`` (ID splits) and ``<name>_ood.yml`` (val, near-/far-OOD) as OpenOOD
     v1.5 writes them (cf. its configs/datasets/cifar10/*.yml), paths relative to the OpenOOD checkout."""
     import yaml
 
     name, far = manifest.name, sets[1:]
     lists = f"./{OPENOOD_LISTS}/{name}"
-    data_dir = {s.name: f"./{OPENOOD_IMAGES}/{s.name}/" for s in sets}
-    id_splits = [OPENOOD_ID_SPLITS[s] for s in manifest.split_names if s in OPENOOD_ID_SPLITS]
+    data_dir = {s.name: f"./{OPENOOD_IMAGES}/{s.name}/" for s in sets + ([val_set] if val_set else [])}
+    id_splits = [s for s in ("train", "val", "test") if f"{s}_{name}.txt" in sets[0].lists]
     runtime = {"num_workers": "@{num_workers}", "num_gpus": "@{num_gpus}", "num_machines": "@{num_machines}"}
     geometry = openood_geometry(resolve_settings(benchmark=(manifest.name, manifest.dataset)).geometry)
     dataset = {
@@ -173,13 +261,29 @@ def openood_configs(manifest: Manifest, sets: list[OpenOODSet]) -> dict[str, byt
                           "batch_size": 32 if split == "train" else 200, "shuffle": split == "train"}
     ood = {
         "name": f"{name}_ood", "num_classes": len(manifest.id_class_names), "dataset_class": "ImglistDataset",
-        **geometry, "batch_size": 200, "shuffle": False, **runtime, "split_names": ["nearood", "farood"],
+        **geometry, "batch_size": 200, "shuffle": False, **runtime,
+        "split_names": (["val"] if val_set else []) + ["nearood", "farood"],
+        **({"val": {"data_dir": data_dir[val_set.name], "imglist_pth": f"{lists}/val_{val_set.name}.txt"}} if val_set else {}),
         "nearood": {"datasets": [NEAR_OOD], NEAR_OOD: {"data_dir": data_dir[name], "imglist_pth": f"{lists}/test_{NEAR_OOD}.txt"}},
         "farood": {"datasets": [s.name for s in far],
                    **{s.name: {"data_dir": data_dir[s.name], "imglist_pth": f"{lists}/test_{s.name}.txt"} for s in far}},
     }
-    return {f"configs/datasets/{name}/{name}.yml": yaml.safe_dump({"dataset": dataset}, sort_keys=False).encode(),
-            f"configs/datasets/{name}/{name}_ood.yml": yaml.safe_dump({"ood_dataset": ood}, sort_keys=False).encode()}
+    return {f"configs/datasets/{name}/{name}.yml": (header + yaml.safe_dump({"dataset": dataset}, sort_keys=False)).encode(),
+            f"configs/datasets/{name}/{name}_ood.yml": (header + yaml.safe_dump({"ood_dataset": ood}, sort_keys=False)).encode()}
+
+
+def openood_oe_config(manifest: Manifest) -> dict[str, bytes]:
+    """``configs/datasets/<name>/<name>_oe.yml``: the outlier set as OpenOOD v1.5's OE training data
+    (cf. its configs/datasets/aircraft/aircraft_oe.yml): ``dataset.oe`` and ``split_names`` with ``oe``,
+    given after a benchmark's ``<id>.yml`` (whose train, val and test it keeps) to its train_oe pipeline."""
+    import yaml
+
+    name = manifest.name
+    dataset = {"split_names": ["train", "oe", "val", "test"],
+               "oe": {"dataset_class": "ImglistDataset", "data_dir": f"./{OPENOOD_IMAGES}/{name}/",
+                      "imglist_pth": f"./{OPENOOD_LISTS}/{name}/train_{name}.txt",
+                      "batch_size": OE_BATCH_SIZE, "shuffle": True, "interpolation": "bilinear"}}
+    return {f"configs/datasets/{name}/{name}_oe.yml": yaml.safe_dump({"dataset": dataset}, sort_keys=False).encode()}
 
 
 def export_hf(manifest: str | Path | Manifest, root: str | Path, out: str | Path, overwrite: bool = False) -> Path:

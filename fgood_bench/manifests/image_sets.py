@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fgood_bench.datasets.base import check_inside_root
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, article
 from fgood_bench.manifests.manifest import Manifest, SplitRows, named_manifest
 from fgood_bench.manifests.verify import check_disjoint
 from fgood_bench.outputs import output_name, sha256_file
@@ -130,12 +130,12 @@ def ood_set_root(name: str, manifest: Manifest, ood_roots: dict[str, Path], root
     if name in ood_roots:
         return manifest.dataset_root(ood_roots[name])
     if manifest.dataset != benchmark_dataset:  # --root is the benchmark's dataset: another one is not in it
-        raise FgoodError(f"OOD set {name!r} is a {manifest.dataset} set and --root is the benchmark's {benchmark_dataset} "
+        raise FgoodError(f"OOD set {name!r} is {article(manifest.dataset)} set and --root is the benchmark's {benchmark_dataset} "
                          f"folder: give the set's folder with --ood-root {name}=DIR")
     try:
         return manifest.dataset_root(root)
     except FgoodError as err:
-        raise FgoodError(f"OOD set {name!r} is a {manifest.dataset} set, and --root is not its folder: give it with "
+        raise FgoodError(f"OOD set {name!r} is {article(manifest.dataset)} set, and --root is not its folder: give it with "
                          f"--ood-root {name}=DIR ({err})") from None
 
 
@@ -145,7 +145,7 @@ def outlier_set_root(manifest: Manifest, outlier_root: Path | None, root: Path, 
     if outlier_root is not None:
         return manifest.dataset_root(outlier_root)
     if manifest.dataset != benchmark_dataset:
-        raise FgoodError(f"the outlier set is a {manifest.dataset} set and --root is the benchmark's {benchmark_dataset} "
+        raise FgoodError(f"the outlier set is {article(manifest.dataset)} set and --root is the benchmark's {benchmark_dataset} "
                          f"folder: give the outliers' folder with --outlier-root DIR")
     return manifest.dataset_root(root)
 
@@ -158,6 +158,13 @@ class Validation:
     images: ImageSet
     carved: np.ndarray | None
     record: dict
+
+
+def can_hold_out_validation(benchmark: Manifest) -> bool:
+    """Whether :func:`id_validation` finds images: an id_val split, or a class of 2+ id_train images."""
+    if "id_val" in benchmark.split_names:
+        return True
+    return bool((np.bincount(np.asarray(benchmark.split("id_train").labels, dtype=np.int64)) >= 2).any())
 
 
 def id_validation(benchmark: Manifest, root: Path, seed: int) -> Validation:

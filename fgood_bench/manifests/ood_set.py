@@ -45,7 +45,7 @@ def build_ood_set(
         table = pa.concat_tables([index.split(s) for s in splits])
         population = table.num_rows
         if size is not None and not 1 <= size <= population:
-            raise FgoodError(f"--size {size}: must be 1..{population} (the images of {', '.join(splits)})")
+            raise FgoodError(f"size (--size) {size}: must be 1..{population} (the images of {', '.join(splits)})")
         chosen = np.arange(population) if size is None else np.sort(np.random.default_rng(seed).choice(population, size, replace=False))
         paths = table.column("path").take(chosen).to_pylist()
         missing = missing_files(index.root, paths)

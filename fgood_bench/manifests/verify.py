@@ -8,7 +8,7 @@ from pathlib import Path
 from fgood_bench.datasets.base import missing_files
 from fgood_bench.datasets.integrity import first_repeat
 from fgood_bench.datasets.check import find_unreadable_images
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, plural
 from fgood_bench.manifests.files import sha256_file, sha256_files
 from fgood_bench.manifests.manifest import Manifest, SplitChanged, check_relative_path
 
@@ -116,7 +116,7 @@ class VerifyReport:
                          "--hash-images), so a replaced image goes unnoticed" + (" (--images only decodes them)" if self.images_checked else ""))
         if self.ok:
             checked = ("decoded and matching their sha256" if hashed else "decoded") if self.images_checked else "present"
-            lines.append(f"OK: {sum(self.counts.values())} images in {len(self.counts)} splits, all {checked}")
+            lines.append(f"OK: {plural(sum(self.counts.values()), 'image')} in {plural(len(self.counts), 'split')}, all {checked}")
         return lines
 
 

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from fgood_bench import __version__
 from fgood_bench.datasets import get_adapter, load_index
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, article
 from fgood_bench.manifests.files import SPLIT_HEADER, class_names_in_file, sha256_bytes, sha256_file
 from fgood_bench.manifests.manifest import SCHEMA_VERSION, dataset_description
 from fgood_bench.outliers.exclusions import Excluded, benchmark_roots, exclusion_set
@@ -43,7 +43,7 @@ def filter_outliers(
     by name and sha256. ``exclude_duplicates_of``: an ``audit-leakage`` audit.json; the outlier
     images it found to be copies of benchmark test images are removed too."""
     if source not in SOURCES:
-        raise FgoodError(f"--source {source!r}: choose from {', '.join(SOURCES)}")
+        raise FgoodError(f"source (--source) {source!r}: choose from {', '.join(SOURCES)}")
     if name is not None:  # OUT/NAME: one plain folder name
         output_name(name, "--name")
     benchmark = None if benchmark in (None, "none") else benchmark
@@ -250,7 +250,7 @@ def duplicate_outliers(audit_path: Path, source: str) -> tuple[list[str], str]:
     if not isinstance(outliers, dict) or not isinstance(outliers.get("dataset"), str):
         raise wrong("sets.outliers.dataset", "a dataset name", outliers.get("dataset") if isinstance(outliers, dict) else outliers)
     if outliers["dataset"] != source:
-        raise FgoodError(f"{audit_path}: audits a {cut(outliers['dataset'])} outlier set, not {source}")
+        raise FgoodError(f"{audit_path}: audits {article(cut(outliers['dataset']))} outlier set, not {source}")
     for number, pair in enumerate(pairs):
         if not isinstance(pair, dict):
             raise wrong(f"pairs[{number}]", "an object with a, a_path, b, b_path", pair)

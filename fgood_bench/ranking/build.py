@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,13 +41,14 @@ from fgood_bench.outputs import (
 from fgood_bench.paper import get_benchmark
 from fgood_bench.ranking.scores import ClassScores, class_scores
 from fgood_bench.ranking.stability import (
-    consensus_scores, stability_plot, stability_report, stability_summary,
+    consensus_scores, stability_figures, stability_report, stability_summary,
 )
 from fgood_bench.tools.loop import LoopOptions, TrainConfig, TrainData, predict_logits, train_classifier
-from fgood_bench.tools.runtime import Runtime, seed_everything, setup_runtime
+from fgood_bench.tools.runtime import PhaseTimes, Runtime, compile_unavailable, seed_everything, setup_runtime
+from fgood_bench.tools.figures import FigureFormat
 from fgood_bench.tools.models import build_model, load_checked_classifier, save_classifier
 
-WORK_FILES = ("checkpoint.pt", "classifier.pt")  # what the training of build-splits writes
+WORK_FILES = ("checkpoint.pt", "classifier.pt", "timings.json")  # what the training of build-splits writes
 RANKING_SCORE = "accuracy - mean prediction entropy (nats), on the classifier's predictions for the evaluation split"
 
 
@@ -76,6 +79,7 @@ class BuildRequest:
     id_classes: Path | None = None
     ood_classes: Path | None = None
     split_protocol: str | None = None  # a benchmark's split roles (flower: paper or official); None: its default
+    figures: FigureFormat | None = None  # stability.png's formats and dpi (None: PNG at 120 dpi)
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def make_plan(request: BuildRequest) -> Plan:
             raise FgoodError("--id-classes needs --dataset ID (and no benchmark preset): the classes are given, not ranked")
         return Plan(request.name or request.dataset, request.dataset, 0, ("train",), train)
     if not request.dataset or request.num_id is None:
-        raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give --dataset ID and --num-id K")
+        raise FgoodError("name a benchmark (bird, dog, flower, car, aircraft) or give dataset and num_id (--dataset ID --num-id K)")
     get_adapter(request.dataset)
     train.epochs = train.epochs if request.epochs is None else request.epochs
     return Plan(request.name or request.dataset, request.dataset, request.num_id, ("train",), train)
@@ -124,7 +128,9 @@ def build_splits(request: BuildRequest) -> Path | None:
     plan = make_plan(request)
     target = Path(request.out) / plan.name
     preflight(target, "benchmark", request.overwrite)  # refused before the dataset is read
-    index = load_index(plan.dataset, request.root, **request.dataset_options)
+    times = PhaseTimes()  # wall time of each phase, written to the work folder's timings.json (never the manifest)
+    with times.phase("dataset_index"):
+        index = load_index(plan.dataset, request.root, **request.dataset_options)
     refuse_inside_dataset(request.out, index.root)
     _check_work_dir(request, target, index.root)  # before any training writes there
     # OUT/NAME is claimed and locked for the whole build, training included: a second build into it is
@@ -132,12 +138,15 @@ def build_splits(request: BuildRequest) -> Path | None:
     with output_folder(target, "benchmark", request.overwrite) as staged:
         if request.id_classes is not None:
             return _build_given(request, plan, index, staged)
-        return _build_ranked(request, plan, index, staged)
+        return _build_ranked(request, plan, index, staged, times)
 
 
-def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged: StagedFolder) -> Path | None:
+def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged: StagedFolder,
+                  times: PhaseTimes | None = None) -> Path | None:
+    times = times or PhaseTimes()
+    indexing = time.perf_counter()
     if not 1 <= plan.num_id < index.num_classes:
-        raise FgoodError(f"--num-id {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
+        raise FgoodError(f"num_id (--num-id) {plan.num_id}: must be 1..{index.num_classes - 1} ({plan.dataset} has {index.num_classes} classes)")
     eval_split = evaluation_splits(plan)
     for split in (*plan.train_splits, *eval_split):
         if split not in index.splits:
@@ -148,6 +157,7 @@ def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged
     evaluation = pa.concat_tables([index.split(s) for s in eval_split])
     eval_paths = evaluation.column("path").to_pylist()
     eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
+    times.add("dataset_index", time.perf_counter() - indexing)
 
     predictions = _as_list(request.predictions)
     if predictions:
@@ -157,11 +167,12 @@ def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged
             return None
     else:
         runtime = setup_runtime(plan.train.device)
-        runs = [_predict(request, plan, index, eval_split, runtime, checkpoint, config, work_dir)
+        runs = [_predict(request, plan, index, eval_split, runtime, checkpoint, config, work_dir, times)
                 for checkpoint, config, work_dir in _ranking_runs(request, plan)]
         if not runtime.is_main:
             return None
 
+    ranking = time.perf_counter()
     rankings = []
     for logits, _ in runs:
         if not np.isfinite(logits).all():
@@ -182,9 +193,45 @@ def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged
         sources = [r[1] for r in runs]
         provenance = {"predictions_source": {"kind": "consensus", "num_rankings": len(runs), "rankings": sources}}
         stability = stability_report(rankings, index.classes, plan.num_id, sources)
+    times.add("ranking", time.perf_counter() - ranking)
+    writing = time.perf_counter()
     files = _render(plan, index, eval_split, id_classes, ood_classes, request.hash_images,
-                    ranked=(scores, logits, eval_paths, eval_labels, provenance), stability=stability)
-    return staged.write(files) / "manifest.json"
+                    ranked=(scores, logits, eval_paths, eval_labels, provenance), stability=stability,
+                    figures=request.figures)
+    manifest = staged.write(files) / "manifest.json"
+    times.add("writing", time.perf_counter() - writing)
+    if not predictions and not _as_list(request.checkpoint):
+        _write_timings(request, plan, index, eval_paths, times, runtime, len(runs))
+    return manifest
+
+
+def _write_timings(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_paths: list[str], times: PhaseTimes,
+                   runtime: Runtime, rankings: int) -> None:
+    """``timings.json`` in the work folder of a build that trained: each phase's wall time in seconds (not in
+    the manifest, which stays byte-identical from run to run). The phases, in the order they ran: dataset_index
+    (reading the lists, checking the images), model_setup, training_setup (loader, optimiser, compile wrapper),
+    training_loader_start (each epoch's wait for the loader's first batch), training_data_wait (waits for decoded
+    batches after it), training_first_step (the run's first step: compiling, cuDNN autotuning), training_compute,
+    checkpointing, inference_setup, inference_loader_start, inference_data_wait, inference_first_batch,
+    inference_compute, ranking, writing (rendering and writing the benchmark's files)."""
+    from fgood_bench.outputs import atomic_write_bytes
+
+    work = Path(request.work_dir or Path(request.out) / f"{plan.name}.work")
+    train_images = sum(index.split(s).num_rows for s in plan.train_splits)
+    record = {
+        **times.record(),
+        "rankings": rankings, "epochs": plan.train.epochs, "batch_size": plan.train.batch_size,
+        "image_size": plan.train.image_size, "train_images": train_images, "eval_images": len(eval_paths),
+        "processes": runtime.world, "device": str(runtime.device),
+        "device_name": torch.cuda.get_device_name(runtime.device) if runtime.cuda else None,
+        "compile": plan.train.compile,  # and why it ran eagerly instead, where it did
+        "compile_unavailable": compile_unavailable(runtime.device) if plan.train.compile else None,
+        "torch": torch.__version__,
+    }
+    try:
+        atomic_write_bytes(work / "timings.json", json_bytes(record))
+    except OSError as err:  # timings are a by-product: the benchmark is written
+        print(f"warning: {work / 'timings.json'}: not written ({err.strerror or err})", file=sys.stderr)
 
 
 def _as_list(value) -> list:
@@ -217,7 +264,8 @@ def _ranking_runs(request: BuildRequest, plan: Plan) -> list[tuple[Path | None, 
             config = TrainConfig(**{**asdict(plan.train), "arch": arch, "seed": plan.train.seed + k})
             runs.append((None, config, base))
     if len(runs) > 1:
-        runs = [(None, config, base / f"{config.arch}-seed{config.seed}") for _, config, _ in runs]
+        # one folder per run; a timm architecture's '/' (timm/convnext_tiny) would nest folders
+        runs = [(None, config, base / f"{config.arch.replace('/', '_')}-seed{config.seed}") for _, config, _ in runs]
     return runs
 def evaluation_splits(plan: Plan) -> tuple[str, ...]:
     """The splits the ranking classifier is scored on: the plan's, else test (val where the
@@ -345,7 +393,9 @@ def _check_images(index: DatasetIndex, splits: list[str]) -> None:
 
 
 def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], runtime: Runtime,
-             checkpoint: Path | None, config: TrainConfig, work_dir: Path):
+             checkpoint: Path | None, config: TrainConfig, work_dir: Path, times: PhaseTimes | None = None):
+    times = times or PhaseTimes()
+    setup = time.perf_counter()
     eval_paths = pa.concat_tables([index.split(s) for s in eval_split]).column("path").to_pylist()
     if checkpoint:
         model, payload, _ = load_checked_classifier(checkpoint, list(index.classes), f"{index.dataset}'s (class lists differ)",
@@ -357,13 +407,14 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         train = pa.concat_tables([index.split(s) for s in plan.train_splits])
         seed_everything(config.seed)  # the new head's initialisation
         model = build_model(config.arch, index.num_classes, config.weights, config.image_size)
+        times.add("model_setup", time.perf_counter() - setup)
         with run_folder(work_dir, "build-splits training", reuse=request.resume or request.overwrite, owned=WORK_FILES,
                         hint="pass --resume to continue its training, or --restart to start over"):
             if request.overwrite and not request.resume and runtime.is_main:
                 clear_outputs(work_dir, WORK_FILES)
             data = TrainData(index.root, train.column("path").to_pylist(), train.column("label").to_pylist())
             model = train_classifier(model, data, config, runtime, work_dir,
-                                     options=LoopOptions(resume=request.resume, progress=request.progress))
+                                     options=LoopOptions(resume=request.resume, progress=request.progress, times=times))
             if runtime.is_main:
                 save_classifier(work_dir / "classifier.pt", model, config.arch, list(index.classes),
                                 {"image_size": config.image_size, "resize_mode": config.resize_mode})
@@ -371,7 +422,11 @@ def _predict(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_split:
         source = {"kind": "trained", **settings, **weights_record(config.weights),
                   "precision": _precision(config.amp, runtime.cuda),
                   "torch": torch.__version__.split("+")[0], "torchvision": torchvision.__version__.split("+")[0]}
-    logits = predict_logits(model, index.root, eval_paths, config, runtime, progress=request.progress)
+        if config.arch.startswith("timm/"):  # the model's code and its weights' adaptation come from timm
+            import timm
+
+            source["timm"] = timm.__version__
+    logits = predict_logits(model, index.root, eval_paths, config, runtime, progress=request.progress, times=times)
     return logits, source
 
 
@@ -387,7 +442,7 @@ def weights_record(weights: str | None) -> dict:
 
 def _render(plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], id_classes: list[int], ood_classes: list[int],
             hash_images: bool, ranked: tuple | None, given: dict | None = None,
-            stability: dict | None = None) -> dict[str, bytes]:
+            stability: dict | None = None, figures: FigureFormat | None = None) -> dict[str, bytes]:
     """The files of a benchmark: split files, and for a ranked one the ranking and predictions."""
     new_label = {c: i for i, c in enumerate(id_classes)}
     ood = set(ood_classes)
@@ -454,7 +509,7 @@ def _render(plan: Plan, index: DatasetIndex, eval_split: tuple[str, ...], id_cla
                                    "source": provenance["predictions_source"]}
         if stability is not None:
             files["stability.json"] = json_bytes(stability)
-            files["stability.png"] = stability_plot(stability, title=plan.name)
+            files.update(stability_figures(stability, title=plan.name, figures=figures or FigureFormat()))
             manifest["provenance"]["stability"] = stability_summary(stability, sha256_bytes(files["stability.json"]))
     else:
         manifest["given"] = given

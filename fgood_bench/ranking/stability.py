@@ -9,12 +9,12 @@ holdout role changes, and the gap at the ID boundary in units of the ranking noi
 
 from __future__ import annotations
 
-import io
 import itertools
 
 import numpy as np
 
 from fgood_bench.ranking.scores import ClassScores
+from fgood_bench.tools.figures import PNG, FigureFormat, render_figure
 
 
 def consensus_scores(rankings: list[ClassScores]) -> ClassScores:
@@ -80,8 +80,9 @@ def stability_summary(report: dict, file_sha256: str) -> dict:
             "membership_changes": len(report["membership_changes"])}
 
 
-def stability_plot(report: dict, title: str = "") -> bytes:
-    """PNG: consensus S(c) +- std across rankings, by consensus rank, with the ID boundary."""
+def stability_figures(report: dict, title: str = "", figures: FigureFormat = PNG) -> dict[str, bytes]:
+    """``stability.KIND`` -> bytes for each of ``figures``' formats (120 dpi by default): consensus
+    S(c) +- std across rankings, by consensus rank, with the ID boundary."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +103,4 @@ def stability_plot(report: dict, title: str = "") -> bytes:
                  + (f"{margin:.2f} σ" if margin is not None else "n/a"), fontsize=10)
     ax.legend(loc="lower left", frameon=False, fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return render_figure(fig, "stability", figures)

@@ -26,10 +26,12 @@ import numpy as np
 from fgood_bench import __version__
 from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
+from fgood_bench.interrupt import forget, keep
 from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
 from fgood_bench.progress import Stages
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.paper import get_benchmark
+from fgood_bench.tools.figures import FigureFormat, render_figure
 from fgood_bench.tools.loop import TrainConfig
 from fgood_bench.tools.settings import Requested
 
@@ -56,6 +58,7 @@ class StudyRequest:
     config: TrainConfig = field(default_factory=TrainConfig)
     epochs: int | None = None  # None: the preset's standard-training epochs (Appendix D.1), else config.epochs
     progress: bool = True
+    figures: FigureFormat | None = None  # figure2's formats and dpi (None: PNG at 120 dpi); not pinned
 
 
 def run_study(request: StudyRequest) -> dict:
@@ -73,7 +76,7 @@ def run_study(request: StudyRequest) -> dict:
         raise FgoodError(f"benchmark {preset.name} is built from {preset.dataset}, not {request.dataset}")
     index = load_index(dataset, request.root, **request.dataset_options)
     if not 1 <= request.num_id < index.num_classes:
-        raise FgoodError(f"--num-id {request.num_id}: must be 1..{index.num_classes - 1} ({dataset} has {index.num_classes} classes)")
+        raise FgoodError(f"num_id (--num-id) {request.num_id}: must be 1..{index.num_classes - 1} ({dataset} has {index.num_classes} classes)")
     config = TrainConfig(**asdict(request.config))
     config.epochs = request.epochs or (preset.epochs if preset else config.epochs)
     ranked = _check_ranked(request, dataset) if request.ranked else None
@@ -98,6 +101,8 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
         with stages.stage(i, f"split-{i:02d}"):
             rows.append(_run_split(request, out / "splits" / f"split-{i:02d}", f"split-{i:02d}", preset,
                                    dataset, [index.classes[c] for c in classes], config))
+        forget()  # the finished split's training is part of it
+        keep(out / "splits", f"the finished splits ({i + 1} of {request.splits}) are kept in {out / 'splits'}")
     ranked_row = None
     if ranked:
         with stages.stage(request.splits, "the ranked split"):
@@ -117,7 +122,7 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
     write_files(out, {"results.json": json_bytes(summary),
                       "results.csv": _csv(rows, ranked_row).encode("utf-8"),
                       "results.md": study_markdown(summary).encode("utf-8"),
-                      "figure2.png": figure2(summary)})
+                      **figure2_files(summary, request.figures or FigureFormat())})
     return summary
 
 
@@ -217,7 +222,12 @@ def study_markdown(summary: dict) -> str:
 
 
 def figure2(summary: dict) -> bytes:
-    """PNG: accuracy, AUROC and AUPR of each split, sorted by AUPR; the ranked split as dashed lines."""
+    """PNG (120 dpi): accuracy, AUROC and AUPR of each split, sorted by AUPR; the ranked split as dashed lines."""
+    return figure2_files(summary)["figure2.png"]
+
+
+def figure2_files(summary: dict, figures: FigureFormat = FigureFormat()) -> dict[str, bytes]:
+    """``figure2.KIND`` -> bytes for each of ``figures``' formats (see :func:`figure2`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -240,7 +250,4 @@ def figure2(summary: dict) -> bytes:
     settings = summary["settings"]
     axes[0].set_title(f"{settings['benchmark'] or settings['dataset']}: random {settings['num_id']}-class splits", fontsize=10)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return render_figure(fig, "figure2", figures)

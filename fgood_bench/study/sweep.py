@@ -20,6 +20,14 @@ arguments skips the points done and resumes a point's training from its last epo
 that change what a point is (training, outliers, validation set, scorer, seed) are pinned in
 ``sweep.json``; the grid itself may grow (new points are trained, finished ones reused), and the
 selection options may change freely (the selection is recomputed from the points' results).
+
+``seeds`` > 1 trains every grid point (and the standard model the sweep trains) once per training
+seed, seed .. seed + seeds - 1 (Table 4 reports the mean +- std over 5 runs): the first seed in the
+point's folder as with one seed, each other in ``seed-S/`` inside it. Every run is validated on
+the same ID validation images (carved with ``seed``) and validation outliers; a point's row holds
+the mean over its runs (which the selection and the reports read), the sample standard deviation
+(``std``) and every run (``runs``). The number of seeds is not pinned: a rerun with more seeds
+trains the missing runs only.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 
 from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
+from fgood_bench.interrupt import forget, keep
 from fgood_bench.evaluation import evaluate as evaluation  # evaluation.evaluate is looked up at call time
 from fgood_bench.evaluation.evaluate import EvaluateRequest
 from fgood_bench.evaluation.paper import PAPER_METHOD
@@ -53,6 +62,7 @@ from fgood_bench.study.sweep_report import (
 )
 from fgood_bench.tools.models import load_classifier
 from fgood_bench.tools.settings import Requested
+from fgood_bench.tools.figures import FigureFormat
 from fgood_bench.training import train as training  # training.train is looked up at call time
 from fgood_bench.training.train import OUTLIER_METHODS, TrainRequest, paper_hyper
 
@@ -85,6 +95,8 @@ class SweepRequest:
     test_ood_roots: dict[str, Path] = field(default_factory=dict)
     protocol: str | None = None  # of the test evaluations only
     progress: bool = True
+    seeds: int = 1  # training runs per grid point: seeds seed .. seed + seeds - 1 (mean +- std)
+    figures: FigureFormat | None = None  # the heat maps' formats and dpi (None: PNG at 120 dpi); not pinned
 
 
 def parse_grid(method: str, specs: list[str]) -> list[tuple[str, list[float]]]:
@@ -198,6 +210,9 @@ def run_sweep(request: SweepRequest) -> dict:
     seed = int(request.settings.get("seed") or 0)
     if seed < 0:
         raise FgoodError(f"--seed {seed}: must be 0 or more")
+    if request.seeds < 1:
+        raise FgoodError(f"--seeds {request.seeds}: must be 1 or more")
+    seeds = list(range(seed, seed + request.seeds))
     recipe = recipe_for(paper_name)
     fine_tune = request.method in recipe.fine_tuned and not request.from_scratch
     if request.init is not None and not fine_tune:
@@ -216,22 +231,74 @@ def run_sweep(request: SweepRequest) -> dict:
         runner = _Runner(request, out, benchmark, scorer, seed, val_set, test_specs)
         baseline, init = None, request.init
         stages = Stages("grid point", len(points) + (1 if fine_tune else 0), enabled=request.progress)
+        inits = {s: None for s in seeds}  # the model each seed's points fine-tune
         if fine_tune:  # the standard model fine-tuning starts from: --init, or trained here without the ID validation images
             given = init is not None
-            init = init if given else out / "baseline" / "train" / "classifier.pt"
             with stages.stage(0, "the standard model"):
-                baseline = runner.point(out / "baseline", "baseline", {}, lambda: init if given else runner.train(
-                    out / "baseline" / "train", "standard", {}, None, request.standard_epochs))
+                if given:  # one model, evaluated once
+                    inits = {s: init for s in seeds}
+                    baseline = runner.point(out / "baseline", "baseline", {}, lambda: init)
+                else:
+                    inits = {s: seed_folder(out / "baseline", s, seed) / "train" / "classifier.pt" for s in seeds}
+                    baseline = runner.runs(out / "baseline", "baseline", {}, seeds, lambda run, s: runner.train(
+                        run / "train", "standard", {}, None, request.standard_epochs, s))
         rows = []
         for i, point in enumerate(points):
             folder = out / "points" / point_name(point)
             with stages.stage(i + (1 if fine_tune else 0), point_name(point)):
-                rows.append(runner.point(folder, point_name(point), point, lambda folder=folder, point=point: runner.train(
-                    folder / "train", request.method, hyper_overrides(point), init, request.epochs)))
+                rows.append(runner.runs(folder, point_name(point), point, seeds, lambda run, s, point=point: runner.train(
+                    run / "train", request.method, hyper_overrides(point), inits[s], request.epochs, s)))
+            forget()  # the finished point's training is part of it
+            keep(out / "points", f"the finished grid points ({i + 1} of {len(points)}) are kept in {out / 'points'}")
         selection = select_point(rows, request.select_metric, request.tolerance, standard=baseline)
         summary = _summary(request, settings, grid, rows, baseline, selection)
-        _write(out, summary)
+        if len(seeds) > 1:  # the selected point's spread and runs (one seed: the outputs as they were)
+            chosen = next(r for r in rows if r["name"] == selection["selected"])
+            summary["seeds"] = seeds
+            summary["selection"]["std"] = chosen["std"]
+            summary["selection"]["runs"] = [{k: r[k] for k in ("seed", "checkpoint", "checkpoint_sha256")} for r in chosen["runs"]]
+        _write(out, summary, request.figures)
         return summary
+
+
+def seed_folder(folder: Path, run_seed: int, seed: int) -> Path:
+    """Where a point's run with training seed ``run_seed`` lives: the point's folder for the
+    sweep's ``seed`` (as with one seed), ``seed-S`` inside it for the others."""
+    return folder if run_seed == seed else folder / f"seed-{run_seed}"
+
+
+def mean_of_runs(runs: list[dict], seeds: list[int]) -> dict:
+    """A point's row over its runs (one per training seed): the validation (and test) values are
+    the means, ``std`` their sample standard deviations (ddof 1), ``runs`` every run's row; the
+    checkpoint named is the first seed's."""
+    first = runs[0]
+    columns = ("accuracy", *SELECT_METRICS)
+
+    def mean(values):
+        return float(np.mean(values))
+
+    def std(values):
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+    per_kind = {kind: {key: mean([r["validation"]["per_kind"][kind][key] for r in runs]) if isinstance(value, float) else value
+                       for key, value in metrics.items()}
+                for kind, metrics in first["validation"]["per_kind"].items()}
+    validation = {**{m: mean([r["validation"][m] for r in runs]) for m in columns}, "per_kind": per_kind,
+                  "id_validation": first["validation"]["id_validation"], "counts": first["validation"]["counts"]}
+    row = {"name": first["name"], "point": first["point"], "checkpoint": first["checkpoint"],
+           "checkpoint_sha256": first["checkpoint_sha256"], "validation": validation,
+           "std": {m: std([r["validation"][m] for r in runs]) for m in columns},
+           "seeds": seeds, "runs": [{"seed": s, **r} for s, r in zip(seeds, runs)]}
+    if "test" in first:
+        sets = list(first["test"]["metrics"])
+
+        def over_runs(reduce):
+            return {"id_accuracy": reduce([r["test"]["id_accuracy"] for r in runs]),
+                    "metrics": {n: {m: reduce([r["test"]["metrics"][n][m] for r in runs]) for m in SELECT_METRICS} for n in sets}}
+
+        row["test"] = {**{k: first["test"][k] for k in ("spec", "protocol", "protocol_text")}, **over_runs(mean),
+                       "std": over_runs(std)}
+    return row
 
 
 def kind_metrics(id_scores: np.ndarray, kind_scores: np.ndarray, seed: int) -> dict:
@@ -329,16 +396,30 @@ class _Runner:
         rows = val_set.split("ood_test")
         self.kinds = dict(zip(rows.paths, rows.class_names))  # synthetic-val: each image's kind is its class name
 
-    def train(self, folder: Path, method: str, hyper: dict, init: Path | None, epochs: int | None) -> Path:
+    def train(self, folder: Path, method: str, hyper: dict, init: Path | None, epochs: int | None, seed: int) -> Path:
         request = self.request
         outliers = method in OUTLIER_METHODS
+        settings = request.settings if seed == self.seed else {**request.settings, "seed": seed}  # the run's training seed
         return training.train(TrainRequest(
             method=method, manifest=self.benchmark.path, root=request.root, out=folder,
             outliers=request.outliers if outliers else None, outlier_root=request.outlier_root if outliers else None,
-            settings=request.settings, epochs=epochs, hyper=hyper, init=init if method != "standard" else None,
+            settings=settings, epochs=epochs, hyper=hyper, init=init if method != "standard" else None,
             from_scratch=request.from_scratch and method != "standard", outlier_batch=request.outlier_batch if outliers else None,
             hold_out_validation=self.seed, summary_accuracy=False, resume=True, progress=request.progress,
         ))
+
+    def runs(self, folder: Path, name: str, point: dict, seeds: list[int], trained) -> dict:
+        """The point's row: its one run (``trained(folder, seed)``), or with several seeds the mean
+        over a run per seed (:func:`mean_of_runs`), each in its :func:`seed_folder`."""
+        if len(seeds) == 1:
+            return self.point(folder, name, point, lambda: trained(folder, seeds[0]))
+        stages = Stages("seed", len(seeds), enabled=self.request.progress)
+        runs = []
+        for k, run_seed in enumerate(seeds):
+            run = seed_folder(folder, run_seed, self.seed)
+            with stages.stage(k, f"{name}, training seed {run_seed}"):
+                runs.append(self.point(run, name, point, lambda run=run, run_seed=run_seed: trained(run, run_seed)))
+        return mean_of_runs(runs, seeds)
 
     def point(self, folder: Path, name: str, point: dict, trained) -> dict:
         """The point's result.json (validation; and test when asked), training it first if needed."""
@@ -445,11 +526,12 @@ def _summary(request: SweepRequest, settings: dict, grid, rows: list[dict], base
     }
 
 
-def _write(out: Path, summary: dict) -> None:
+def _write(out: Path, summary: dict, figures: FigureFormat | None = None) -> None:
     """results.json (everything), selected.json (the point and the rule), the grid tables and heat maps."""
     selected = {k: summary["selection"][k] for k in ("point", "checkpoint", "checkpoint_sha256", "validation", "rule",
                                                      "metric", "tolerance_points", "reference", "reference_accuracy",
                                                      "eligible", "warning")}
+    selected.update({k: summary["selection"][k] for k in ("std", "runs") if k in summary["selection"]})  # --seeds N
     selected = {"method": summary["settings"]["method"], "benchmark": summary["settings"]["benchmark"]["name"], **selected}
     files = {
         "results.json": json_bytes(summary),
@@ -457,5 +539,5 @@ def _write(out: Path, summary: dict) -> None:
         "grid.csv": grid_csv(summary).encode("utf-8"),
         "grid.md": sweep_markdown(summary).encode("utf-8"),
     }
-    files.update(heatmaps(summary))
+    files.update(heatmaps(summary, figures))
     write_files(out, files)

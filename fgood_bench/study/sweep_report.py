@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fgood_bench.errors import plural
+from fgood_bench.tools.figures import FigureFormat, render_figure
+
 # Grid keys per method: the names of its ``train`` options (training/methods.py, Hyper; dashes or
 # underscores). MixupOE's alpha / beta are the paper's alpha_in-out / beta_in-out.
 SWEEP_KEYS = {
@@ -40,6 +43,25 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def _cell(row: dict, metric: str) -> str:
+    """A validation value in %, with `` ± std`` for a point of several runs (--seeds)."""
+    std = row.get("std")
+    return _percent(row["validation"][metric]) + (f" ± {100 * std[metric]:.1f}" if std else "")
+
+
+def _test_cell(row: dict, name: str | None, metric: str) -> str:
+    """A test value in % (``name`` None: the ID test accuracy), with `` ± std`` over several runs."""
+    def value(test):
+        return test["id_accuracy"] if name is None else test["metrics"][name][metric]
+
+    std = row["test"].get("std")
+    return _percent(value(row["test"])) + (f" ± {100 * value(std):.1f}" if std else "")
+
+
+def _std_repr(row: dict, metric: str) -> str:
+    return repr(row["std"][metric]) if row.get("std") else ""
+
+
 def _test_columns(summary: dict) -> list[tuple[str, str]]:
     """(set, metric) of the test columns."""
     if not summary["test"]:
@@ -49,13 +71,17 @@ def _test_columns(summary: dict) -> list[tuple[str, str]]:
 
 
 def grid_csv(summary: dict) -> str:
-    """One row per point (and the baseline): the grid values, the validation columns, the test columns."""
+    """One row per point (and the baseline): the grid values, the validation columns, the test
+    columns; with several seeds the values are means and ``*_std`` columns follow."""
     keys = list(summary["grid"])
     tests = _test_columns(summary)
+    seeds = bool(summary.get("seeds"))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["point", *keys, *(f"val_{m}" for m in ("accuracy", *SELECT_METRICS)), "eligible", "selected",
-                     *(["test_id_accuracy"] if tests else []), *(f"test_{name}_{metric}" for name, metric in tests)])
+                     *(["test_id_accuracy"] if tests else []), *(f"test_{name}_{metric}" for name, metric in tests),
+                     *([*(f"val_{m}_std" for m in ("accuracy", *SELECT_METRICS)), "runs"] if seeds else []),
+                     *(f"test_{name}_{metric}_std" for name, metric in tests if seeds)])
     selection = summary["selection"]
     rows = ([summary["baseline"]] if summary["baseline"] else []) + summary["points"]
     for row in rows:
@@ -66,6 +92,9 @@ def grid_csv(summary: dict) -> str:
             int(row["name"] in selection["eligible"]) if is_point else "", int(row["name"] == selection["selected"]) if is_point else "",
             *([repr(row["test"]["id_accuracy"])] if tests else []),
             *(repr(row["test"]["metrics"][name][metric]) for name, metric in tests),
+            *([*(_std_repr(row, m) for m in ("accuracy", *SELECT_METRICS)), len(row.get("runs", [None]))] if seeds else []),
+            *((repr(row["test"]["std"]["metrics"][name][metric]) if row["test"].get("std") else "")
+              for name, metric in tests if seeds),
         ])
     return buffer.getvalue()
 
@@ -98,9 +127,9 @@ def sweep_markdown(summary: dict) -> str:
         "",
         f"Selected: **{point_name(selection['point'])}** (`{selection['checkpoint']}`).",
         "",
-        f"Rule: {selection['rule']} (metric {selection['metric']}, tolerance {selection['tolerance_points']:g} points; "
+        f"Rule: {selection['rule']} (metric {selection['metric']}, tolerance {selection['tolerance_points']:g} point{'' if selection['tolerance_points'] == 1 else 's'}; "
         f"reference accuracy ({selection.get('reference', 'best point')}) {_percent(selection['reference_accuracy'])}%; eligible: {len(selection['eligible'])} of "
-        f"{len(summary['points'])} points).",
+        f"{plural(len(summary['points']), 'point')}).",
         *(["", f"WARNING: {selection['warning']}."] if selection["warning"] else []),
         "",
         "## Validation (used for the selection)",
@@ -110,10 +139,14 @@ def sweep_markdown(summary: dict) -> str:
         + (f", seed {record['seed']}; every model here was trained without them" if record.get("seed") is not None else "")
         + f"). {summary['validation_protocol']}. Values in %.",
     ]
+    if summary.get("seeds"):
+        seeds = summary["seeds"]
+        lines += ["", f"Each point (and a baseline trained here): the mean ± sample standard deviation over {len(seeds)} "
+                  f"training runs, seeds {seeds[0]} to {seeds[-1]}; the selection reads the means."]
     columns = ("accuracy", *SELECT_METRICS)
     if two_d:
         for metric in columns:
-            lines += ["", f"### {METRIC_LABELS[metric]}", "", *_matrix(summary, lambda r, m=metric: _percent(r["validation"][m]))]
+            lines += ["", f"### {METRIC_LABELS[metric]}", "", *_matrix(summary, lambda r, m=metric: _cell(r, m))]
     lines += ["", "### All points", "",
               "| point | " + " | ".join(METRIC_LABELS[m] for m in columns) + " | eligible | selected |",
               "|---|" + "---|" * (len(columns) + 2)]
@@ -122,7 +155,7 @@ def sweep_markdown(summary: dict) -> str:
         name = "baseline (the standard model fine-tuned from)" if row["name"] == "baseline" else row["name"]
         flags = ("", "") if row["name"] == "baseline" else (
             "yes" if row["name"] in selection["eligible"] else "no", "**yes**" if row["name"] == selection["selected"] else "")
-        lines.append(f"| {name} | " + " | ".join(_percent(row["validation"][m]) for m in columns) + f" | {flags[0]} | {flags[1]} |")
+        lines.append(f"| {name} | " + " | ".join(_cell(row, m) for m in columns) + f" | {flags[0]} | {flags[1]} |")
     if summary["test"]:
         lines += _test_markdown(summary, rows, two_d)
     return "\n".join(lines) + "\n"
@@ -136,32 +169,37 @@ def _test_markdown(summary: dict, rows: list[dict], two_d: bool) -> list[str]:
     if two_d:
         for metric in SELECT_METRICS:
             lines += ["", f"### {METRIC_LABELS[metric]}: {' / '.join(names)} (Table 4 layout)", "",
-                      *_matrix(summary, lambda r, m=metric: " / ".join(_percent(r["test"]["metrics"][n][m]) for n in names))]
+                      *_matrix(summary, lambda r, m=metric: " / ".join(_test_cell(r, n, m) for n in names))]
     lines += ["", "### All points", "",
               "| point | ID test accuracy | " + " | ".join(f"{n} {METRIC_LABELS[m]}" for n in names for m in SELECT_METRICS) + " |",
               "|---|---|" + "---|" * (len(names) * len(SELECT_METRICS))]
     for row in rows:
-        cells = [_percent(row["test"]["metrics"][n][m]) for n in names for m in SELECT_METRICS]
-        lines.append(f"| {row['name']} | {_percent(row['test']['id_accuracy'])} | " + " | ".join(cells) + " |")
+        cells = [_test_cell(row, n, m) for n in names for m in SELECT_METRICS]
+        lines.append(f"| {row['name']} | {_test_cell(row, None, '')} | " + " | ".join(cells) + " |")
     return lines
 
 
-def heatmaps(summary: dict) -> dict[str, bytes]:
-    """PNG heat maps of a 2-D grid: one per validation metric (heatmap-val-METRIC.png) and, with
-    --evaluate-test, per test set and metric (heatmap-test-SET-METRIC.png); the selected point framed."""
+def heatmaps(summary: dict, figure_format: FigureFormat | None = None) -> dict[str, bytes]:
+    """Heat maps of a 2-D grid: one per validation metric (heatmap-val-METRIC.png) and, with
+    --evaluate-test, per test set and metric (heatmap-test-SET-METRIC.png); the selected point framed.
+    Each in the formats of ``figure_format`` (a tools.figures.FigureFormat; None: PNG at 120 dpi)."""
     if len(summary["grid"]) != 2:
         return {}
-    figures = {f"heatmap-val-{m}.png": (lambda r, m=m: r["validation"][m], f"validation {METRIC_LABELS[m]}", m)
+    figures = {f"heatmap-val-{m}": (lambda r, m=m: r["validation"][m], f"validation {METRIC_LABELS[m]}", m)
                for m in ("accuracy", *SELECT_METRICS)}
     if summary["test"]:
         for name in summary["points"][0]["test"]["metrics"]:
-            figures.update({f"heatmap-test-{name}-{m}.png": (lambda r, n=name, m=m: r["test"]["metrics"][n][m],
-                                                             f"test {name} {METRIC_LABELS[m]} (not used for selection)", m)
+            figures.update({f"heatmap-test-{name}-{m}": (lambda r, n=name, m=m: r["test"]["metrics"][n][m],
+                                                         f"test {name} {METRIC_LABELS[m]} (not used for selection)", m)
                             for m in SELECT_METRICS})
-    return {file: _heatmap(summary, value, title, metric) for file, (value, title, metric) in figures.items()}
+    files = {}
+    for stem, (value, title, metric) in figures.items():
+        files.update(_heatmap(summary, value, title, metric, stem, figure_format))
+    return files
 
 
-def _heatmap(summary: dict, value, title: str, metric: str) -> bytes:
+def _heatmap(summary: dict, value, title: str, metric: str, stem: str,
+             figure_format: FigureFormat | None = None) -> dict[str, bytes]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -187,10 +225,7 @@ def _heatmap(summary: dict, value, title: str, metric: str) -> bytes:
     ax.set_title(f"{summary['settings']['benchmark']['name']} {summary['settings']['method']}: {title} (%)", fontsize=9)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    return render_figure(fig, stem, figure_format or FigureFormat())
 
 
 def selection_lines(summary: dict, out: Path) -> list[str]:
@@ -199,7 +234,7 @@ def selection_lines(summary: dict, out: Path) -> list[str]:
     lines = [f"selected {point_name(selection['point'])}: {Path(out) / selection['checkpoint']}",
              f"rule: {selection['rule']}",
              f"files in {out}: grid.md, grid.csv, selected.json, results.json"
-             + (", heatmap-*.png" if len(summary["grid"]) == 2 else "")]
+             + (", heatmap-* (figures)" if len(summary["grid"]) == 2 else "")]
     if selection["warning"]:
         lines.insert(0, f"warning: {selection['warning']}")
     return lines

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,12 +22,12 @@ from torch import nn
 
 from fgood_bench import paper
 from fgood_bench.errors import FgoodError
-from fgood_bench.interrupt import interruptible
+from fgood_bench.interrupt import interruptible, keep
 from fgood_bench.progress import SlowRunNotice, progress as progress_bar
 from fgood_bench.tools.images import DeviceBatch, Geometry, ImageDataset, jitter_factors, make_loader
 from fgood_bench.tools.models import atomic_torch_save, unwrap
 from fgood_bench.tools.precision import Inference
-from fgood_bench.tools.runtime import Runtime, seed_everything
+from fgood_bench.tools.runtime import PhaseTimes, Runtime, compiled, seed_everything, timed_iter
 
 
 @dataclass
@@ -51,6 +52,9 @@ class TrainConfig:
     # Decode JPEGs of at least twice the resize at 1/2, 1/4 or 1/8 scale (faster, not the exact
     # pixels of torchvision's PIL path): an explicit opt-in (build-splits --fast-decode)
     reduced_decode: bool = False
+    # torch.compile the model for training and inference (--compile; eager with one warning line where
+    # compiling is not available): the same computation, so resuming with or without it is the same run
+    compile: bool = False
 
     @property
     def geometry(self) -> Geometry:
@@ -58,9 +62,10 @@ class TrainConfig:
 
     def record(self) -> dict:
         """The settings a trained model depends on, as checkpoints and manifests record them (not where it
-        ran: device, workers); ``reduced_decode`` only when asked, so that records of exact decoding stay as before."""
+        ran: device, workers); ``reduced_decode`` and ``compile`` only when asked, so that records of runs without
+        them stay as before."""
         return {k: v for k, v in asdict(self).items()
-                if k not in ("device", "workers") and not (k == "reduced_decode" and not v)}
+                if k not in ("device", "workers") and not (k in ("reduced_decode", "compile") and not v)}
 
 
 class EpochSampler(torch.utils.data.Sampler):
@@ -165,6 +170,7 @@ class LoopOptions:
     progress: bool = True
     max_steps: int | None = None  # stop early (smoke runs)
     log: Path | None = None  # one JSON line per epoch (and every 50 steps)
+    times: PhaseTimes | None = None  # wall time of each phase (setup, data wait, compute, checkpoints) added here
 
 
 @dataclass
@@ -188,6 +194,7 @@ def train_classifier(model: nn.Module, data: TrainData, config: TrainConfig, run
     ``options.resume`` training continues from it at the exact step.
     """
     objective, options = objective or Objective(), options or LoopOptions()
+    setup_start = time.perf_counter()
     if objective.needs_outliers and outliers is None:
         raise FgoodError(f"method {objective.key.split(':')[0]} needs an outlier set (--outliers)")
     seed_everything(config.seed)
@@ -212,7 +219,12 @@ def train_classifier(model: nn.Module, data: TrainData, config: TrainConfig, run
     state = _State()
     if options.resume and checkpoint.is_file():
         state = _resume(checkpoint, model, optimizer, schedule, config, data_key, runtime, steps_per_epoch)
+        keep(checkpoint, f"epoch {state.step // steps_per_epoch} of {config.epochs} is kept in {checkpoint}")
     net = nn.parallel.DistributedDataParallel(model) if runtime.world > 1 else model
+    if config.compile:
+        net = compiled(net, runtime.device)
+    if options.times is not None:
+        options.times.add("training_setup", time.perf_counter() - setup_start)
     epoch_run = _EpochRun(net, model, objective, loader, sampler, optimizer, schedule, config, runtime, outliers, options,
                           steps_per_epoch, steps, per_rank_batch)
     start, done_in_epoch = divmod(state.step, steps_per_epoch)  # resume at the exact step, mid-epoch included
@@ -220,13 +232,17 @@ def train_classifier(model: nn.Module, data: TrainData, config: TrainConfig, run
                           if runtime.is_main else None)
     for epoch in range(start, config.epochs):
         epoch_run.run(epoch, done_in_epoch if epoch == start else 0, state)
+        saving = time.perf_counter()
         rng_states = _rng_states(runtime)  # every rank's, gathered: all ranks take part
         if runtime.is_main:
             _save_checkpoint(checkpoint, model, optimizer, schedule, config, data_key, state, steps_per_epoch, rng_states)
+            keep(checkpoint, f"epoch {state.step // steps_per_epoch} of {config.epochs} is kept in {checkpoint}")
             if options.log is not None:
                 _log(options.log, {"epoch": epoch + 1, "step": state.step, "lr": schedule.get_last_lr()[0],
                                    **{f"mean_{k}": v for k, v in epoch_run.means.items()}})
         runtime.barrier()
+        if options.times is not None:
+            options.times.add("checkpointing", time.perf_counter() - saving)
         if options.max_steps is not None and state.step >= options.max_steps:
             break
     return model
@@ -245,6 +261,7 @@ class _EpochRun:
         self.mixing = torch.Generator().manual_seed(config.seed)
         self.slow_run = None
         self.means: dict[str, float] = {}
+        self.first_step = True  # the run's first step: compiling, cuDNN's autotuning (timed apart)
 
     def _outlier_batches(self, epoch: int, skip: int, state: _State):
         if self.outliers is None:
@@ -269,7 +286,9 @@ class _EpochRun:
                            items_per_step=config.batch_size, overall=(epoch * self.steps_per_epoch, self.steps))
         totals: dict[str, float] = {}
         batches = 0
-        for images, targets, rows in bar:
+        times = options.times
+        for images, targets, rows in timed_iter(bar, times, "training_data_wait", "training_loader_start"):
+            step_start = time.perf_counter()
             inputs = self.to_input(images, jitter_factors(config.seed, epoch, rows))
             targets = targets.to(runtime.device, non_blocking=True)
             out_inputs = None
@@ -286,7 +305,10 @@ class _EpochRun:
             batches += 1
             if self.slow_run is not None:
                 self.slow_run.step()
-            logs["loss"] = loss.item()
+            logs["loss"] = loss.item()  # waits for the step's work on the device
+            if times is not None:
+                times.add("training_first_step" if self.first_step else "training_compute", time.perf_counter() - step_start)
+            self.first_step = False
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value
             bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
@@ -384,8 +406,8 @@ def _data_difference(old: str, new: str) -> str:
 
 
 def _config_key(config: TrainConfig) -> dict:
-    """Settings that must match for a resumed run to be the same run."""
-    return config.record()
+    """Settings that must match for a resumed run to be the same run (compiling or not computes the same)."""
+    return {k: v for k, v in config.record().items() if k != "compile"}
 
 
 def _data_key(paths: Sequence[str], labels: Sequence[int]) -> str:
@@ -399,8 +421,11 @@ def _data_key(paths: Sequence[str], labels: Sequence[int]) -> str:
 @torch.inference_mode()
 def predict_logits(
     model: nn.Module, root: Path, paths: Sequence[str], config: TrainConfig, runtime: Runtime, progress: bool = True,
+    times: PhaseTimes | None = None,
 ) -> np.ndarray | None:
-    """Logits (float32, one row per path, in order) on rank 0; each rank scores a shard. None elsewhere."""
+    """Logits (float32, one row per path, in order) on rank 0; each rank scores a shard. None elsewhere.
+    ``times`` gets the wall time of its phases (setup, loader start, data wait, first batch, compute)."""
+    setup_start = time.perf_counter()
     model = model.to(runtime.device).eval()
     if config.channels_last and runtime.cuda:
         model = model.to(memory_format=torch.channels_last)
@@ -410,10 +435,20 @@ def predict_logits(
     loader = make_loader(dataset, config.batch_size * 2, workers=config.workers, pin_memory=runtime.cuda)
     to_input = DeviceBatch(runtime.device, config.channels_last and runtime.cuda)
     outputs = []
-    with Inference(model, runtime.device, amp=False) as infer:  # strict float32 (tools/precision.py)
-        for images, _, _ in progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
-                                         items_per_step=config.batch_size * 2):
-            outputs.append(logits_of(infer(to_input(images))).float().cpu())
+    runner = compiled(model, runtime.device) if config.compile else model
+    if times is not None:
+        times.add("inference_setup", time.perf_counter() - setup_start)
+    with Inference(runner, runtime.device, amp=False) as infer:  # strict float32 (tools/precision.py)
+        batches = progress_bar(loader, desc="predicting", enabled=progress and runtime.is_main,
+                               items_per_step=config.batch_size * 2)
+        for images, _, _ in timed_iter(batches, times, "inference_data_wait", "inference_loader_start"):
+            start = time.perf_counter()
+            count = images.shape[0]
+            if config.compile and count < config.batch_size * 2:  # one shape to compile: the last batch padded
+                images = torch.cat([images, images.new_zeros((config.batch_size * 2 - count, *images.shape[1:]))])
+            outputs.append(logits_of(infer(to_input(images)))[:count].float().cpu())  # rows are independent in eval mode
+            if times is not None:
+                times.add("inference_compute" if len(outputs) > 1 else "inference_first_batch", time.perf_counter() - start)
     logits = torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
     if runtime.world == 1:
         return logits

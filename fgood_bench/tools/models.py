@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, article
 
 CHECKPOINT_FORMAT = "fgood-bench classifier v1"
 
@@ -34,8 +37,11 @@ def build_model(arch: str, num_classes: int, weights: str | None = None, image_s
     transformers trained from scratch are built for ``image_size`` (their position embeddings
     fix it; pretrained ones keep the size they were trained at).
     """
+    if arch.startswith(TIMM_PREFIX):
+        return build_timm_model(arch, num_classes, weights, image_size)
     if arch not in torchvision.models.list_models(module=torchvision.models):
-        raise FgoodError(f"unknown architecture {arch!r}: expected a torchvision classification model such as resnet50")
+        raise FgoodError(f"unknown architecture {arch!r}: expected a torchvision classification model such as resnet50, "
+                         f"or {TIMM_PREFIX}<timm model name> such as {TIMM_PREFIX}convnext_tiny.fb_in22k")
     if weights in (None, "none"):
         extra = {"image_size": image_size} if arch.startswith("vit_") and image_size else {}
         return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **extra)
@@ -59,6 +65,140 @@ def build_model(arch: str, num_classes: int, weights: str | None = None, image_s
     return replace_head(model, num_classes)
 
 
+TIMM_PREFIX = "timm/"
+# what a timm model's ``pretrained_cfg`` says about its inputs, as checkpoints record it (timm's data config)
+TIMM_DATA_CONFIG = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
+
+
+def build_timm_model(arch: str, num_classes: int, weights: str | None = None, image_size: int | None = None) -> nn.Module:
+    """A timm model ``timm/<name>`` (timm's own naming, e.g. ``timm/convnext_tiny.fb_in22k``) for ``num_classes``.
+
+    ``weights``: None / ``none`` (random), ``pretrained`` (timm downloads the tag's weights), or a local
+    ``.safetensors`` file or PyTorch state dict of the model (as timm and the Hugging Face hub publish them;
+    timm adapts it as for its own downloads: a new classifier, position embeddings resampled). A model of a
+    fixed input size (ViT, EVA, Swin, ...) is built for ``image_size``. timm is imported only here."""
+    try:
+        import timm  # only for a timm/ architecture: torchvision models never import it
+    except ImportError:
+        raise FgoodError(f"--arch {arch}: timm is not installed (pip install 'timm>=1.0.15')") from None
+    name = arch[len(TIMM_PREFIX):]
+    if not timm.is_model(name):
+        raise FgoodError(f"unknown architecture {arch!r}: {name!r} is not a timm model (timm.list_models() names them)")
+    try:
+        default_cfg = timm.models.get_pretrained_cfg(name)
+    except RuntimeError as err:  # an unknown pretrained tag
+        raise FgoodError(f"--arch {arch}: {first_line(err)}") from None
+    kwargs: dict = {"num_classes": num_classes}
+    fixed = default_cfg is not None and default_cfg.fixed_input_size
+    if fixed and image_size and image_size != default_cfg.input_size[-1]:
+        kwargs["img_size"] = image_size
+    if weights in (None, "none"):
+        return _create_timm(timm, arch, name, kwargs)
+    if weights == "pretrained":
+        if default_cfg is None or not (default_cfg.hf_hub_id or default_cfg.url):
+            raise FgoodError(f"--weights pretrained: timm has no pretrained weights for {arch}; pass --weights FILE or none")
+        try:
+            with _offline_unless_reachable():
+                return _create_timm(timm, arch, name, {**kwargs, "pretrained": True})
+        except FgoodError:
+            raise
+        except Exception as err:  # no network: requests', httpx' and huggingface_hub's errors alike
+            raise FgoodError(f"--weights pretrained: could not download {arch}'s weights ({type(err).__name__}); with no "
+                             f"network, pass --weights FILE (the model's .safetensors or state-dict file)") from None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FgoodError(f"--weights {weights!r}: for {arch} give a .safetensors or state-dict file, 'pretrained' or 'none'")
+    state = _load_weights(path)
+    # timm loads a file for another number of classes non-strictly (it drops the classifier) and only logs
+    # the weights it missed: collect that record, so that a file of another model is refused, not half-loaded
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("timm.models._builder")
+    level, logger.level = logger.level, logging.INFO
+    logger.addHandler(handler)
+    try:
+        model = _create_timm(timm, arch, name, {**kwargs, "pretrained": True,
+                                                "pretrained_cfg_overlay": {"state_dict": state}}, weights=path)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    model.pretrained_cfg.pop("state_dict", None)  # the weights are in the model now; keep no second copy
+    classifier = default_cfg.classifier if default_cfg is not None else None
+    heads = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())
+    for record in records:
+        text = record.getMessage()
+        if text.startswith("Missing keys ("):
+            missing = [k for k in text[len("Missing keys ("):].partition(")")[0].split(", ")
+                       if not any(k.startswith(head + ".") for head in heads)]
+            if missing:
+                raise FgoodError(f"{path}: not a state dict of {arch} ({len(missing)} of its weights are missing, "
+                                 f"e.g. {missing[0]})")
+    return model
+
+
+@contextlib.contextmanager
+def _offline_unless_reachable():
+    """Where the Hugging Face hub cannot be reached, its client in offline mode (its cache only) for the
+    call: it would otherwise retry for most of a minute, printing a line per try, before it fails."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    reachable = False
+    if not constants.HF_HUB_OFFLINE:
+        try:
+            socket.create_connection((host, 443), timeout=5).close()
+            reachable = True
+        except OSError:
+            pass
+    offline, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE or not reachable
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = offline
+
+
+def _create_timm(timm, arch: str, name: str, kwargs: dict, weights: Path | None = None) -> nn.Module:
+    try:
+        return timm.create_model(name, **kwargs)
+    except TypeError as err:  # an option this model does not take (img_size of a CNN)
+        raise FgoodError(f"--arch {arch}: {first_line(err)}") from None
+    except (RuntimeError, KeyError, ValueError, AssertionError) as err:
+        if weights is not None:
+            raise FgoodError(f"{weights}: not a state dict of {arch} ({first_line(err)})") from None
+        raise FgoodError(f"--arch {arch}: {first_line(err)}") from None
+
+
+def _load_weights(path: Path) -> dict:
+    """A weights file's state dict: ``.safetensors``, or a PyTorch file (a bare state dict, or one under
+    ``state_dict`` / ``model`` as training scripts save it)."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise FgoodError(f"{path}: not a readable safetensors file ({first_line(err)})") from None
+    state = _load(path)
+    if isinstance(state, dict):
+        for key in ("state_dict", "model"):
+            state = state.get(key, state) if isinstance(state.get(key), dict) else state
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FgoodError(f"{path}: expected a state dict (parameter names -> tensors)")
+    return state
+
+
+def timm_data_config(model: nn.Module) -> dict | None:
+    """A timm model's data config (input size, interpolation, crop, mean, std), as checkpoints record it."""
+    cfg = getattr(unwrap(model), "pretrained_cfg", None)
+    if not isinstance(cfg, dict):
+        return None
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items() if k in TIMM_DATA_CONFIG}
+
+
 def _load(path: Path):
     from fgood_bench.inputs import open_regular
 
@@ -78,6 +218,8 @@ def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str],
     """Write a classifier checkpoint that ``load_classifier`` (and ``weights_only=True``) can read."""
     state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
     payload = {"format": CHECKPOINT_FORMAT, "arch": arch, "classes": list(classes), "state_dict": state, **(extra or {})}
+    if arch.startswith(TIMM_PREFIX) and timm_data_config(model) is not None:  # the model's own pretrained config
+        payload.setdefault("pretrained_cfg", timm_data_config(model))
     atomic_torch_save(payload, path)
 
 
@@ -136,7 +278,7 @@ def load_checked_classifier(path: str | Path, classes: list[str], what: str, arc
         raise FgoodError(f"{path}: trained on other classes than {what}")
     recorded = payload.get("arch", arch)
     if strict_arch and arch and recorded != arch:
-        raise FgoodError(f"{path}: a {recorded} checkpoint; --arch {arch} cannot load it (omit --arch)")
+        raise FgoodError(f"{path}: {article(recorded)} checkpoint; --arch {arch} cannot load it (omit --arch)")
     return model, payload, recorded
 
 
@@ -168,7 +310,11 @@ class RotationHead(nn.Module):
 
     def __init__(self, model: nn.Module):
         super().__init__()
-        head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        classifier = model.get_classifier() if hasattr(model, "get_classifier") else None  # a timm model's
+        linear = [m for m in model.modules() if isinstance(m, nn.Linear) and m is not classifier]
+        if not isinstance(classifier, nn.Linear) and not linear:
+            raise FgoodError(f"the rotation objective needs a linear classification head; {type(model).__name__} has none")
+        head = classifier if isinstance(classifier, nn.Linear) else linear[-1]
         self.linear = nn.Linear(head.in_features, 4)
         self.features = None
         head.register_forward_hook(lambda module, args, output: setattr(self, "features", args[0]))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,3 +64,113 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+class PhaseTimes:
+    """Wall-clock seconds per named phase of a run (``with times.phase("training_compute"): ...``),
+    summed over repeats; ``add`` records a duration measured elsewhere. On CUDA a phase that ends with
+    work still queued on the GPU is charged to the next one that waits for it (a step's ``loss.item()``
+    synchronises, so each training step lands in its own phase)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, seconds: float, count: int = 1) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + max(0.0, seconds)
+        self.counts[name] = self.counts.get(name, 0) + count
+
+    @contextmanager
+    def phase(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    def record(self) -> dict:
+        """The phases in the order they first ran, with their totals."""
+        return {"phases": {k: round(v, 6) for k, v in self.seconds.items()}, "counts": dict(self.counts),
+                "total_seconds": round(sum(self.seconds.values()), 6)}
+
+
+def timed_iter(iterable, times: PhaseTimes | None, name: str, first_name: str):
+    """``iterable``'s items, the time spent waiting for each (the loader's decoding not hidden behind the
+    model's work) added to ``times[name]``; the first item's wait (workers starting) to ``times[first_name]``."""
+    iterator = iter(iterable)
+    first = True
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        if times is not None:
+            times.add(first_name if first else name, time.perf_counter() - start)
+        first = False
+        yield item
+
+
+_COMPILE_STATE: dict[str, str | None] = {}  # device type -> None (compile works) or why it does not
+_WARNED: set[str] = set()  # device types whose fallback to eager was reported
+
+
+def compile_unavailable(device: torch.device) -> str | None:
+    """Why ``torch.compile`` cannot run on ``device`` here (no C++ compiler, an unsupported platform or
+    Python), or None: a tiny function is compiled and run forward and backward once per process."""
+    if device.type in _COMPILE_STATE:
+        return _COMPILE_STATE[device.type]
+    why = None
+    try:
+        probe = torch.compile(lambda x: (x * 2 + 1).relu().sum())
+        x = torch.ones(8, device=device, requires_grad=True)
+        probe(x).backward()
+    except Exception as err:  # torch raises many kinds here (BackendCompilerFailed, RuntimeError, ...)
+        text = str(err).strip().splitlines()
+        why = f"{type(err).__name__}: {text[0] if text else ''}"[:200]
+    _COMPILE_STATE[device.type] = why
+    return why
+
+
+def compile_mode(device: torch.device) -> str:
+    """The ``torch.compile`` mode of ``--compile``: inductor's default on every device (kernel fusion). Not
+    ``reduce-overhead`` (CUDA graphs): MixupOE makes two forward passes per backward, whose outputs a
+    replayed graph may overwrite, and it is not yet measured on a GPU."""
+    return "default"
+
+
+def compiled(module: torch.nn.Module, device: torch.device, what: str = "--compile"):
+    """``torch.compile(module)``, or ``module`` itself with one warning line where compiling is not
+    available here (:func:`compile_unavailable`) or fails at the first call."""
+    why = compile_unavailable(device)
+    if why is not None:
+        if device.type not in _WARNED:  # one line per process, not one per model compiled
+            _WARNED.add(device.type)
+            print(f"warning: {what}: torch.compile is not available here ({why}); running eagerly", file=sys.stderr)
+        return module
+    return _EagerOnFailure(torch.compile(module, mode=compile_mode(device)), module, what)
+
+
+class _EagerOnFailure:
+    """A compiled module that falls back to the eager one (one warning line) if its first call fails."""
+
+    def __init__(self, compiled_module, eager, what: str):
+        self.compiled_module, self.eager, self.what, self.tried = compiled_module, eager, what, False
+
+    def __getattr__(self, name):  # train(), eval(), parameters(), ... of the module
+        return getattr(self.eager, name)
+
+    def __call__(self, *args, **kwargs):
+        if self.tried:
+            return (self.eager if self.compiled_module is None else self.compiled_module)(*args, **kwargs)
+        self.tried = True
+        try:
+            return self.compiled_module(*args, **kwargs)
+        except Exception as err:
+            if isinstance(err, (KeyboardInterrupt, MemoryError)):
+                raise
+            text = str(err).strip().splitlines()
+            print(f"warning: {self.what}: torch.compile failed ({type(err).__name__}: {text[0] if text else ''}"[:300]
+                  + "); running eagerly", file=sys.stderr)
+            self.compiled_module = None
+            return self.eager(*args, **kwargs)

@@ -109,7 +109,8 @@ def model_config(model: Any) -> dict | None:
         return None
     crop = int(cfg["input_size"][-1])
     crop_pct = float(cfg.get("crop_pct") or 0.875)
-    geometry = Geometry(crop=crop, resize=int(crop / crop_pct), mode="shorter")  # timm: math.floor(size / crop_pct)
+    mode = "square" if cfg.get("crop_mode") == "squash" else "shorter"  # timm's 'squash': both sides to the size
+    geometry = Geometry(crop=crop, resize=int(crop / crop_pct), mode=mode)  # timm: math.floor(size / crop_pct)
     return {"geometry": geometry, "mean": tuple(cfg.get("mean", paper.IMAGENET_MEAN)),
             "std": tuple(cfg.get("std", paper.IMAGENET_STD))}
 

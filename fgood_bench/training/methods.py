@@ -22,12 +22,15 @@ reference's ``train/train_oe.py`` draw twice as many outliers as ID images and u
 MixupOE uses separate passes for the ID and the mixed batch, as the MixOE reference does, so
 BatchNorm statistics are those of each batch.
 
-MixupOE pairing (:func:`outliers_per_step`): ID image i is mixed with outlier i, one to one, as
-in the reference's ``train/train_mixoe.py`` (its outlier loader has the ID batch size and it
-asserts that both batches are equally large). Outliers beyond the ID batch are used only by the
-OOD term of eq. (2) (``beta_out``), which averages over every outlier of the step; without that
-term they are not drawn at all. An outlier batch smaller than the ID batch mixes the first ID
-images only (the ID cross-entropy still takes them all).
+MixupOE pairing (:func:`mixup_pairs`): every outlier of the step is mixed with one ID image,
+outlier j with ID image j mod B (B the ID batch), so the mixed batch has as many samples as the
+outlier batch and each is used once. Appendix H.2 draws 512 outliers per step with 256 ID images
+("We set the batch size to 256 and 512 for ID samples and outlier samples, respectively"); the
+MixOE reference's ``train/train_mixoe.py`` pairs ID image i with outlier i and asserts that both
+batches are equally large, so it gives no rule for 512 against 256: cycling the ID batch keeps
+its one-to-one pairing wherever the batches are equal (Appendix D.1's 32 and 32) and uses every
+outlier H.2 draws. An outlier batch smaller than the ID batch mixes the first ID images only
+(the ID cross-entropy still takes them all).
 """
 
 from __future__ import annotations
@@ -118,11 +121,14 @@ class Hyper:
 
 
 def outliers_per_step(method: str, hyper: Hyper, id_batch: int, outlier_batch: int) -> int:
-    """How many outliers a step draws: all ``outlier_batch`` for OE and EnergyOE; for MixupOE one
-    per ID image (the reference's pairing) unless eq. (2)'s OOD term (``beta_out``) uses the rest."""
-    if method == "mixupoe" and not hyper.beta_out:
-        return min(id_batch, outlier_batch)
+    """How many outliers a step draws: all ``outlier_batch``, for every method that uses outliers
+    (OE and EnergyOE as their code does; MixupOE as Appendix H.2 states, mixed by :func:`mixup_pairs`)."""
     return outlier_batch
+
+
+def mixup_pairs(id_batch: int, outlier_batch: int) -> torch.Tensor:
+    """The ID image each outlier is mixed with: outlier j with ID image j mod ``id_batch``."""
+    return torch.arange(outlier_batch) % id_batch
 
 
 def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor, x_out: torch.Tensor | None,
@@ -153,9 +159,9 @@ def method_loss(method: str, net: nn.Module, x_id: torch.Tensor, y: torch.Tensor
     lam = float(torch.distributions.Beta(hyper.alpha, hyper.alpha).sample().item()) if hyper.alpha else 1.0
     if hyper.coarse:
         lam = min(lam, 1 - lam)
-    n = min(len(x_id), len(x_out))  # ID image i is mixed with outlier i (train_mixoe.py)
-    mixed, share = mix(x_id[:n], x_out[:n], lam, hyper.mix_op, generator)
-    in_out = soft_cross_entropy(logits_of(net(mixed)), mixed_target(y[:n], share, num_classes))
+    pairs = mixup_pairs(len(x_id), len(x_out)).to(x_id.device)  # outlier j with ID image j mod B
+    mixed, share = mix(x_id[pairs], x_out, lam, hyper.mix_op, generator)
+    in_out = soft_cross_entropy(logits_of(net(mixed)), mixed_target(y[pairs], share, num_classes))
     loss = ce + hyper.beta * in_out
     logs = {"ce": ce.item(), "in_out": in_out.item(), "lam": share}
     if hyper.beta_in_in:

@@ -166,10 +166,16 @@ def _train(request: TrainRequest, benchmark, classes, rows, root, hyper, outlier
     log = out / "metrics.jsonl"
     if runtime.is_main and not request.resume:
         clear_outputs(out, RUN_FILES)
-    model = train_classifier(model, TrainData(root, rows.paths, rows.labels), config, runtime, out,
-                             objective=MethodObjective(request.method, hyper, len(classes)), outliers=outliers,
-                             options=LoopOptions(resume=request.resume, progress=request.progress,
-                                                 max_steps=request.max_steps, log=log))
+    try:
+        model = train_classifier(model, TrainData(root, rows.paths, rows.labels), config, runtime, out,
+                                 objective=MethodObjective(request.method, hyper, len(classes)), outliers=outliers,
+                                 options=LoopOptions(resume=request.resume, progress=request.progress,
+                                                     max_steps=request.max_steps, log=log))
+    except BaseException:  # Ctrl-C or a failure before the first checkpoint: nothing to continue from, so
+        # leave no half run behind (its log alone would make the rerun ask for --resume or --restart)
+        if runtime.is_main and not request.resume and not (out / "checkpoint.pt").exists():
+            log.unlink(missing_ok=True)
+        raise
     accuracy = _id_accuracy(model, benchmark, root, config, runtime, request.progress) if request.summary_accuracy else None
     if not runtime.is_main:
         return None
