@@ -193,7 +193,7 @@ def test_bad_inputs(setting, tmp_path, capsys):
     assert "classifier has 12 outputs, the dataset has 8 classes" in error(args=[*base, "--checkpoint", folder / "twelve.pt"])
     assert "trained on other classes than the benchmark's ID classes" in error(args=[*base, "--checkpoint", folder / "renamed.pt"])
     err = error(args=[*base, "--checkpoint", folder / "mobile.pt"])
-    assert "class activation maps need a torchvision ResNet" in err and "not MobileNetV3" in err
+    assert "class activation maps need a torchvision ResNet or a timm CNN" in err and "not MobileNetV3" in err
     places = setting["manifest"].parent / "places365"
     args = cam_args(setting, tmp_path / "out")
     args[args.index(setting["manifest"])] = places

@@ -16,8 +16,8 @@ def add_parser(commands) -> None:
         "the predicted class and its softmax confidence under each panel. Writes OUT/cam.png (and cam.pdf with --pdf) "
         "and OUT/cam.json (the images, each model's predictions and checkpoint sha256). --layout figure7 --spec FILE "
         "draws the paper's Figure 7 instead: a column per benchmark of the YAML spec, and for one ID and one holdout OOD "
-        "image of each the image row, then a CAM row per model. Needs torchvision ResNets "
-        "(global average pooling and a linear fc head). See docs/evaluation.md.",
+        "image of each the image row, then a CAM row per model. Needs a CNN that ends in global average pooling and one "
+        "linear layer (torchvision ResNets; timm ResNets, EfficientNets, RegNets, ...). See docs/evaluation.md.",
     )
     cam.add_argument("--layout", choices=("rows", "figure7"), default="rows",
                      help="rows (default): one benchmark, a row per image, a column per model; figure7: the paper's "

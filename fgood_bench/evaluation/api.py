@@ -55,7 +55,8 @@ def evaluate_model(
     tensor (e.g. torchvision transforms v2) instead of fgood-bench's decoding and test transform.
     ``out``: also write the CLI's reports and scores.parquet there. ``amp``: as the CLI's ``--amp``,
     a float16 backbone on CUDA (faster, not exact); default strict float32. Feature scorers
-    (mahalanobis, gram) need a ResNet-style model with ``layer1``..``layer4``.
+    (mahalanobis, gram) need a ResNet-style model with ``layer1``..``layer4`` or a timm model
+    (its ``feature_info``; gram refuses a vision transformer's tokens).
     """
     checkpoint = None
     if isinstance(model, (str, Path)):

@@ -122,8 +122,8 @@ def cam_layers(model: nn.Module, what: str = "the model") -> tuple[nn.Module, nn
     pool, head = getattr(model, "avgpool", None), getattr(model, "fc", None)
     if (not isinstance(model, torchvision.models.ResNet) or not isinstance(pool, nn.AdaptiveAvgPool2d)
             or pool.output_size not in (1, (1, 1)) or not isinstance(head, nn.Linear)):
-        raise FgoodError(f"{what}: class activation maps need a torchvision ResNet (global average pooling and a linear "
-                         f"fc head), not {type(model).__name__}; Grad-CAM for other architectures is not implemented")
+        raise FgoodError(f"{what}: class activation maps need a torchvision ResNet or a timm CNN (global average pooling "
+                         f"and a linear head), not {type(model).__name__}; Grad-CAM for other architectures is not implemented")
     return pool, head
 
 
