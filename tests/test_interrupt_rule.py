@@ -82,6 +82,36 @@ def test_train_stopped_before_its_first_checkpoint_leaves_nothing_and_a_rerun_st
     assert (tmp_path / "run" / "classifier.pt").is_file()
 
 
+def test_evaluate_stopped_in_its_last_model_pass_leaves_out_as_it_was(bird_benchmark, dozen_birds, tmp_path, capsys,
+                                                                    monkeypatch):
+    """--plots runs the model once more (the interpolation figure) after scoring: Ctrl-C there must not leave
+    scores written (the rerun would be refused as "an earlier evaluate output"), as the message says."""
+    import torch
+
+    import fgood_bench.evaluation.plots as plots
+    from fgood_bench.manifests.manifest import Manifest
+    from fgood_bench.tools.models import build_model, save_classifier
+
+    base = bird_benchmark["base"]
+    save_classifier(tmp_path / "ck.pt", build_model("resnet18", 8), "resnet18", Manifest.load(base / "out" / "bird").id_class_names,
+                    {"image_size": 32})
+    args = ["evaluate", "--checkpoint", tmp_path / "ck.pt", "--manifest", base / "out" / "bird", "--root", dozen_birds,
+            "--ood", "holdout", "--out", tmp_path / "eval", "--workers", "0", "--device", "cpu", "--plots"]
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plots, "interpolation_confidences", stopped)
+    status, _, err = run_cli(*args, capsys=capsys)
+    assert status == 130 and err.endswith("nothing was kept yet: run the same command again to start over\n")
+    assert not (tmp_path / "eval").exists()
+    monkeypatch.undo()
+    torch.manual_seed(0)
+    status, _, err = run_cli(*args, capsys=capsys)
+    assert status == 0, err
+    assert (tmp_path / "eval" / "interpolation.png").is_file()
+
+
 # -- demo --workdir: stopped, then continued with --resume ---------------------------------------------------
 
 
@@ -155,6 +185,32 @@ def test_demo_resume_with_other_epochs_or_without_workdir_is_refused(fake_demo, 
     assert status == 2 and "the stopped demo ran with --epochs 1" in err
     status, _, err = run_cli("demo", "--resume", capsys=capsys)
     assert status == 2 and "give --workdir" in err
+
+
+def test_demo_stopped_in_its_first_stage_says_resume_and_resume_wins_over_overwrite(fake_demo, tmp_path, capsys):
+    """Stopped while writing its data, a --workdir demo's folder already refuses a plain rerun: the line says
+    --resume (not "start over"), and the same command with --resume continues, --overwrite or not."""
+    import fgood_bench.demo as demo
+
+    calls, _ = fake_demo
+    writes = demo.write_demo_data
+
+    def stopped_while_writing(workdir):  # the first images are on disk when Ctrl-C comes
+        (workdir / "data").mkdir()
+        (workdir / "data" / "0001.jpg").write_bytes(b"partial")
+        demo.write_demo_data = writes
+        raise KeyboardInterrupt
+
+    demo.write_demo_data = stopped_while_writing
+    status, _, err = run_cli("demo", "--workdir", tmp_path / "demo", "--epochs", "1", "--overwrite", capsys=capsys)
+    assert status == 130
+    assert err == (f"fgood-bench: interrupted; the demo's work folder {tmp_path / 'demo'} is kept: "
+                   "run the same command with --resume to continue\n")
+    status, _, err = run_cli("demo", "--workdir", tmp_path / "demo", "--epochs", "1", capsys=capsys)
+    assert status == 2 and "--resume" in err  # the plain rerun is refused, as the line said
+    status, _, err = run_cli("demo", "--workdir", tmp_path / "demo", "--epochs", "1", "--overwrite", "--resume", capsys=capsys)
+    assert status == 0, err
+    assert calls[0] == "data"
 
 
 def test_demo_in_a_temporary_folder_keeps_nothing(fake_demo, capsys):

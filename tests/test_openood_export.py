@@ -400,3 +400,9 @@ def test_a_benchmark_too_small_to_hold_out_validation_exports_without_val_and_sa
     assert not (checkout / "data" / "images_fgood").exists()
     train = (checkout / config["dataset"]["train"]["imglist_pth"]).read_text().splitlines()
     assert len(train) == len(bird.split("id_train").paths)
+
+
+def test_a_negative_seed_is_refused_on_the_command_line(bird_benchmark, tmp_path, capsys):
+    status, _, err = run_cli("export", bird_benchmark["base"] / "out" / "bird", "--format", "openood", "--out", tmp_path,
+                             "--seed", "-1", capsys=capsys)
+    assert status == 2 and "--seed: must be 0 or more, got -1" in err and "Traceback" not in err

@@ -20,7 +20,7 @@ from conftest import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = ["--arch", "resnet18", "--weights", "none", "--image-size", "32", "--batch-size", "8", "--workers", "0"]
-PHASES = ("dataset_index", "model_setup", "training_setup", "training_loader_start", "training_first_step",
+PHASES = ("dataset_index", "dataset_checks", "model_setup", "training_setup", "training_loader_start", "training_first_step",
           "training_compute", "checkpointing", "inference_setup", "inference_loader_start", "inference_first_batch",
           "ranking", "writing")
 
@@ -124,6 +124,24 @@ def test_a_compiled_model_failing_at_its_first_call_runs_eagerly(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["warning: --compile: torch.compile failed (RuntimeError: InvalidCxxCompiler: No working C++ compiler "
                    "found); running eagerly"]
+
+
+def test_a_compiled_model_failing_at_a_later_recompile_runs_eagerly_from_then_on(capsys):
+    """A new batch shape (the last, shorter batch) recompiles: a failure there falls back too, not a traceback."""
+    eager = torch.nn.Linear(3, 2)
+
+    class FailsOnANewShape:
+        def __call__(self, x):
+            if x.shape[0] != 4:
+                raise RuntimeError("BackendCompilerFailed: recompiling for a new shape")
+            return eager(x)
+
+    model = runtime._EagerOnFailure(FailsOnANewShape(), eager, "--compile")
+    assert torch.equal(model(torch.ones(4, 3)), eager(torch.ones(4, 3)))
+    assert capsys.readouterr().err == ""
+    assert torch.equal(model(torch.ones(2, 3)), eager(torch.ones(2, 3)))
+    assert model(torch.ones(4, 3)).shape == (4, 2)
+    assert capsys.readouterr().err.count("running eagerly") == 1
 
 
 def test_resume_accepts_a_run_started_without_compile():

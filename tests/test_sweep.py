@@ -214,6 +214,10 @@ def test_a_sweep_whose_points_are_done_only_selects_and_reports(setting, tmp_pat
     status, _, err = run_cli(*sweep_args(setting, out, "--accuracy-tolerance", "0.5"), capsys=capsys)
     assert status == 0, err
     assert json.loads((out / "selected.json").read_text())["point"] == {"alpha": 1.0, "beta": 1.0}
+    # the heat maps in another format replace the earlier ones: no stale PNG shows an old selection
+    status, _, err = run_cli(*sweep_args(setting, out, "--accuracy-tolerance", "0.5", "--figure-format", "svg"), capsys=capsys)
+    assert status == 0, err
+    assert sorted(p.name for p in out.glob("heatmap-*")) == [f"heatmap-val-{m}.svg" for m in ("accuracy", "aupr", "auroc", "fpr95")]
     # a Standard model more accurate than every point: the most accurate point, with a warning
     (out / "baseline" / "result.json").write_text(json.dumps(crafted("baseline", {}, 0.95, 0.5)))
     status, _, err = run_cli(*sweep_args(setting, out), capsys=capsys)

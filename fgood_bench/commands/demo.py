@@ -29,17 +29,19 @@ def add_parser(commands) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from fgood_bench.demo import DEMO_FOLDERS, run_demo
     from fgood_bench.errors import FgoodError
-    from fgood_bench.interrupt import forget
+    from fgood_bench.interrupt import forget, keep
     from fgood_bench.outputs import clear_outputs, run_folder
 
-    if args.resume and (args.workdir is None or args.overwrite):
-        raise FgoodError("--resume continues a demo stopped in --workdir DIR: give --workdir, and no --overwrite")
+    if args.resume and args.workdir is None:
+        raise FgoodError("--resume continues a demo stopped in --workdir DIR: give --workdir")
     with tempfile.TemporaryDirectory(prefix="fgood-demo-") as scratch:
         workdir = args.workdir or Path(scratch)
         with run_folder(workdir, "demo", reuse=args.overwrite or args.resume,
                         hint="pass --overwrite to run the demo there again, or --resume to continue it"):
-            if not args.resume:
+            if not args.resume:  # --resume wins over --overwrite, as train's does: the stopped demo continues
                 clear_outputs(workdir, DEMO_FOLDERS)
+            if args.workdir is not None:  # from here on a rerun is refused without --resume: say so on Ctrl-C
+                keep(workdir, f"the demo's work folder {workdir} is kept")
             try:
                 run_demo(workdir, progress=True, epochs=args.epochs, device=args.device, resume=args.resume)
             except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from fgood_bench import paper, summary
 from fgood_bench.errors import FgoodError
 from fgood_bench.commands.options import (
     add_dataset_options, add_figure_options, add_model_options, add_overwrite, dataset_options, figure_format,
-    model_settings, named, positive_int,
+    model_settings, named, non_negative_int, positive_int,
 )
 
 
@@ -98,7 +98,7 @@ def add_parser(commands) -> None:
                         "listed as far-OOD in the config; repeatable")
     export.add_argument("--ood-root", action="append", metavar="NAME=DIR", help="openood: dataset folder of a --far-ood "
                         "or --val-ood set (default --root)")
-    export.add_argument("--seed", type=int, default=0, help="openood: seed of the ID validation images carved from id_train "
+    export.add_argument("--seed", type=non_negative_int, default=0, help="openood: seed of the ID validation images carved from id_train "
                         "(evaluate --seed's) and of the synthetic OOD validation outliers (default 0)")
     export.add_argument("--val-ood", metavar="NAME=MANIFEST", help="openood: the OOD validation set (ood_dataset.val), an OOD "
                         "set manifest (default: Appendix D.3's synthetic outliers, made into the export from --root)")
@@ -179,7 +179,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if benchmark and f"val_{target.name}.txt" not in os.listdir(target / OPENOOD_LISTS / target.name):
             print("fgood-bench: warning: no validation lists (dataset.val, ood_dataset.val): the benchmark has no id_val "
                   "split and no class with 2 id_train images to hold out; OpenOOD's APS_mode search and the postprocessors "
-                  "that read val (e.g. ebo.yml, mds_ensemble.yml) fail without them", file=sys.stderr)
+                  "that read val (e.g. ebo.yml, mds_ensemble.yml) and OE training with an outlier set's *_oe.yml (its split_names "
+                  "name val) fail without them", file=sys.stderr)
         elif not val_ood and args.root is None and benchmark:
             print("fgood-bench: warning: no OOD validation list (ood_dataset.val): OpenOOD's APS_mode search and the "
                   "postprocessors that read it (e.g. ebo.yml, mds_ensemble.yml) fail without it; export again with --root "

@@ -203,8 +203,9 @@ def write_dtd(root: Path, partitions: dict[str, list[str]], stray_file: bool = T
     root = Path(root) / "dtd" / "dtd"
     for stem, lines in partitions.items():
         write_text(root / "labels" / f"{stem}.txt", lines)
-        for line in lines:
-            write_image(root / "images" / line, sum(map(ord, line.split("/")[0])))
+    # the ten partitions list the same images: each is written once
+    for line in dict.fromkeys(line for lines in partitions.values() for line in lines):
+        write_image(root / "images" / line, sum(map(ord, line.split("/")[0])))
     waffled = root / "images" / "waffled"
     if stray_file and waffled.is_dir():  # the real archive ships this KDE metadata file (docs/datasets/dtd.md)
         write_text(waffled / ".directory", ["[Dolphin]"])

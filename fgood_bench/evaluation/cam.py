@@ -118,6 +118,8 @@ def cam_layers(model: nn.Module, what: str = "the model") -> tuple[nn.Module, nn
             raise FgoodError(refusal + f"{model_name(model)} has more than an average pooling before its classifier ({kind})")
         if not isinstance(classifier, nn.Linear):
             raise FgoodError(refusal + f"{model_name(model)}'s classifier is a {type(classifier).__name__}")
+        if isinstance(getattr(model, "conv_head", None), nn.Module):  # MobileNetV3, GhostNet, ...: pool, conv, classifier
+            raise FgoodError(refusal + f"{model_name(model)} has a convolution (conv_head) between its pooling and its classifier")
         return pool, classifier
     pool, head = getattr(model, "avgpool", None), getattr(model, "fc", None)
     if (not isinstance(model, torchvision.models.ResNet) or not isinstance(pool, nn.AdaptiveAvgPool2d)
@@ -141,6 +143,9 @@ def class_activation_maps(model: nn.Module, inputs: torch.Tensor, target: torch.
         hook.remove()
     target = logits.argmax(dim=1) if target is None else target
     with torch.inference_mode():
+        if captured["features"].shape[1] != head.in_features:  # more than a pooling between map and head
+            raise FgoodError(f"class activation maps need the last feature map to feed the classifier: "
+                             f"{captured['features'].shape[1]} channels, the classifier takes {head.in_features}")
         cams = torch.einsum("bk,bkhw->bhw", head.weight[target].float(), captured["features"].float())
     return cams, logits
 

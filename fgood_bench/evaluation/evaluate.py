@@ -259,21 +259,22 @@ def _write(run: _Run, results: dict, id_set: ImageSet, ood_sets: list[ImageSet],
            scores: dict, id_outputs: dict, set_outputs: dict) -> None:
     request = run.request
     out = Path(request.out)
+    if request.plots:  # the model's last pass first: Ctrl-C during it leaves OUT as it was
+        from fgood_bench.evaluation import plots
+
+        coarse = next((s for s in ood_sets if s.name != "holdout"), ood_sets[0])
+        panels = plots.interpolation_confidences(run.model, id_set, coarse, run.runtime, run.settings,
+                                                 batch_size=request.batch_size * 2, workers=request.workers)
     clear_outputs(out, ("results.json",))  # first (written last): its absence marks an incomplete evaluation
     clear_outputs(out, EVALUATE_FILES)
     written = [*ood_sets, *([replace(scored_validation.images, name="id_val")] if scored_validation else [])]
     _write_scores(out / "scores.parquet", id_set, written, scores, [s.name for s in run.scorers])
     if request.plots:
-        from fgood_bench.evaluation import plots
-
         checkpoint = request.checkpoint or run.payload.get("path") or "model"
         title = f"{run.benchmark.name} · {plots.model_label(results['model'], Path(checkpoint).name)}"
         confidence = {name: _msp(outputs) for name, outputs in (("id", id_outputs), *set_outputs.items())}
         figures = request.figures or FigureFormat()
         plots.plot_confidence(confidence, out / "confidence.png", title=f"{title}: MSP", figures=figures)
-        coarse = next((s for s in ood_sets if s.name != "holdout"), ood_sets[0])
-        panels = plots.interpolation_confidences(run.model, id_set, coarse, run.runtime, run.settings,
-                                                 batch_size=request.batch_size * 2, workers=request.workers)
         plots.write_interpolation(panels, coarse.name, out / "interpolation.parquet")
         plots.plot_interpolation(panels, out / "interpolation.png", title=title, ood_name=coarse.name, figures=figures)
     write_reports(results, out)

@@ -69,19 +69,44 @@ def _timm_feature_layers(model: nn.Module, which: str) -> list[nn.Module]:
     info = timm_feature_info(model)
     deepest = max(entry.get("reduction", 0) for entry in info)
     stem = [entry for entry in info if entry.get("reduction", 0) < min(4, deepest)]
-    stages = [model.get_submodule(entry["module"]) for entry in info if entry not in stem]
+    stages = [_submodule(model, entry["module"]) for entry in info if entry not in stem]
     if which == "lee":
         if not stem:
             raise FgoodError(f"--feature-layers lee needs the stem's feature map (a ResNet's); {model_name(model)} has "
                              "no stem stage in its feature_info: use stages or blocks")
-        return [model.get_submodule(stem[-1]["module"]), *stages]
+        return [_submodule(model, stem[-1]["module"]), *stages]
     if which == "stages":
         return stages
-    blocks = []
+    blocks, split = [], False
     for stage in stages:
         inner = getattr(stage, "blocks", stage)  # ConvNeXt-style stages: a downsample, then .blocks
-        blocks += list(inner.children()) if isinstance(inner, (nn.Sequential, nn.ModuleList)) else [stage]
+        if isinstance(inner, (nn.Sequential, nn.ModuleList)):
+            blocks += list(inner.children())
+            split = True
+        else:
+            blocks.append(stage)
+    if not split:  # RegNet, DenseNet, VGG, ...: no list of blocks to read, and "blocks" would silently mean stages
+        raise FgoodError(f"--feature-layers blocks: {model_name(model)}'s stages hold no list of blocks to read "
+                         "(--protocol paper reads blocks); use --feature-layers stages")
     return blocks
+
+
+def _submodule(model: nn.Module, name: str) -> nn.Module:
+    """The module a ``feature_info`` entry names, or a one-line refusal where timm names no module path
+    (HRNet, Twins, MViTv2 list their features by other names)."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        raise FgoodError(f"feature-based scorers: {model_name(model)}'s feature_info names {name!r}, which is not one "
+                         "of its modules; score it without mahalanobis and gram") from None
+
+
+def _captured_tensor(output, model: nn.Module) -> torch.Tensor:
+    """A hooked stage's output, which must be one tensor (PiT, TNT, CrossViT stages give tuples or lists)."""
+    if not isinstance(output, torch.Tensor):
+        raise FgoodError(f"feature-based scorers: a feature stage of {model_name(model)} gives a "
+                         f"{type(output).__name__}, not one tensor; score it without mahalanobis and gram")
+    return output
 
 
 def _pooled(features: torch.Tensor, nhwc: bool) -> torch.Tensor:
@@ -160,9 +185,9 @@ def forward_outputs(
                 collected["logits"].append(logits.float().cpu())
                 for i in range(len(modules)):
                     if "pooled" in needs:
-                        collected[f"pooled{i}"].append(_pooled(captured[i].float(), nhwc).cpu())
+                        collected[f"pooled{i}"].append(_pooled(_captured_tensor(captured[i], model).float(), nhwc).cpu())
                     if "gram" in needs:
-                        maps = _feature_map(captured[i].float(), nhwc, model)
+                        maps = _feature_map(_captured_tensor(captured[i], model).float(), nhwc, model)
                         collected[f"gram{i}"].append(gram_statistics(maps, gram_orders).cpu())
                 if odin_epsilon > 0:
                     collected["odin_logits"].append(

@@ -157,7 +157,7 @@ def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged
     evaluation = pa.concat_tables([index.split(s) for s in eval_split])
     eval_paths = evaluation.column("path").to_pylist()
     eval_labels = np.asarray(evaluation.column("label").to_numpy(), np.int64)
-    times.add("dataset_index", time.perf_counter() - indexing)
+    times.add("dataset_checks", time.perf_counter() - indexing)
 
     predictions = _as_list(request.predictions)
     if predictions:
@@ -200,7 +200,9 @@ def _build_ranked(request: BuildRequest, plan: Plan, index: DatasetIndex, staged
                     figures=request.figures)
     manifest = staged.write(files) / "manifest.json"
     times.add("writing", time.perf_counter() - writing)
-    if not predictions and not _as_list(request.checkpoint):
+    # one training: its work folder is claimed (run_folder), so the file is ours to write; several rankings
+    # train in sub-folders, and the folder above them is not claimed
+    if not predictions and not _as_list(request.checkpoint) and len(runs) == 1:
         _write_timings(request, plan, index, eval_paths, times, runtime, len(runs))
     return manifest
 
@@ -209,7 +211,7 @@ def _write_timings(request: BuildRequest, plan: Plan, index: DatasetIndex, eval_
                    runtime: Runtime, rankings: int) -> None:
     """``timings.json`` in the work folder of a build that trained: each phase's wall time in seconds (not in
     the manifest, which stays byte-identical from run to run). The phases, in the order they ran: dataset_index
-    (reading the lists, checking the images), model_setup, training_setup (loader, optimiser, compile wrapper),
+    (reading the lists), dataset_checks (checking the images), model_setup, training_setup (loader, optimiser, compile wrapper),
     training_loader_start (each epoch's wait for the loader's first batch), training_data_wait (waits for decoded
     batches after it), training_first_step (the run's first step: compiling, cuDNN autotuning), training_compute,
     checkpointing, inference_setup, inference_loader_start, inference_data_wait, inference_first_batch,

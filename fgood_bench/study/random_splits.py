@@ -27,11 +27,11 @@ from fgood_bench import __version__
 from fgood_bench.datasets import load_index
 from fgood_bench.errors import FgoodError
 from fgood_bench.interrupt import forget, keep
-from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
+from fgood_bench.outputs import clear_outputs, json_bytes, pin_settings, run_folder, sha256_file, write_files
 from fgood_bench.progress import Stages
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.paper import get_benchmark
-from fgood_bench.tools.figures import FigureFormat, render_figure
+from fgood_bench.tools.figures import FigureFormat, every_format, render_figure
 from fgood_bench.tools.loop import TrainConfig
 from fgood_bench.tools.settings import Requested
 
@@ -119,6 +119,7 @@ def _run_study(request: StudyRequest, out: Path, preset, dataset: str, index, co
         "spread": {m: _spread([r[m] for r in rows]) for m in METRICS},
         "ranked": ranked_row,
     }
+    clear_outputs(out, every_format("figure2"))  # an earlier run's figure in another format would be stale
     write_files(out, {"results.json": json_bytes(summary),
                       "results.csv": _csv(rows, ranked_row).encode("utf-8"),
                       "results.md": study_markdown(summary).encode("utf-8"),

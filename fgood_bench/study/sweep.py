@@ -54,7 +54,7 @@ from fgood_bench.manifests.image_sets import (
 from fgood_bench.manifests.manifest import Manifest, named_manifest
 from fgood_bench.manifests.ood_set import build_synthetic_val_set
 from fgood_bench.metrics import METRICS, ood_metrics, ood_metrics_at_base_rate
-from fgood_bench.outputs import json_bytes, pin_settings, run_folder, sha256_file, write_files
+from fgood_bench.outputs import clear_outputs, json_bytes, pin_settings, run_folder, sha256_file, write_files
 from fgood_bench.paper import PAPER_BASE_RATE, PAPER_REPEATS, paper_benchmark, recipe_for
 from fgood_bench.progress import Stages
 from fgood_bench.study.sweep_report import (
@@ -62,7 +62,7 @@ from fgood_bench.study.sweep_report import (
 )
 from fgood_bench.tools.models import load_classifier
 from fgood_bench.tools.settings import Requested
-from fgood_bench.tools.figures import FigureFormat
+from fgood_bench.tools.figures import FORMATS, FigureFormat
 from fgood_bench.training import train as training  # training.train is looked up at call time
 from fgood_bench.training.train import OUTLIER_METHODS, TrainRequest, paper_hyper
 
@@ -540,4 +540,6 @@ def _write(out: Path, summary: dict, figures: FigureFormat | None = None) -> Non
         "grid.md": sweep_markdown(summary).encode("utf-8"),
     }
     files.update(heatmaps(summary, figures))
+    # the heat maps of an earlier run of this sweep in other formats or of another grid would show an old selection
+    clear_outputs(out, [p.name for p in out.glob("heatmap-*") if p.suffix[1:] in FORMATS and p.name not in files])
     write_files(out, files)

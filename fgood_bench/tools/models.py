@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -93,13 +94,13 @@ def build_timm_model(arch: str, num_classes: int, weights: str | None = None, im
     if fixed and image_size and image_size != default_cfg.input_size[-1]:
         kwargs["img_size"] = image_size
     if weights in (None, "none"):
-        return _create_timm(timm, arch, name, kwargs)
+        return _sized(_create_timm(timm, arch, name, kwargs), kwargs)
     if weights == "pretrained":
         if default_cfg is None or not (default_cfg.hf_hub_id or default_cfg.url):
             raise FgoodError(f"--weights pretrained: timm has no pretrained weights for {arch}; pass --weights FILE or none")
         try:
             with _offline_unless_reachable():
-                return _create_timm(timm, arch, name, {**kwargs, "pretrained": True})
+                return _sized(_create_timm(timm, arch, name, {**kwargs, "pretrained": True}), kwargs)
         except FgoodError:
             raise
         except Exception as err:  # no network: requests', httpx' and huggingface_hub's errors alike
@@ -134,6 +135,14 @@ def build_timm_model(arch: str, num_classes: int, weights: str | None = None, im
             if missing:
                 raise FgoodError(f"{path}: not a state dict of {arch} ({len(missing)} of its weights are missing, "
                                  f"e.g. {missing[0]})")
+    return _sized(model, kwargs)
+
+
+def _sized(model: nn.Module, kwargs: dict) -> nn.Module:
+    """A model of a fixed input size built for another size (``img_size``) says so in its pretrained config,
+    which settings read for its geometry and checkpoints record."""
+    if "img_size" in kwargs and isinstance(getattr(model, "pretrained_cfg", None), dict):
+        model.pretrained_cfg["input_size"] = (3, kwargs["img_size"], kwargs["img_size"])
     return model
 
 
@@ -146,8 +155,8 @@ def _offline_unless_reachable():
     from huggingface_hub import constants
 
     host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    reachable = False
-    if not constants.HF_HUB_OFFLINE:
+    reachable = bool(urllib.request.getproxies())  # behind a proxy a direct connection says nothing: let the hub try
+    if not constants.HF_HUB_OFFLINE and not reachable:
         try:
             socket.create_connection((host, 443), timeout=5).close()
             reachable = True

@@ -152,22 +152,23 @@ def compiled(module: torch.nn.Module, device: torch.device, what: str = "--compi
 
 
 class _EagerOnFailure:
-    """A compiled module that falls back to the eager one (one warning line) if its first call fails."""
+    """A compiled module that runs the eager one from its first failing call on (one warning line): a
+    failure may come at the first call or at a later recompile (a new batch shape: the last, shorter
+    batch; MixupOE's mixed batch)."""
 
     def __init__(self, compiled_module, eager, what: str):
-        self.compiled_module, self.eager, self.what, self.tried = compiled_module, eager, what, False
+        self.compiled_module, self.eager, self.what = compiled_module, eager, what
 
     def __getattr__(self, name):  # train(), eval(), parameters(), ... of the module
         return getattr(self.eager, name)
 
     def __call__(self, *args, **kwargs):
-        if self.tried:
-            return (self.eager if self.compiled_module is None else self.compiled_module)(*args, **kwargs)
-        self.tried = True
+        if self.compiled_module is None:
+            return self.eager(*args, **kwargs)
         try:
             return self.compiled_module(*args, **kwargs)
-        except Exception as err:
-            if isinstance(err, (KeyboardInterrupt, MemoryError)):
+        except Exception as err:  # Ctrl-C is no Exception: it passes
+            if isinstance(err, MemoryError):  # not the compiler's failure
                 raise
             text = str(err).strip().splitlines()
             print(f"warning: {self.what}: torch.compile failed ({type(err).__name__}: {text[0] if text else ''}"[:300]
