@@ -205,7 +205,7 @@ def write_spec(path: Path, bird_benchmark, dozen_birds, checkpoints, names=("Bir
 
 
 def test_cam_figure7_layout(bird_benchmark, dozen_birds, checkpoints, tmp_path, capsys):
-    from fgood_bench.evaluation import cam
+    from fgood_bench.evaluation import cam, cam_figure7
 
     spec = write_spec(tmp_path / "figure7.yaml", bird_benchmark, dozen_birds, checkpoints)
     status, stdout, err = run_cli("cam", "--layout", "figure7", "--spec", spec, "--out", tmp_path / "fig", "--device", "cpu",
@@ -228,10 +228,10 @@ def test_cam_figure7_layout(bird_benchmark, dozen_birds, checkpoints, tmp_path, 
         assert column["images"]["OOD"]["path"] == bench.split("ood_test").paths[cam.choose_images(16, 1, 3)[0]]
         assert [m["label"] for m in column["models"]] == ["Standard", "MixupOE"]
     # the figure itself: a column per benchmark, the rows named, one image per panel, the captions
-    fig = cam.figure7_figure([{"name": name, **{kind: {"image": np.zeros((8, 8, 3), np.uint8), "caption": kind,
-                                                       "panels": [(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8)), m)
-                                                                  for m in ("s", "m")]} for kind in ("ID", "OOD")}}
-                              for name in ("Bird", "Dog", "Car")], ["Standard", "MixupOE"])
+    panels = [(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8)), m) for m in ("s", "m")]
+    fig = cam_figure7.figure7_figure(
+        [{"name": name, **{kind: {"image": np.zeros((8, 8, 3), np.uint8), "caption": kind, "panels": panels}
+                           for kind in ("ID", "OOD")}} for name in ("Bird", "Dog", "Car")], ["Standard", "MixupOE"])
     grid = np.array(fig.axes).reshape(rows, 3)
     assert [ax.get_title() for ax in grid[0]] == ["Bird", "Dog", "Car"]
     assert [ax.get_ylabel() for ax in grid[:, 0]] == record["figure"]["row_labels"]

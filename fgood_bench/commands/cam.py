@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if args.spec is None or given:
             raise FgoodError("--layout figure7 reads the benchmarks, checkpoints and labels from --spec YAML"
                              + (f"; drop {', '.join(given)}" if given else ": give --spec"))
-        from fgood_bench.evaluation.cam import Figure7Request, render_figure7
+        from fgood_bench.evaluation.cam_figure7 import Figure7Request, render_figure7
 
         record, _ = render_figure7(Figure7Request(spec=args.spec, out=args.out, seed=args.seed, arch=args.arch,
                                                   device=args.device, figures=figures, overwrite=args.overwrite))
