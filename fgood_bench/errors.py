@@ -21,6 +21,11 @@ def article(word: str) -> str:
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
 
 
+def first_line(err: BaseException) -> str:
+    """The first non-blank line of an error's message (torch's messages run over many lines)."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
 class FgoodError(Exception):
     """A problem with the user's input (files, arguments), reported as one line."""
 

@@ -1,4 +1,4 @@
-"""Reading the user's input files strictly, in one place (issue 24).
+"""Reading the user's input files strictly, in one place.
 
 Every file a command is given (a manifest, a release config, a results.json, an audit.json, a
 predictions ``.npz``, a checkpoint) is opened by :func:`open_regular`, which refuses a FIFO, a
@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, article
 
 MAX_DEPTH = 100  # levels of nesting a YAML document may have
 MAX_NODES = 100_000  # values a YAML document may hold, its aliases expanded
@@ -70,11 +70,6 @@ def expand_user(path: str | Path) -> Path:
         raise FgoodError(f"{clip(str(path), 200)}: {cut(user)} names no home folder (no such user)") from None
 
 
-def _a(what: str) -> str:
-    """``what`` with its article: "a manifest file", "an audit file"."""
-    return ("an " if what[:1].lower() in "aeiou" else "a ") + what
-
-
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a folder"
@@ -99,19 +94,19 @@ def open_regular(path: str | Path, what: str = "file") -> BinaryIO:
     except FileNotFoundError:
         raise FgoodError(f"{path}: {what} not found") from None
     except IsADirectoryError:  # where a folder cannot be opened at all (Windows)
-        raise FgoodError(f"{path}: a folder, not {_a(what)}") from None
+        raise FgoodError(f"{path}: a folder, not {article(what)}") from None
     except OSError as err:  # ENXIO: a socket; EACCES; ELOOP; ENAMETOOLONG ...
         try:
             mode = os.stat(path).st_mode
         except OSError:
             mode = stat.S_IFREG
         if not stat.S_ISREG(mode):
-            raise FgoodError(f"{path}: {_kind(mode)}, not {_a(what)}") from None
+            raise FgoodError(f"{path}: {_kind(mode)}, not {article(what)}") from None
         raise FgoodError(f"{path}: {what} cannot be read ({err.strerror or err})") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise FgoodError(f"{path}: {_kind(mode)}, not {_a(what)}")
+            raise FgoodError(f"{path}: {_kind(mode)}, not {article(what)}")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)  # a regular file: ordinary reads from here on
         return os.fdopen(fd, "rb")

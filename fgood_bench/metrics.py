@@ -47,7 +47,7 @@ import math
 
 import numpy as np
 
-from fgood_bench.paper import PAPER_BASE_RATE, PAPER_REPEATS
+from fgood_bench.paper import PAPER_BASE_RATE, PAPER_CONVENTION, PAPER_REPEATS
 from fgood_bench.errors import FgoodError
 
 CONVENTIONS = {
@@ -72,7 +72,7 @@ CONVENTIONS = {
         "aupr_in = AUIN, aupr_out = AUOUT (trapezoids)"
     ),
 }
-CONVENTION = CONVENTIONS["paper"]
+CONVENTION = CONVENTIONS[PAPER_CONVENTION]
 METRICS = ("fpr95", "auroc", "aupr_out", "aupr_in")
 
 
@@ -420,7 +420,7 @@ def check_convention(convention: str) -> str:
     return convention
 
 
-def ood_metrics(id_scores, ood_scores, convention: str = "paper") -> dict[str, float]:
+def ood_metrics(id_scores, ood_scores, convention: str = PAPER_CONVENTION) -> dict[str, float]:
     """FPR95, AUROC, AUPR-out and AUPR-in (as fractions) for ID and OOD score arrays, computed as
     ``convention`` (one of :data:`CONVENTIONS`) defines them."""
     compute = _COMPUTE[check_convention(convention)]
@@ -429,7 +429,7 @@ def ood_metrics(id_scores, ood_scores, convention: str = "paper") -> dict[str, f
 
 
 def ood_metrics_at_base_rate(id_scores, ood_scores, base_rate: float = PAPER_BASE_RATE, repeats: int = PAPER_REPEATS, seed: int = 0,
-                             convention: str = "paper") -> dict:
+                             convention: str = PAPER_CONVENTION) -> dict:
     """Metrics at an ID:OOD ratio of ``base_rate``:1, by subsampling the larger side ``repeats`` times.
 
     Returns ``{metric: {"mean": ..., "std": ...}}`` plus the sizes used. The draws come from

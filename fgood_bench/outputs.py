@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from fgood_bench.inputs import open_regular
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, article
 
 MARKER = ".fgood-bench.json"
 LEGACY_PARTIAL = ".partial"  # the suffix of partial files before this module: cleaned like ours
@@ -275,15 +275,10 @@ def _check_target(target: Path, kind: str, overwrite: bool, hint: str, owned: It
         raise FgoodError(f"{target}: a folder that fgood-bench did not create ({len(entries)} entries); it is never "
                          "replaced: choose a new or empty folder")
     if found != kind:
-        raise FgoodError(f"{target}: holds {_a(found)} output, not {_a(kind)} output; it is not replaced: choose another folder")
+        raise FgoodError(f"{target}: holds {article(found)} output, not {article(kind)} output; it is not replaced: choose another folder")
     if not overwrite:
         raise FgoodError(f"{target}: holds an earlier {kind} output; {hint}")
     return True
-
-
-def _a(kind: str) -> str:
-    """'an evaluate', 'a train': the article of an output kind."""
-    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _is_ours_partial(name: str) -> bool:

@@ -36,7 +36,7 @@ from fgood_bench import __version__
 from fgood_bench.errors import FgoodError
 from fgood_bench.inputs import read_json
 from fgood_bench.interrupt import forget, keep
-from fgood_bench.manifests.export import export_hf, export_openood
+from fgood_bench.manifests.export import export_hf, export_openood, openood_export_gaps
 from fgood_bench.manifests.manifest import Manifest
 from fgood_bench.manifests.ood_set import build_ood_set
 from fgood_bench.manifests.verify import verify_manifest
@@ -212,12 +212,16 @@ def export_stage(spec: BenchmarkSpec, form: str) -> Stage:
         spaced = next((p for s in manifest.split_names for p in manifest.split(s).paths if " " in p), None)
         if spaced is not None:  # OpenOOD splits its list lines at the first space (see export_openood)
             return f"not exported to OpenOOD: path {spaced!r} has a space"
-        # with the dataset's folder, so that the export carries its OOD validation list (the synthetic outliers)
-        export_openood(manifest, release.out / "exports" / "openood", root=release.config.roots[spec.dataset], overwrite=REDO)
-        return None
+        # with the dataset's folder (its OOD validation list: the synthetic outliers) and the release's OOD sets
+        # as far-OOD, so that every OpenOOD pipeline runs on it; what it still lacks is the stage's note
+        config = release.config
+        target = export_openood(manifest, release.out / "exports" / "openood", root=config.roots[spec.dataset],
+                                far_ood={name: release.out / "ood" / name for name in config.ood_sets},
+                                ood_roots={name: config.roots[OOD_SETS[name]] for name in config.ood_sets}, overwrite=REDO)
+        return "; ".join(openood_export_gaps(target)) or None
 
     return Stage(f"export:{form}:{spec.name}", run, outputs=lambda release: [release.out / "exports" / form / spec.name],
-                 reads=lambda release: [release.benchmark_folder(spec)])
+                 reads=lambda release: [release.benchmark_folder(spec), *(release.out / "ood" / n for n in release.config.ood_sets)])
 
 
 def plan_stages(config: ReleaseConfig) -> list[Stage]:

@@ -238,6 +238,9 @@ def test_release_layout_summary_and_verification(release_config, tmp_path, capsy
     ood_config = yaml.safe_load((out / "exports" / "openood" / "car" / "configs" / "datasets" / "car" / "car_ood.yml").read_text())
     assert ood_config["ood_dataset"]["split_names"][0] == "val"
     assert (out / "exports" / "openood" / "car" / ood_config["ood_dataset"]["val"]["imglist_pth"]).read_text().strip()
+    # and the release's OOD sets as far-OOD: nothing left for OpenOOD's test pipeline to miss, so no note
+    assert ood_config["ood_dataset"]["farood"]["datasets"] == ["places365", "textures"]
+    assert next(s for s in release["stages"] if s["stage"] == "export:openood:car")["note"] is None
 
 
 def test_openood_export_of_paths_with_spaces_is_left_out_with_a_note(side_sets, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -166,7 +165,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from fgood_bench.manifests.export import OPENOOD_LISTS, export_hf, export_openood
+    from fgood_bench.manifests.export import export_hf, export_openood, openood_export_gaps
 
     if args.format == "openood":
         far_ood, ood_roots = named(args.far_ood, "--far-ood", "MANIFEST"), named(args.ood_root, "--ood-root", "DIR")
@@ -174,22 +173,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         target = export_openood(args.manifest, args.out, prefix=args.prefix, far_ood=far_ood, root=args.root,
                                 ood_roots=ood_roots, link=args.link_images, overwrite=args.overwrite, seed=args.seed,
                                 val_ood=next(iter(val_ood.items()), None), val_ood_size=args.val_ood_size)
-        configs = target / "configs" / "datasets" / target.name
-        benchmark = (configs / f"{target.name}_ood.yml").is_file()
-        if benchmark and f"val_{target.name}.txt" not in os.listdir(target / OPENOOD_LISTS / target.name):
-            print("fgood-bench: warning: no validation lists (dataset.val, ood_dataset.val): the benchmark has no id_val "
-                  "split and no class with 2 id_train images to hold out; OpenOOD's APS_mode search and the postprocessors "
-                  "that read val (e.g. ebo.yml, mds_ensemble.yml) and OE training with an outlier set's *_oe.yml (its split_names "
-                  "name val) fail without them", file=sys.stderr)
-        elif not val_ood and args.root is None and benchmark:
-            print("fgood-bench: warning: no OOD validation list (ood_dataset.val): OpenOOD's APS_mode search and the "
-                  "postprocessors that read it (e.g. ebo.yml, mds_ensemble.yml) fail without it; export again with --root "
-                  "DIR (Appendix D.3's synthetic outliers are made from the ID images) or --val-ood NAME=MANIFEST",
-                  file=sys.stderr)
-        if not far_ood and benchmark:  # a benchmark's export: OpenOOD's evaluator wants far-OOD too
-            print("fgood-bench: warning: no --far-ood set: OpenOOD's test pipeline evaluates near- and far-OOD and fails "
-                  "(in _save_csv) without a far-OOD set; export again with --far-ood NAME=MANIFEST (e.g. a build-ood-set "
-                  "places365 manifest)", file=sys.stderr)
+        for gap in openood_export_gaps(target):
+            print(f"fgood-bench: warning: {gap}", file=sys.stderr)
     else:
         if args.root is None:
             raise FgoodError("export --format hf needs --root DIR (the images are embedded)")

@@ -334,20 +334,21 @@ def _render(request: CamRequest, benchmark: Manifest, split: str, root: Path, im
     fig = cam_figure(to_pixels(first_images), [caption(image["class"]) for image in images], columns,
                      title=f"{benchmark.name}, {split}: class activation maps of the predicted class",
                      image_title=f"image ({shown})")
+    figures = figure_format_of(request.figures, request.pdf)
     record = {
         "toolkit": f"fgood-bench {__version__}",
         "cam": CAM_RECORD,
         "benchmark": {"name": benchmark.name, "manifest_sha256": sha256_file(benchmark.path)},
         "split": split, "num": request.num, "seed": request.seed,
         "figure": {"rows": len(images), "columns": 1 + len(models),
-                   "files": [*figure_format_of(request.figures, request.pdf).names("cam"), "cam.json"]},
+                   "files": [*figures.names("cam"), "cam.json"]},
         "images": images,
         "models": records,
     }
     if request.out is None:
         return record, fig
     out = Path(request.out)
-    files = figure_files(fig, figure_format_of(request.figures, request.pdf))
+    files = figure_files(fig, figures)
     files["cam.json"] = json_bytes(record)
     clear_outputs(out, CAM_FILES)  # a PDF of an earlier run must not stay beside a new PNG
     write_files(out, files)

@@ -186,13 +186,14 @@ def _render_figure7(request: Figure7Request, labels: list[str], loaded: list) ->
         for cam_model in models:
             pixels = images_for(root, paths, cam_model.settings)
             result = model_cams(cam_model, pixels, runtime.device)
+            shown_pixels = to_pixels(pixels)  # once per model, not per panel
             predictions = {}
             for k, (kind, _) in enumerate(FIGURE7_KINDS):
                 c, p = result["predicted"][k], result["confidence"][k]
                 predictions[kind] = {"class": benchmark.id_class_names[c], "label": c, "confidence": p}
                 shown = column[kind]
-                shown["image"] = to_pixels(pixels)[k] if shown["image"] is None else shown["image"]
-                shown["panels"].append((to_pixels(pixels)[k], result["maps"][k], f"{caption(predictions[kind]['class'])}\n{p:.2f}"))
+                shown["image"] = shown_pixels[k] if shown["image"] is None else shown["image"]
+                shown["panels"].append((shown_pixels[k], result["maps"][k], f"{caption(predictions[kind]['class'])}\n{p:.2f}"))
             model_records.append({"label": cam_model.label, "checkpoint": str(cam_model.checkpoint),
                                   "checkpoint_sha256": sha256_file(cam_model.checkpoint),
                                   "method": cam_model.payload.get("method"),

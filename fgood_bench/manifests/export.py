@@ -16,7 +16,7 @@ from fgood_bench.manifests.image_sets import (HOLDOUT, can_hold_out_validation, 
 from fgood_bench.manifests.manifest import Manifest, check_relative_path
 from fgood_bench.manifests.ood_set import SYNTHETIC_KINDS
 from fgood_bench.outputs import output_folder
-from fgood_bench.paper import PAPER_BASE_RATE
+from fgood_bench.paper import FINE_GRAINED, PAPER_BASE_RATE
 from fgood_bench.tools.geometry import Geometry
 from fgood_bench.tools.settings import resolve_settings
 
@@ -41,7 +41,7 @@ OPENOOD_ID_SPLITS = {"id_train": "train", "id_val": "val", "id_test": "test"}
 NEAR_OOD = HOLDOUT  # the benchmark's holdout classes, as `fgood-bench evaluate --ood holdout` calls them
 LINK_KINDS = ("symlink", "hardlink")
 VAL_OOD = "synthetic-val"  # the OOD validation set made into the export (Appendix D.3), as build-ood-set names it
-OE_BATCH_SIZE = 32  # the ID train list's batch size (as OpenOOD's aircraft_oe.yml pairs them)
+OE_BATCH_SIZE = FINE_GRAINED.outlier_batch_size  # Appendix D.1's outlier batch (OpenOOD's aircraft_oe.yml pairs it with train's)
 
 
 @dataclass
@@ -138,6 +138,33 @@ def export_openood(manifest: str | Path | Manifest, out: str | Path, prefix: str
             if val_set is not None and val_set.generated:
                 _make_val_outliers(staging, manifest, root, seed, val_ood_size)
         return staged.write(files, populate)
+
+
+def openood_export_gaps(export: Path) -> list[str]:
+    """What an OpenOOD export of a benchmark lacks that OpenOOD's pipelines read, one sentence each (the
+    command prints them as warnings, publish as its stage's note); none for an OOD or outlier set."""
+    import yaml
+
+    export = Path(export)
+    configs = export / "configs" / "datasets" / export.name
+    if not (configs / f"{export.name}_ood.yml").is_file():
+        return []
+    dataset = yaml.safe_load((configs / f"{export.name}.yml").read_text())["dataset"]
+    ood = yaml.safe_load((configs / f"{export.name}_ood.yml").read_text())["ood_dataset"]
+    gaps = []
+    if "val" not in dataset["split_names"]:
+        gaps.append("no validation lists (dataset.val, ood_dataset.val): the benchmark has no id_val split and no class "
+                    "with 2 id_train images to hold out; OpenOOD's APS_mode search and the postprocessors that read val "
+                    "(e.g. ebo.yml, mds_ensemble.yml) and OE training with an outlier set's *_oe.yml (its split_names name "
+                    "val) fail without them")
+    elif "val" not in ood["split_names"]:
+        gaps.append("no OOD validation list (ood_dataset.val): OpenOOD's APS_mode search and the postprocessors that read "
+                    "it (e.g. ebo.yml, mds_ensemble.yml) fail without it; export again with --root DIR (Appendix D.3's "
+                    "synthetic outliers are made from the ID images) or --val-ood NAME=MANIFEST")
+    if not ood["farood"]["datasets"]:
+        gaps.append("no --far-ood set: OpenOOD's test pipeline evaluates near- and far-OOD and fails (in _save_csv) "
+                    "without a far-OOD set; export again with --far-ood NAME=MANIFEST (e.g. a build-ood-set places365 manifest)")
+    return gaps
 
 
 def _own_set(manifest: Manifest, root, link: str | None, prefix: str, seed: int) -> tuple[OpenOODSet, str]:

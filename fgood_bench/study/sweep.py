@@ -64,7 +64,8 @@ from fgood_bench.tools.models import load_classifier
 from fgood_bench.tools.settings import Requested
 from fgood_bench.tools.figures import FORMATS, FigureFormat
 from fgood_bench.training import train as training  # training.train is looked up at call time
-from fgood_bench.training.train import OUTLIER_METHODS, TrainRequest, paper_hyper
+from fgood_bench.training.methods import OUTLIER_METHODS
+from fgood_bench.training.train import TrainRequest, paper_hyper
 
 
 VAL_OOD_FOLDER = "val-ood"  # OUT/val-ood/synthetic-val when the sweep builds them
@@ -391,8 +392,8 @@ class _Runner:
         self.request, self.out, self.benchmark, self.scorer, self.seed, self.val_set = request, out, benchmark, scorer, seed, val_set
         self.test_specs = test_specs
         settings = request.settings
-        self.scoring = {"batch_size": settings.get("batch_size") or 32, "device": settings.get("device") or "auto",
-                        "workers": settings.get("workers")}  # where and in what batches evaluate runs
+        # where and in what batches evaluate runs: what was given, else evaluate's own defaults
+        self.scoring = {k: settings[k] for k in ("batch_size", "device", "workers") if settings.get(k) is not None}
         rows = val_set.split("ood_test")
         self.kinds = dict(zip(rows.paths, rows.class_names))  # synthetic-val: each image's kind is its class name
 

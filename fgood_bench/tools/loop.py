@@ -62,8 +62,8 @@ class TrainConfig:
 
     def record(self) -> dict:
         """The settings a trained model depends on, as checkpoints and manifests record them (not where it
-        ran: device, workers); ``reduced_decode`` and ``compile`` only when asked, so that records of runs without
-        them stay as before."""
+        ran: device, workers); ``reduced_decode`` and ``compile`` only when asked, so that the records of runs
+        without them do not change."""
         return {k: v for k, v in asdict(self).items()
                 if k not in ("device", "workers") and not (k in ("reduced_decode", "compile") and not v)}
 
@@ -104,7 +104,7 @@ class Outliers:
 
     root: Path
     paths: list[str]
-    batch_size: int = 32
+    batch_size: int = paper.FINE_GRAINED.outlier_batch_size
 
 
 class OutlierStream(torch.utils.data.Sampler):

@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from fgood_bench.errors import FgoodError, article
+from fgood_bench.errors import FgoodError, article, first_line
 
 CHECKPOINT_FORMAT = "fgood-bench classifier v1"
 
@@ -216,11 +216,6 @@ def _load(path: Path):
             return torch.load(handle, map_location="cpu", weights_only=True)
         except Exception as err:  # pickle, zip and torch errors alike; torch's span several lines
             raise FgoodError(f"{path}: not a loadable PyTorch file ({type(err).__name__}: {first_line(err)})") from None
-
-
-def first_line(err: BaseException) -> str:
-    """The first non-blank line of an error's message (torch's messages run over many lines)."""
-    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
 def save_classifier(path: Path, model: nn.Module, arch: str, classes: list[str], extra: dict | None = None) -> None:

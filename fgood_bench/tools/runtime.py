@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from fgood_bench.errors import FgoodError
+from fgood_bench.errors import FgoodError, first_line
 
 
 @dataclass
@@ -126,17 +126,9 @@ def compile_unavailable(device: torch.device) -> str | None:
         x = torch.ones(8, device=device, requires_grad=True)
         probe(x).backward()
     except Exception as err:  # torch raises many kinds here (BackendCompilerFailed, RuntimeError, ...)
-        text = str(err).strip().splitlines()
-        why = f"{type(err).__name__}: {text[0] if text else ''}"[:200]
+        why = f"{type(err).__name__}: {first_line(err)}"[:200]
     _COMPILE_STATE[device.type] = why
     return why
-
-
-def compile_mode(device: torch.device) -> str:
-    """The ``torch.compile`` mode of ``--compile``: inductor's default on every device (kernel fusion). Not
-    ``reduce-overhead`` (CUDA graphs): MixupOE makes two forward passes per backward, whose outputs a
-    replayed graph may overwrite, and it is not yet measured on a GPU."""
-    return "default"
 
 
 def compiled(module: torch.nn.Module, device: torch.device, what: str = "--compile"):
@@ -148,7 +140,9 @@ def compiled(module: torch.nn.Module, device: torch.device, what: str = "--compi
             _WARNED.add(device.type)
             print(f"warning: {what}: torch.compile is not available here ({why}); running eagerly", file=sys.stderr)
         return module
-    return _EagerOnFailure(torch.compile(module, mode=compile_mode(device)), module, what)
+    # inductor's default mode (kernel fusion), not reduce-overhead (CUDA graphs): MixupOE makes two forward
+    # passes per backward, whose outputs a replayed graph may overwrite
+    return _EagerOnFailure(torch.compile(module), module, what)
 
 
 class _EagerOnFailure:
@@ -170,8 +164,7 @@ class _EagerOnFailure:
         except Exception as err:  # Ctrl-C is no Exception: it passes
             if isinstance(err, MemoryError):  # not the compiler's failure
                 raise
-            text = str(err).strip().splitlines()
-            print(f"warning: {self.what}: torch.compile failed ({type(err).__name__}: {text[0] if text else ''}"[:300]
+            print(f"warning: {self.what}: torch.compile failed ({type(err).__name__}: {first_line(err)}"[:300]
                   + "); running eagerly", file=sys.stderr)
             self.compiled_module = None
             return self.eager(*args, **kwargs)

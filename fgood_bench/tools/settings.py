@@ -123,7 +123,7 @@ def resolve_protocol(protocol: str | None, base_rate: float | None, convention: 
     if protocol not in PROTOCOLS:
         raise FgoodError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if base_rate is not None and base_rate != paper.PAPER_BASE_RATE:
-        raise FgoodError(f"--protocol paper evaluates at ID:OOD = 5:1 (Appendix C); --base-rate {base_rate:g} contradicts it")
+        raise FgoodError(f"--protocol paper evaluates at ID:OOD = {paper.PAPER_BASE_RATE:g}:1 (Appendix C); --base-rate {base_rate:g} contradicts it")
     if convention is not None and convention != paper.PAPER_CONVENTION:
         raise FgoodError(f"--protocol paper uses the paper's metric convention (Appendix C); --metrics {convention} contradicts it")
     return paper.PAPER_BASE_RATE, paper.PAPER_CONVENTION, "protocol paper (Appendix C)"

@@ -120,6 +120,9 @@ class Hyper:
             raise FgoodError(f"--mix-op must be mixup or cutmix, got {self.mix_op!r}")
 
 
+OUTLIER_METHODS = ("oe", "energy-oe", "mixupoe")  # the methods that draw outliers every step
+
+
 def outliers_per_step(method: str, hyper: Hyper, id_batch: int, outlier_batch: int) -> int:
     """How many outliers a step draws: all ``outlier_batch``, for every method that uses outliers
     (OE and EnergyOE as their code does; MixupOE as Appendix H.2 states, mixed by :func:`mixup_pairs`)."""
@@ -186,8 +189,8 @@ class MethodObjective(Objective):
         if method not in METHODS:
             raise FgoodError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
         self.method, self.hyper, self.num_classes = method, hyper, num_classes
-        self.key = f"{method}:{hyper}" if method != "standard" else ""  # the checkpoint's data key, as before
-        self.needs_outliers = method not in ("standard", "rotation")
+        self.key = f"{method}:{hyper}" if method != "standard" else ""  # the checkpoint's data key
+        self.needs_outliers = method in OUTLIER_METHODS
 
     def prepare(self, model: nn.Module) -> nn.Module:
         return attach_rotation_head(model) if self.method == "rotation" else model

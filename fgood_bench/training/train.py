@@ -29,10 +29,9 @@ from fgood_bench.paper import BENCHMARKS, Recipe, paper_benchmark, paper_hyper_v
 from fgood_bench.tools.loop import LoopOptions, Outliers, TrainConfig, TrainData, predict_logits, train_classifier
 from fgood_bench.tools.models import build_model, load_checked_classifier, save_classifier
 from fgood_bench.tools.runtime import seed_everything, setup_runtime
-from fgood_bench.training.methods import METHODS, Hyper, MethodObjective, outliers_per_step
+from fgood_bench.training.methods import METHODS, OUTLIER_METHODS, Hyper, MethodObjective, outliers_per_step
 
 RUN_FILES = ("checkpoint.pt", "classifier.pt", "metrics.jsonl")  # what train writes into --out
-OUTLIER_METHODS = ("oe", "energy-oe", "mixupoe")
 
 
 @dataclass
